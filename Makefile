@@ -1,0 +1,69 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Environments are made with uv (installed with pip when missing).
+
+PYTHON ?= python3
+AIRFLOW_VERSION ?= 3.3.2
+# The lowest Airflow we declare (pyproject: apache-airflow>=3.0.6) is tested too.
+AIRFLOW_FLOOR ?= 3.0.6
+VENV ?= .venv
+VENV_FLOOR ?= .venv-floor
+UV = $(PYTHON) -m uv
+PYTEST_ARGS ?=
+
+.PHONY: help env env-floor lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox clean
+
+help:
+	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
+	@echo "make test   - ruff, mypy (strict) and pytest on Airflow $(AIRFLOW_VERSION) and $(AIRFLOW_FLOOR)"
+	@echo "make bench  - benchmarks (writes benchmarks/results/); make bench-quick for a short run"
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.stamp: pyproject.toml | uv
+	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV)
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql]" "apache-airflow==$(AIRFLOW_VERSION)"
+	@touch $@
+
+$(VENV_FLOOR)/.stamp: pyproject.toml | uv
+	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV_FLOOR)
+	$(UV) pip install --quiet -p $(VENV_FLOOR)/bin/python -e ".[dev,sql]" "apache-airflow==$(AIRFLOW_FLOOR)"
+	@touch $@
+
+env: $(VENV)/.stamp
+env-floor: $(VENV_FLOOR)/.stamp
+
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: env
+	$(VENV)/bin/mypy
+
+test-main: env
+	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-floor: env-floor
+	$(VENV_FLOOR)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test: lint typecheck test-main test-floor
+
+test-slow: env
+	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+
+demo: env
+	$(VENV)/bin/python -m dags_example.demo
+
+sandbox: env
+	$(VENV)/bin/hubspot-sandbox --port 8765
+
+bench: env
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,bench]" "apache-airflow==$(AIRFLOW_VERSION)"
+	$(VENV)/bin/python -m benchmarks.run
+
+bench-quick: env
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,bench]" "apache-airflow==$(AIRFLOW_VERSION)"
+	$(VENV)/bin/python -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) $(VENV_FLOOR) .mypy_cache .ruff_cache .demo

@@ -1,0 +1,1 @@
+"""Example warehouse-to-HubSpot pipelines."""

@@ -1,0 +1,1 @@
+"""Airflow-free core: HTTP client, event model, batching and the run report."""

@@ -1,0 +1,1 @@
+"""Airflow adapters: thin wrappers that turn Airflow objects into core calls."""

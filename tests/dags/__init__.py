@@ -1,0 +1,1 @@
+"""Test DAGs: the DAGS_FOLDER bundle used by dag.test() runs in the test suite."""
