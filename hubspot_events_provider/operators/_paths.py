@@ -1,0 +1,115 @@
+"""Paths for the upsert operator: input files and report files, local or object storage.
+
+``events_file``, ``rejected_path`` and ``results_path`` are templated *paths*. Airflow's templater
+treats any templated string ending in one of the operator's ``template_ext`` (``.json``, ``.jsonl``...)
+as a template file to load, which is right for ``events`` but wrong for a path: the file would be
+read at parse time and its content used as the path. :class:`TemplatedPath` keeps such a value an
+inline template (its ``{{ ds }}`` still renders) while never being mistaken for a template file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from hubspot_events_provider.core.errors import InputError
+
+__all__ = ["InputPath", "TemplatedPath", "open_for_writing", "resolve_input_path"]
+
+
+class TemplatedPath(str):
+    """A templated path that Airflow renders inline, never as a template file.
+
+    Airflow checks ``value.endswith(tuple(template_ext))`` to decide whether a string names a
+    template file; for this type that check (a tuple argument) is always false. Every other use
+    behaves as a plain ``str``, and the rendered value is a plain ``str`` again.
+    """
+
+    __slots__ = ()
+
+    def endswith(self, suffix: str | tuple[str, ...], *args: Any) -> bool:  # type: ignore[override]
+        if isinstance(suffix, tuple):
+            return False
+        return str.endswith(self, suffix, *args)
+
+    @classmethod
+    def wrap(cls, value: Any) -> Any:
+        """Wrap a plain string; leave ``None``, XComArgs and other objects alone."""
+        return cls(value) if isinstance(value, str) and not isinstance(value, cls) else value
+
+
+def _is_uri(location: str) -> bool:
+    scheme, sep, _ = location.partition("://")
+    return bool(sep) and scheme.isidentifier() and len(scheme) > 1
+
+
+@dataclass(frozen=True)
+class InputPath:
+    """An input file, local or in object storage, that can be opened for binary reading."""
+
+    location: str
+    local: Path | None
+
+    @property
+    def display(self) -> str:
+        return str(self.local) if self.local is not None else self.location
+
+    def open_binary(self) -> IO[bytes]:
+        if self.local is not None:
+            try:
+                return self.local.open("rb")
+            except OSError as err:
+                raise InputError(f"cannot open the file: {err.strerror or err}", source=self.display) from err
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        try:
+            handle: IO[bytes] = ObjectStoragePath(self.location).open("rb")
+        except Exception as err:  # noqa: BLE001 - any storage backend error becomes an input error
+            raise InputError(f"cannot open the object: {err}", source=self.location) from err
+        return handle
+
+
+def resolve_input_path(location: str, *, dag_folder: str | None = None) -> InputPath:
+    """Turn ``events_file`` into something to open; a relative path is tried next to the DAG first.
+
+    :param location: a local path, a ``file://`` URI, or an object-storage URI.
+    :param dag_folder: the DAG file's folder, for relative paths.
+    """
+    location = location.strip()
+    if not location:
+        raise InputError("events_file rendered to an empty path", source="events_file")
+    if location.startswith("file://"):
+        return InputPath(location, Path(location[len("file://") :]))
+    if _is_uri(location):
+        return InputPath(location, None)
+    path = Path(os.path.expanduser(location))
+    if not path.is_absolute() and dag_folder:
+        beside_dag = Path(dag_folder) / path
+        if beside_dag.exists() or not path.exists():
+            path = beside_dag
+    return InputPath(location, path)
+
+
+@contextmanager
+def open_for_writing(location: str) -> Iterator[IO[bytes]]:
+    """Open a report file for binary writing, creating local parent folders as needed."""
+    location = location.strip()
+    if _is_uri(location) and not location.startswith("file://"):
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        target = ObjectStoragePath(location)
+        with target.open("wb") as handle:
+            yield handle
+        return
+    path = Path(location[len("file://") :] if location.startswith("file://") else os.path.expanduser(location))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("wb")
+    except OSError as err:
+        raise InputError(f"cannot write the report file: {err.strerror or err}", source=str(path)) from err
+    with handle:
+        yield handle
