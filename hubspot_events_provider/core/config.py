@@ -1,0 +1,153 @@
+"""Settings of the HubSpot HTTP client, validated once, with no secrets in them.
+
+:class:`ClientConfig` holds the base URL, the Marketing Events API version, timeouts, the request
+budget of the rate limiter and the retry limits. It is Airflow-free: the hook builds it from a
+Connection, the CLI and the benchmarks build it directly. Credentials live in the auth objects
+(:mod:`hubspot_events_provider.core.auth`), never here, so ``repr(config)`` is safe to log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+__all__ = [
+    "API_PREFIXES",
+    "DEFAULT_API_VERSION",
+    "DEFAULT_BASE_URL",
+    "ClientConfig",
+    "is_loopback_host",
+    "normalize_base_url",
+]
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+DEFAULT_API_VERSION = "2026-03"
+
+#: Path prefix of the Marketing Events API for each supported version.
+API_PREFIXES: dict[str, str] = {
+    "2026-03": "/marketing/marketing-events/2026-03",
+    "2026-09": "/marketing/marketing-events/2026-09",
+    "v3": "/marketing/v3/marketing-events",
+}
+
+
+def is_loopback_host(host: str) -> bool:
+    """Return whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ::1).
+
+    :param host: a host name or IP address, without port or brackets.
+    """
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(host: str | None, port: int | None = None) -> str:
+    """Turn a Connection host (with or without scheme) into a base URL such as ``https://api.hubapi.com``.
+
+    A host without scheme gets ``https://``, except a loopback host, which gets ``http://`` (the
+    local sandbox). Plain ``http://`` is refused for any host that is not a loopback address, so a
+    token never crosses a network in clear text.
+
+    :param host: the Connection host, e.g. ``api.hubapi.com``, ``https://api.hubapi.com`` or
+        ``http://127.0.0.1:8765``; empty or ``None`` means :data:`DEFAULT_BASE_URL`.
+    :param port: the Connection port, added when the host carries none.
+    :raises ValueError: on an unsupported scheme, credentials in the URL, or remote plain http.
+    """
+    raw = (host or "").strip()
+    if not raw:
+        return DEFAULT_BASE_URL
+    if "://" not in raw:
+        bare = urlsplit(f"//{raw}").hostname or ""
+        raw = f"{'http' if is_loopback_host(bare) else 'https'}://{raw}"
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"HubSpot base URL must use https (got scheme {scheme!r}).")
+    if parts.username or parts.password:
+        raise ValueError(
+            "HubSpot base URL must not contain credentials; put the token in the Connection password."
+        )
+    hostname = parts.hostname
+    if not hostname:
+        raise ValueError("HubSpot base URL has no host name; use e.g. https://api.hubapi.com.")
+    if scheme == "http" and not is_loopback_host(hostname):
+        raise ValueError(
+            f"Plain http is refused for the non-loopback host {hostname!r}: the token would travel "
+            "unencrypted. Use https:// (http is only allowed for 127.0.0.0/8, ::1 and localhost)."
+        )
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{netloc}{path}"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Validated settings of :class:`~hubspot_events_provider.core.client.HubSpotClient`.
+
+    :param base_url: HubSpot API base URL (see :func:`normalize_base_url`).
+    :param api_version: Marketing Events API version: ``2026-03``, ``2026-09`` or ``v3``.
+    :param connect_timeout: seconds to wait for the TCP/TLS connection.
+    :param read_timeout: seconds to wait for HubSpot's answer.
+    :param max_requests_per_10s: the app's burst budget per rate window (100, 190 or 250 at HubSpot).
+    :param rate_window_s: length of HubSpot's rolling window; 10 s at HubSpot (shorter for benchmarks).
+    :param max_retries: retries of one request after the first attempt.
+    :param max_retry_time: seconds one request may spend, retries and waits included.
+    :param backoff_base: first backoff step in seconds (doubles per attempt, with jitter).
+    :param backoff_cap: longest single backoff in seconds.
+    :param pool_size: HTTP connections kept per host (at least the number of sending threads).
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    api_version: str = DEFAULT_API_VERSION
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_requests_per_10s: int = 100
+    rate_window_s: float = 10.0
+    max_retries: int = 6
+    max_retry_time: float = 300.0
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    pool_size: int = 32
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        if self.api_version not in API_PREFIXES:
+            raise ValueError(
+                f"Unsupported HubSpot api_version {self.api_version!r}; use one of {', '.join(API_PREFIXES)}."
+            )
+        positive = {
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "rate_window_s": self.rate_window_s,
+            "max_retry_time": self.max_retry_time,
+            "backoff_base": self.backoff_base,
+            "backoff_cap": self.backoff_cap,
+        }
+        for name, value in positive.items():
+            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}.")
+        for name, ivalue, minimum in (
+            ("max_requests_per_10s", self.max_requests_per_10s, 1),
+            ("max_retries", self.max_retries, 0),
+            ("pool_size", self.pool_size, 1),
+        ):
+            if isinstance(ivalue, bool) or not isinstance(ivalue, int) or ivalue < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {ivalue!r}.")
+
+    @property
+    def api_prefix(self) -> str:
+        """Path prefix of the Marketing Events API for :attr:`api_version`."""
+        return API_PREFIXES[self.api_version]
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """``(connect, read)`` timeout tuple for ``requests``."""
+        return (self.connect_timeout, self.read_timeout)
