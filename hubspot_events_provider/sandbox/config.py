@@ -1,0 +1,185 @@
+"""Configuration and record types of the local HubSpot sandbox.
+
+:class:`SandboxConfig` holds every knob of :class:`~hubspot_events_provider.sandbox.SandboxServer`
+(rate limits, partial-failure mode, OAuth clients, faults); :class:`Fault` describes one injected
+failure and :class:`RequestRecord` is one entry of the request log. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FaultKind = Literal["5xx_before", "5xx_after", "drop_before", "drop_after", "truncate", "latency", "429"]
+FaultRoute = Literal["upsert", "read", "any"]
+PartialMode = Literal["200", "207", "400"]
+
+FAULT_KINDS: tuple[str, ...] = (
+    "5xx_before",
+    "5xx_after",
+    "drop_before",
+    "drop_after",
+    "truncate",
+    "latency",
+    "429",
+)
+FAULT_ROUTES: tuple[str, ...] = ("upsert", "read", "any")
+PARTIAL_MODES: tuple[str, ...] = ("200", "207", "400")
+
+
+@dataclass
+class Fault:
+    """One injected failure.
+
+    :param kind: ``5xx_before`` (answer ``status``, nothing applied), ``5xx_after`` (apply, then answer
+        ``status``), ``drop_before`` / ``drop_after`` (close the socket with no HTTP answer, before /
+        after applying), ``truncate`` (apply, answer 200 with a cut-off body), ``latency`` (sleep
+        ``latency_s`` first, then answer normally), ``429`` (TEN_SECONDLY_ROLLING as if another app
+        spent the budget).
+    :param probability: chance of injection per matching request (seeded RNG).
+    :param times: maximum number of injections; ``None`` = unlimited.
+    :param route: ``upsert`` (POST events/upsert), ``read`` (GET data routes) or ``any`` data route.
+    :param status: HTTP status of ``5xx_*`` faults.
+    :param latency_s: sleep of ``latency`` faults, in seconds.
+    """
+
+    kind: FaultKind
+    probability: float = 1.0
+    times: int | None = None
+    route: FaultRoute = "any"
+    status: int = 503
+    latency_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+        if self.route not in FAULT_ROUTES:
+            raise ValueError(f"unknown fault route {self.route!r}; expected one of {FAULT_ROUTES}")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"fault probability must be within [0, 1], got {self.probability}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fault:
+        """Build a fault from a JSON object (as accepted by ``POST /_sandbox/config``).
+
+        :param data: mapping of :class:`Fault` field names to values.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class SandboxConfig:
+    """Every knob of the sandbox; see ``docs/ARCHITECTURE.md`` section "Sandbox".
+
+    :param tokens: valid static Bearer tokens (private app / service key).
+    :param rate_limit: requests per rolling window per app; ``None`` = unlimited.
+    :param rate_window_s: length of the rolling window (TEN_SECONDLY_ROLLING), in seconds.
+    :param daily_limit: answer 429 ``DAILY`` once this many requests were made; ``None`` = unlimited.
+    :param partial_mode: answer to a partly invalid upsert batch: ``"200"``, ``"207"`` or ``"400"``.
+    :param missing_scopes: every data route answers 403 ``MISSING_SCOPES``.
+    :param latency_s: ``(low, high)`` uniform random latency added to every data request.
+    :param oauth_clients: OAuth client id -> client secret.
+    :param refresh_tokens: OAuth refresh token -> client id it belongs to.
+    :param access_token_ttl_s: ``expires_in`` of issued OAuth access tokens, in seconds.
+    :param retry_after_header: add ``Retry-After`` to 429 answers (HubSpot does not document it).
+    :param reject_external_event_ids: external event ids refused (VALIDATION_ERROR) though valid.
+    :param seed: seed of the latency and fault RNG.
+    :param faults: injected failures, tried in order; at most one per request.
+    :param app_id: the HubSpot app id every token belongs to (one app per sandbox).
+    :param hub_id: the HubSpot account (portal) id reported by the OAuth token endpoint.
+    """
+
+    tokens: tuple[str, ...] = ("sandbox-token",)
+    rate_limit: int | None = None
+    rate_window_s: float = 10.0
+    daily_limit: int | None = None
+    partial_mode: PartialMode = "200"
+    missing_scopes: bool = False
+    latency_s: tuple[float, float] = (0.0, 0.0)
+    oauth_clients: dict[str, str] = field(default_factory=lambda: {"client-id": "client-secret"})
+    refresh_tokens: dict[str, str] = field(default_factory=lambda: {"refresh-token": "client-id"})
+    access_token_ttl_s: float = 1800
+    retry_after_header: bool = False
+    reject_external_event_ids: tuple[str, ...] = ()
+    seed: int = 0
+    faults: list[Fault] = field(default_factory=list)
+    app_id: int = 1234567
+    hub_id: int = 62515
+
+    def __post_init__(self) -> None:
+        self.tokens = tuple(self.tokens)
+        self.reject_external_event_ids = tuple(self.reject_external_event_ids)
+        low, high = self.latency_s
+        self.latency_s = (float(low), float(high))
+        self.faults = [f if isinstance(f, Fault) else Fault.from_dict(f) for f in self.faults]
+        if self.partial_mode not in PARTIAL_MODES:
+            raise ValueError(f"partial_mode must be one of {PARTIAL_MODES}, got {self.partial_mode!r}")
+        if self.rate_limit is not None and self.rate_limit < 1:
+            raise ValueError("rate_limit must be >= 1 or None")
+        if self.rate_window_s <= 0:
+            raise ValueError("rate_window_s must be > 0")
+
+    def replace(self, **changes: Any) -> SandboxConfig:
+        """Return a copy with ``changes`` applied (validated like a new config).
+
+        :param changes: :class:`SandboxConfig` field names and their new values.
+        :raises ValueError: on an unknown field name or an invalid value.
+        """
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"unknown sandbox config field(s): {sorted(unknown)}")
+        if "latency_s" in changes:
+            changes["latency_s"] = tuple(changes["latency_s"])
+        return dataclasses.replace(self, **changes)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config as a JSON-able dict, without tokens, secrets or refresh tokens."""
+        return {
+            "rate_limit": self.rate_limit,
+            "rate_window_s": self.rate_window_s,
+            "daily_limit": self.daily_limit,
+            "partial_mode": self.partial_mode,
+            "missing_scopes": self.missing_scopes,
+            "latency_s": list(self.latency_s),
+            "access_token_ttl_s": self.access_token_ttl_s,
+            "retry_after_header": self.retry_after_header,
+            "reject_external_event_ids": list(self.reject_external_event_ids),
+            "seed": self.seed,
+            "faults": [dataclasses.asdict(f) for f in self.faults],
+            "app_id": self.app_id,
+            "hub_id": self.hub_id,
+        }
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request seen by the sandbox (introspection routes are not recorded).
+
+    :param at: ``time.monotonic()`` when the request arrived.
+    :param method: HTTP method.
+    :param path: URL path without the query string.
+    :param query: raw query string ("" when none).
+    :param status: HTTP status answered; ``None`` when the connection was dropped without an answer.
+    :param app: app id of the authenticated caller, ``None`` when unauthenticated.
+    :param inputs: the ``inputs`` list of a batch body (upsert / delete), else ``None``.
+    :param fault: kind of the fault injected into this request, if any.
+    """
+
+    at: float
+    method: str
+    path: str
+    query: str
+    status: int | None
+    app: int | None
+    inputs: list[Any] | None
+    fault: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a JSON-able dict."""
+        return dataclasses.asdict(self)

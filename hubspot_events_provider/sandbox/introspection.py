@@ -1,0 +1,60 @@
+"""``/_sandbox/...`` introspection routes (no auth), for a sandbox run from the CLI.
+
+``GET /_sandbox/health``, ``GET /_sandbox/events``, ``GET /_sandbox/requests``,
+``GET /_sandbox/stats``, ``POST /_sandbox/reset``, ``POST /_sandbox/config`` (JSON object of
+:class:`~hubspot_events_provider.sandbox.SandboxConfig` fields; ``faults`` as a list of Fault dicts).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from hubspot_events_provider.sandbox import responses
+from hubspot_events_provider.sandbox.config import Fault
+from hubspot_events_provider.sandbox.routes import Reply
+
+if TYPE_CHECKING:
+    from hubspot_events_provider.sandbox.server import SandboxServer
+
+
+def handle(sandbox: SandboxServer, method: str, path: str, body: bytes) -> Reply:
+    """Answer one introspection request.
+
+    :param sandbox: the running sandbox.
+    :param method: HTTP method.
+    :param path: URL path (starts with ``/_sandbox``).
+    :param body: raw request body.
+    """
+    route = (method, path.rstrip("/"))
+    if route == ("GET", "/_sandbox/health"):
+        return Reply(200, {"status": "ok", "url": sandbox.url})
+    if route == ("GET", "/_sandbox/events"):
+        return Reply(200, {"results": sandbox.events()})
+    if route == ("GET", "/_sandbox/requests"):
+        return Reply(200, {"results": [r.to_dict() for r in sandbox.requests()]})
+    if route == ("GET", "/_sandbox/stats"):
+        return Reply(200, sandbox.stats())
+    if route == ("POST", "/_sandbox/reset"):
+        sandbox.reset()
+        return Reply(200, {"status": "ok"})
+    if route == ("POST", "/_sandbox/config"):
+        return _configure(sandbox, body)
+    return Reply(404, responses.not_found(f"No sandbox route {method} {path}."))
+
+
+def _configure(sandbox: SandboxServer, body: bytes) -> Reply:
+    try:
+        changes: Any = json.loads(body.decode("utf-8") or "{}")
+        if not isinstance(changes, dict):
+            raise ValueError("the body must be a JSON object of SandboxConfig fields")
+        if "faults" in changes:
+            changes["faults"] = [Fault.from_dict(f) for f in changes["faults"]]
+        for name in ("tokens", "reject_external_event_ids", "latency_s"):
+            if name in changes:
+                changes[name] = tuple(changes[name])
+        sandbox.configure(**changes)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        message = f"Invalid sandbox config: {exc}"
+        return Reply(400, responses.validation_error(message, [{"message": message, "in": "body"}]))
+    return Reply(200, sandbox.state.config.public_dict())

@@ -1,0 +1,276 @@
+"""The HubSpot Marketing Events routes of the sandbox (upsert, read, list, search, delete).
+
+Each route takes the parsed request and returns a :class:`Reply`; auth, rate limiting and faults
+are handled by :mod:`~hubspot_events_provider.sandbox.handler` before a route runs.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubspot_events_provider.sandbox import responses, shapes
+from hubspot_events_provider.sandbox.state import SandboxState
+from hubspot_events_provider.sandbox.validation import (
+    RequestError,
+    RowProblem,
+    parse_batch,
+    validate_delete_input,
+    validate_event,
+)
+
+PREFIXES = (
+    "/marketing/marketing-events/2026-03",
+    "/marketing/marketing-events/2026-09",
+    "/marketing/v3/marketing-events",
+    "/marketing/marketing-events/v3",
+)
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+
+
+@dataclass
+class Reply:
+    """An HTTP answer: status, JSON body (``None`` for no body) and extra headers.
+
+    :param status: HTTP status.
+    :param body: JSON-able body, or ``None`` (e.g. 204).
+    :param headers: extra response headers.
+    :param inputs: the batch ``inputs`` the request carried, for the request log.
+    """
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    inputs: list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed HubSpot data request.
+
+    :param method: HTTP method.
+    :param prefix: the matched API prefix.
+    :param rest: the path after the prefix (``""`` for the list route).
+    :param query: parsed query string (first value of each key).
+    :param body: raw request body.
+    """
+
+    method: str
+    prefix: str
+    rest: str
+    query: dict[str, str]
+    body: bytes
+
+
+def split_prefix(path: str) -> tuple[str, str] | None:
+    """Split a URL path into ``(prefix, rest)`` when it is under a HubSpot API prefix.
+
+    :param path: URL path without query.
+    """
+    for prefix in PREFIXES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return prefix, path[len(prefix) :].rstrip("/")
+    return None
+
+
+def route_kind(method: str, rest: str) -> str:
+    """Fault route class of a request: ``upsert``, ``read`` or ``other``.
+
+    :param method: HTTP method.
+    :param rest: path after the prefix.
+    """
+    if method == "POST" and rest == "/events/upsert":
+        return "upsert"
+    if method == "GET":
+        return "read"
+    return "other"
+
+
+def needs_write_scope(method: str) -> bool:
+    """Whether the route needs ``crm.objects.marketing_events.write`` (else ``.read``).
+
+    :param method: HTTP method.
+    """
+    return method != "GET"
+
+
+def dispatch(state: SandboxState, req: Request) -> Reply:
+    """Run the route matching ``req``.
+
+    :param state: the sandbox state.
+    :param req: the parsed request.
+    """
+    rest, method = req.rest, req.method
+    if rest == "":
+        return list_events(state, req) if method == "GET" else _not_allowed(method)
+    if rest == "/events/upsert":
+        return upsert(state, req) if method == "POST" else _not_allowed(method)
+    if rest == "/events/delete":
+        return batch_delete(state, req) if method == "POST" else _not_allowed(method)
+    if rest == "/events/search":
+        return search(state, req) if method == "GET" else _not_allowed(method)
+    parts = rest.split("/")
+    if len(parts) == 3 and parts[1] == "events" and parts[2]:
+        event_id = urllib.parse.unquote(parts[2])
+        if method == "GET":
+            return read_event(state, req, event_id)
+        if method == "DELETE":
+            return delete_event(state, req, event_id)
+        return _not_allowed(method)
+    return Reply(404, responses.not_found(f"No route for {method} {req.prefix}{rest}."))
+
+
+def upsert(state: SandboxState, req: Request) -> Reply:
+    """``POST /events/upsert``: validate, apply valid rows, answer per ``partial_mode``."""
+    started = responses.now_iso()
+    try:
+        inputs = parse_batch(req.body)
+    except RequestError as exc:
+        return Reply(
+            400, responses.validation_error(exc.message, [{"message": exc.message, "in": exc.where}])
+        )
+    cfg = state.config
+    problems = [validate_event(item, cfg.reject_external_event_ids) for item in inputs]
+    n_bad = sum(1 for p in problems if p)
+    if n_bad:
+        state.bump("rejected_rows", n_bad)
+    if n_bad and cfg.partial_mode == "400":
+        return Reply(400, _whole_batch_error(problems), inputs=inputs)
+    results = [
+        shapes.default_response(state.apply_upsert(item))
+        for item, bad in zip(inputs, problems, strict=True)
+        if not bad
+    ]
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "requestedAt": started,
+        "startedAt": started,
+        "completedAt": responses.now_iso(),
+    }
+    if n_bad:
+        body["numErrors"] = n_bad
+        body["errors"] = [_row_error(i, inputs[i], p) for i, p in enumerate(problems) if p]
+    status = 207 if n_bad and cfg.partial_mode == "207" else 200
+    return Reply(status, body, inputs=inputs)
+
+
+def _row_error(index: int, item: Any, problems: list[RowProblem]) -> dict[str, Any]:
+    """A ``StandardError`` for one invalid input, identifying it in ``context``."""
+
+    def ident(name: str) -> list[str]:
+        value = item.get(name) if isinstance(item, dict) else None
+        return [value if isinstance(value, str) else ("" if value is None else str(value))]
+
+    return {
+        "status": "error",
+        "category": "VALIDATION_ERROR",
+        "message": " ".join(p.message for p in problems),
+        "context": {
+            "externalAccountId": ident("externalAccountId"),
+            "externalEventId": ident("externalEventId"),
+            "inputIndex": [str(index)],
+        },
+        "errors": [{"message": p.message, "in": p.field, "code": p.code} for p in problems],
+        "links": {},
+    }
+
+
+def _whole_batch_error(problems: list[list[RowProblem]]) -> dict[str, Any]:
+    """The mode-``400`` body: names the bad fields but never the row (no index, id or value)."""
+    seen: dict[tuple[str, str], None] = {}
+    for row in problems:
+        for p in row:
+            seen[(p.field.split("[")[0], p.code)] = None
+    details = [{"message": f"Invalid value in field '{f}' ({code}).", "in": f} for f, code in seen]
+    return responses.validation_error(
+        "Invalid input: one or more inputs are invalid; nothing was applied.", details
+    )
+
+
+def read_event(state: SandboxState, req: Request, event_id: str) -> Reply:
+    """``GET /events/{externalEventId}?externalAccountId=``."""
+    account = req.query.get("externalAccountId")
+    if not account:
+        return _missing_param("externalAccountId")
+    record = state.get((account, event_id))
+    if record is None:
+        return Reply(404, _event_not_found(account, event_id))
+    return Reply(200, shapes.read_response(record))
+
+
+def delete_event(state: SandboxState, req: Request, event_id: str) -> Reply:
+    """``DELETE /events/{externalEventId}?externalAccountId=``: 204, or 404 when unknown."""
+    account = req.query.get("externalAccountId")
+    if not account:
+        return _missing_param("externalAccountId")
+    if not state.delete((account, event_id)):
+        return Reply(404, _event_not_found(account, event_id))
+    return Reply(204)
+
+
+def batch_delete(state: SandboxState, req: Request) -> Reply:
+    """``POST /events/delete``: delete every listed event (unknown ones are ignored); 204."""
+    try:
+        inputs = parse_batch(req.body)
+    except RequestError as exc:
+        return Reply(
+            400, responses.validation_error(exc.message, [{"message": exc.message, "in": exc.where}])
+        )
+    if not all(validate_delete_input(item) for item in inputs):
+        message = "Invalid input: each input needs appId (integer), externalAccountId and externalEventId."
+        return Reply(
+            400, responses.validation_error(message, [{"message": message, "in": "inputs"}]), inputs=inputs
+        )
+    for item in inputs:
+        state.delete((item["externalAccountId"], item["externalEventId"]))
+    return Reply(204, inputs=inputs)
+
+
+def search(state: SandboxState, req: Request) -> Reply:
+    """``GET /events/search?q=``: this app's events whose externalEventId equals ``q``."""
+    q = req.query.get("q")
+    if q is None:
+        return _missing_param("q")
+    app_id = state.config.app_id
+    found = [shapes.search_result(r, app_id) for r in state.all_events() if r["externalEventId"] == q]
+    return Reply(200, {"results": found})
+
+
+def list_events(state: SandboxState, req: Request) -> Reply:
+    """``GET <prefix>?limit=&after=``: forward paging ordered by objectId."""
+    try:
+        limit = int(req.query.get("limit", DEFAULT_LIMIT))
+        after = int(req.query["after"]) if "after" in req.query else None
+    except ValueError:
+        return _bad_param("limit/after must be integers.", "limit")
+    if not 1 <= limit <= MAX_LIMIT:
+        return _bad_param(f"limit must be between 1 and {MAX_LIMIT}.", "limit")
+    records = [r for r in state.all_events() if after is None or int(r["objectId"]) > after]
+    page = records[:limit]
+    body: dict[str, Any] = {"results": [shapes.read_response_v2(r, state.config.app_id) for r in page]}
+    if len(records) > limit:
+        cursor = page[-1]["objectId"]
+        body["paging"] = {"next": {"after": cursor, "link": f"{req.prefix}?limit={limit}&after={cursor}"}}
+    return Reply(200, body)
+
+
+def _event_not_found(account: str, event_id: str) -> dict[str, Any]:
+    return responses.not_found(
+        f"Marketing event with externalEventId '{event_id}' and externalAccountId '{account}' was not "
+        "found for this app."
+    )
+
+
+def _missing_param(name: str) -> Reply:
+    return _bad_param(f"Query parameter '{name}' is required.", name)
+
+
+def _bad_param(message: str, where: str) -> Reply:
+    return Reply(400, responses.validation_error(message, [{"message": message, "in": where}]))
+
+
+def _not_allowed(method: str) -> Reply:
+    return Reply(405, responses.error_body("METHOD_NOT_ALLOWED", f"Method {method} is not allowed here."))

@@ -1,0 +1,180 @@
+"""``SandboxServer``: a local HubSpot-compatible Marketing Events API on 127.0.0.1.
+
+Runs a :class:`http.server.ThreadingHTTPServer` (daemon threads) in a background thread; usable as
+a context manager or through :meth:`SandboxServer.start` / :meth:`SandboxServer.stop`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from http.server import ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from hubspot_events_provider.sandbox import shapes
+from hubspot_events_provider.sandbox.config import Fault, RequestRecord, SandboxConfig
+from hubspot_events_provider.sandbox.handler import SandboxHandler
+from hubspot_events_provider.sandbox.state import SandboxState
+
+HOST = "127.0.0.1"
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that knows its sandbox and its open connections."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__((HOST, port), SandboxHandler)
+
+    def track(self, conn: socket.socket, *, add: bool) -> None:
+        """Add or remove an open client connection.
+
+        :param conn: the client socket.
+        :param add: ``True`` to add, ``False`` to remove.
+        """
+        with self._conns_lock:
+            if add:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
+
+    def close_connections(self) -> None:
+        """Shut down every open client connection (idle keep-alive sockets included)."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class SandboxServer:
+    """A local HubSpot Marketing Events API; see ``docs/ARCHITECTURE.md`` section "Sandbox".
+
+    :param config: the configuration; defaults to ``SandboxConfig()``.
+    :param port: TCP port on 127.0.0.1; 0 picks a free port.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None, *, port: int = 0) -> None:
+        self.state = SandboxState(config if config is not None else SandboxConfig())
+        self._port = port
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> SandboxServer:
+        """Bind and serve in a daemon thread; returns ``self``. Idempotent."""
+        if self._httpd is None:
+            self._httpd = _HTTPServer(self._port, self)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                daemon=True,
+                name=f"hubspot-sandbox-{self.port}",
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and release the port. Idempotent."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port (after :meth:`start`)."""
+        if self._httpd is None:
+            raise RuntimeError("the sandbox is not running; call start() first")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:8765``."""
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def token(self) -> str:
+        """The first static Bearer token."""
+        return self.state.config.tokens[0]
+
+    @property
+    def config(self) -> SandboxConfig:
+        """The current configuration."""
+        return self.state.config
+
+    # -- knobs -----------------------------------------------------------------------------------
+
+    def configure(self, **changes: Any) -> None:
+        """Change config fields at runtime (thread-safe).
+
+        :param changes: :class:`SandboxConfig` fields, e.g. ``partial_mode="400", rate_limit=50``.
+        :raises ValueError: on an unknown field or an invalid value.
+        """
+        self.state.configure(**changes)
+
+    def add_fault(self, fault: Fault) -> None:
+        """Add a fault to inject.
+
+        :param fault: the fault.
+        """
+        self.state.add_fault(fault)
+
+    def clear_faults(self) -> None:
+        """Remove every configured fault."""
+        self.state.configure(faults=[])
+
+    def expire_access_tokens(self) -> None:
+        """Make every OAuth access token issued so far expired."""
+        self.state.expire_access_tokens()
+
+    def reset(self) -> None:
+        """Clear events, the request log, counters, rate windows and faults."""
+        self.state.reset()
+
+    # -- introspection ---------------------------------------------------------------------------
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every stored event in read-response shape (with externalAccountId/EventId, objectId)."""
+        return [shapes.read_response(r) for r in self.state.all_events()]
+
+    def get_event(self, external_account_id: str, external_event_id: str) -> dict[str, Any] | None:
+        """One stored event in read-response shape, or ``None``.
+
+        :param external_account_id: the event's externalAccountId.
+        :param external_event_id: the event's externalEventId.
+        """
+        record = self.state.get((external_account_id, external_event_id))
+        return None if record is None else shapes.read_response(record)
+
+    def requests(self) -> list[RequestRecord]:
+        """The request log (introspection routes excluded)."""
+        return self.state.requests()
+
+    def stats(self) -> dict[str, int]:
+        """Counters: creates, updates, applied_upserts, requests, rate_limited, rejected_rows, ..."""
+        return self.state.stats()

@@ -1,0 +1,312 @@
+"""Thread-safe in-memory state of the sandbox.
+
+Holds the stored events keyed by ``(externalAccountId, externalEventId)``, objectId allocation,
+counters, the request log, the rolling rate window and daily counter, issued OAuth access tokens
+and the seeded RNG used for latency and faults. Every public method takes the lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from hubspot_events_provider.sandbox.config import Fault, RequestRecord, SandboxConfig
+from hubspot_events_provider.sandbox.responses import iso_utc, now_iso
+from hubspot_events_provider.sandbox.validation import parse_rfc3339
+
+FIRST_OBJECT_ID = 510_000_000
+EventKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """Outcome of counting one request against the rate limits.
+
+    :param policy: ``None`` when allowed, else ``TEN_SECONDLY_ROLLING`` or ``DAILY``.
+    :param headers: the ``X-HubSpot-RateLimit-*`` headers to send.
+    """
+
+    policy: str | None
+    headers: dict[str, str]
+
+
+class SandboxState:
+    """All mutable state of one sandbox.
+
+    :param config: the initial configuration.
+    """
+
+    UNLIMITED_MAX = 1_000_000
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self._lock = threading.RLock()
+        self.config = config
+        self._rng = random.Random(config.seed)
+        self._events: dict[EventKey, dict[str, Any]] = {}
+        self._next_object_id = FIRST_OBJECT_ID
+        self._log: list[RequestRecord] = []
+        self._window: collections.deque[float] = collections.deque()
+        self._daily = 0
+        self._access_tokens: dict[str, float] = {}
+        self._fault_counts: dict[int, int] = {}
+        self._counters: collections.Counter[str] = collections.Counter()
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def configure(self, **changes: Any) -> None:
+        """Replace config fields; a new ``seed`` re-seeds the RNG, new ``faults`` reset their counts.
+
+        :param changes: :class:`SandboxConfig` fields.
+        """
+        with self._lock:
+            self.config = self.config.replace(**changes)
+            if "seed" in changes:
+                self._rng = random.Random(self.config.seed)
+            if "faults" in changes:
+                self._fault_counts.clear()
+
+    def add_fault(self, fault: Fault) -> None:
+        """Append a fault to the configured list.
+
+        :param fault: the fault to inject.
+        """
+        with self._lock:
+            self.config = self.config.replace(faults=[*self.config.faults, fault])
+
+    def reset(self) -> None:
+        """Clear events, the request log, counters, rate windows and faults; re-seed the RNG."""
+        with self._lock:
+            self._events.clear()
+            self._log.clear()
+            self._window.clear()
+            self._daily = 0
+            self._fault_counts.clear()
+            self._counters.clear()
+            self._rng = random.Random(self.config.seed)
+            self.config = self.config.replace(faults=[])
+
+    # -- auth ------------------------------------------------------------------------------------
+
+    def issue_access_token(self) -> str:
+        """Issue a new OAuth access token valid for ``access_token_ttl_s`` seconds."""
+        token = f"sandbox-oauth-{uuid.uuid4().hex}"
+        with self._lock:
+            self._access_tokens[token] = time.monotonic() + self.config.access_token_ttl_s
+        return token
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token issued so far expired (one second ago)."""
+        with self._lock:
+            past = time.monotonic() - 1.0
+            for token in self._access_tokens:
+                self._access_tokens[token] = min(self._access_tokens[token], past)
+
+    def check_token(self, token: str | None) -> tuple[str, int]:
+        """Classify a Bearer token.
+
+        :param token: the token, or ``None`` when no Authorization header was sent.
+        :returns: ``("ok", 0)``, ``("invalid", 0)`` or ``("expired", seconds_ago)``.
+        """
+        if not token:
+            return "invalid", 0
+        with self._lock:
+            if token in self.config.tokens:
+                return "ok", 0
+            expiry = self._access_tokens.get(token)
+        if expiry is None:
+            return "invalid", 0
+        now = time.monotonic()
+        if now >= expiry:
+            return "expired", int(now - expiry)
+        return "ok", 0
+
+    # -- rate limiting ---------------------------------------------------------------------------
+
+    def count_request(self) -> RateDecision:
+        """Count one authenticated data request against the rolling window and the daily limit.
+
+        Refused (429) requests are counted too: the window holds every request the app made, as
+        HubSpot bills the attempt, so a client that hammers during a 429 stays limited.
+        """
+        with self._lock:
+            cfg = self.config
+            now = time.monotonic()
+            while self._window and self._window[0] <= now - cfg.rate_window_s:
+                self._window.popleft()
+            policy: str | None = None
+            if cfg.daily_limit is not None and self._daily >= cfg.daily_limit:
+                policy = "DAILY"
+            elif cfg.rate_limit is not None and len(self._window) >= cfg.rate_limit:
+                policy = "TEN_SECONDLY_ROLLING"
+            self._window.append(now)
+            self._daily += 1
+            if policy is not None:
+                self._counters["rate_limited"] += 1
+            limit = cfg.rate_limit if cfg.rate_limit is not None else self.UNLIMITED_MAX
+            remaining = max(0, limit - len(self._window))
+            headers = {
+                "X-HubSpot-RateLimit-Max": str(limit),
+                "X-HubSpot-RateLimit-Remaining": str(remaining),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(cfg.rate_window_s * 1000)),
+            }
+            if cfg.daily_limit is not None:
+                headers["X-HubSpot-RateLimit-Daily"] = str(cfg.daily_limit)
+                headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, cfg.daily_limit - self._daily))
+            if policy is not None and cfg.retry_after_header:
+                wait = cfg.rate_window_s
+                if policy == "TEN_SECONDLY_ROLLING" and self._window:
+                    wait = max(0.0, self._window[0] + cfg.rate_window_s - now)
+                headers["Retry-After"] = str(max(1, round(wait + 0.4999)))
+            return RateDecision(policy, headers)
+
+    def rate_headers(self) -> dict[str, str]:
+        """The rate-limit headers without counting a request (for unauthenticated answers)."""
+        with self._lock:
+            cfg = self.config
+            now = time.monotonic()
+            used = sum(1 for t in self._window if t > now - cfg.rate_window_s)
+            limit = cfg.rate_limit if cfg.rate_limit is not None else self.UNLIMITED_MAX
+            return {
+                "X-HubSpot-RateLimit-Max": str(limit),
+                "X-HubSpot-RateLimit-Remaining": str(max(0, limit - used)),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(cfg.rate_window_s * 1000)),
+            }
+
+    # -- randomness and faults -------------------------------------------------------------------
+
+    def draw_latency(self) -> float:
+        """A latency drawn uniformly from ``latency_s`` (0 when the range is ``(0, 0)``)."""
+        with self._lock:
+            low, high = self.config.latency_s
+            if high <= 0:
+                return 0.0
+            return self._rng.uniform(low, high)
+
+    def pick_fault(self, route: str) -> Fault | None:
+        """The first configured fault that matches ``route``, has injections left and wins its draw.
+
+        :param route: ``upsert`` or ``read`` (``other`` data routes match only ``any``).
+        """
+        with self._lock:
+            for index, fault in enumerate(self.config.faults):
+                if fault.route not in ("any", route):
+                    continue
+                used = self._fault_counts.get(index, 0)
+                if fault.times is not None and used >= fault.times:
+                    continue
+                if fault.probability >= 1.0 or self._rng.random() < fault.probability:
+                    self._fault_counts[index] = used + 1
+                    self._counters["faults_injected"] += 1
+                    return fault
+            return None
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def apply_upsert(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Create or update one (already validated) event; return the stored record.
+
+        Fields absent from ``item`` keep their stored value; custom properties merge by name.
+
+        :param item: a valid upsert input.
+        """
+        key = (item["externalAccountId"], item["externalEventId"])
+        stamp = now_iso()
+        with self._lock:
+            current = self._events.get(key)
+            if current is None:
+                current = {"objectId": str(self._next_object_id), "createdAt": stamp, "customProperties": {}}
+                self._next_object_id += 1
+                self._events[key] = current
+                self._counters["creates"] += 1
+            else:
+                self._counters["updates"] += 1
+            self._counters["applied_upserts"] += 1
+            for name, value in item.items():
+                if name == "customProperties":
+                    for prop in value:
+                        current["customProperties"][prop["name"]] = (prop["value"], int(time.time() * 1000))
+                elif name in ("startDateTime", "endDateTime"):
+                    parsed = parse_rfc3339(value)
+                    current[name] = now_iso() if parsed is None else iso_utc(parsed)
+                else:
+                    current[name] = value
+            current["updatedAt"] = stamp
+            return dict(current, customProperties=dict(current["customProperties"]))
+
+    def get(self, key: EventKey) -> dict[str, Any] | None:
+        """The stored record of one event, or ``None``.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        """
+        with self._lock:
+            current = self._events.get(key)
+            return (
+                None if current is None else dict(current, customProperties=dict(current["customProperties"]))
+            )
+
+    def delete(self, key: EventKey) -> bool:
+        """Delete one event; ``False`` when it did not exist.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        """
+        with self._lock:
+            existed = self._events.pop(key, None) is not None
+            if existed:
+                self._counters["deletes"] += 1
+            return existed
+
+    def all_events(self) -> list[dict[str, Any]]:
+        """Every stored record, ordered by objectId."""
+        with self._lock:
+            records = [dict(r, customProperties=dict(r["customProperties"])) for r in self._events.values()]
+        return sorted(records, key=lambda r: int(r["objectId"]))
+
+    def bump(self, counter: str, amount: int = 1) -> None:
+        """Increase a named counter reported by :meth:`stats`.
+
+        :param counter: counter name.
+        :param amount: increment.
+        """
+        with self._lock:
+            self._counters[counter] += amount
+
+    # -- request log -----------------------------------------------------------------------------
+
+    def record(self, entry: RequestRecord) -> None:
+        """Append one entry to the request log.
+
+        :param entry: the record.
+        """
+        with self._lock:
+            self._log.append(entry)
+
+    def requests(self) -> list[RequestRecord]:
+        """A copy of the request log."""
+        with self._lock:
+            return list(self._log)
+
+    def stats(self) -> dict[str, int]:
+        """Counters: creates, updates, applied_upserts, requests, rate_limited, rejected_rows, ..."""
+        with self._lock:
+            out = {
+                name: self._counters[name]
+                for name in (
+                    "creates",
+                    "updates",
+                    "applied_upserts",
+                    "rejected_rows",
+                    "deletes",
+                    "rate_limited",
+                    "faults_injected",
+                    "token_requests",
+                )
+            }
+            out["requests"] = len(self._log)
+            out["upsert_requests"] = sum(1 for r in self._log if r.path.endswith("/events/upsert"))
+            out["events"] = len(self._events)
+            return out
