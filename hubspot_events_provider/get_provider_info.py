@@ -13,11 +13,16 @@ _CONN_FIELDS: dict[str, Any] = {
     "api_version": {
         "label": "API version",
         "description": "Marketing Events API version: 2026-03 (default), 2026-09 or v3.",
-        "schema": {"type": ["string", "null"], "enum": ["2026-03", "2026-09", "v3", None], "default": "2026-03"},
+        "schema": {
+            "type": ["string", "null"],
+            "enum": ["2026-03", "2026-09", "v3", None],
+            "default": "2026-03",
+        },
     },
     "max_requests_per_10s": {
         "label": "Requests per 10 s (app budget)",
-        "description": "HubSpot burst budget of the app: 100 (Free/Starter), 190 (Pro/Enterprise), 250 (API pack).",
+        "description": "HubSpot burst budget of the app: 100 (Free/Starter), 190 (Pro/Enterprise), "
+        "250 (API pack).",
         "schema": {"type": ["integer", "null"], "minimum": 1, "default": 100},
     },
     "timeout": {
@@ -25,10 +30,20 @@ _CONN_FIELDS: dict[str, Any] = {
         "description": "Seconds to wait for HubSpot's answer to one request.",
         "schema": {"type": ["number", "null"], "minimum": 1, "default": 60},
     },
+    "connect_timeout": {
+        "label": "Connect timeout (s)",
+        "description": "Seconds to wait for the TCP/TLS connection to HubSpot.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "default": 10},
+    },
     "max_retries": {
         "label": "Max retries per request",
         "description": "Retries of 429 (secondly), 5xx and connection errors; 400/401/403/404 never retry.",
         "schema": {"type": ["integer", "null"], "minimum": 0, "default": 6},
+    },
+    "max_retry_time": {
+        "label": "Max retry time per request (s)",
+        "description": "Upper bound on the time one request may spend, retries and waits included.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "default": 300},
     },
     "auth_type": {
         "label": "Auth type",
@@ -50,6 +65,12 @@ _CONN_FIELDS: dict[str, Any] = {
         "label": "OAuth refresh token",
         "description": "Only for auth_type oauth.",
         "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "oauth_token_path": {
+        "label": "OAuth token path",
+        "description": "Only for auth_type oauth: /oauth/v3/token (default), /oauth/2026-03/token "
+        "or /oauth/v1/token.",
+        "schema": {"type": ["string", "null"], "default": "/oauth/v3/token"},
     },
 }
 
