@@ -1,0 +1,88 @@
+"""``hubspot-sandbox`` command: run the local HubSpot sandbox until Ctrl-C or SIGTERM.
+
+Example: ``hubspot-sandbox --port 8765 --rate-limit 100 --rate-window 10 --partial-mode 207``.
+Prints the base URL and the Bearer token to use, then serves on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from hubspot_events_provider.sandbox.config import PARTIAL_MODES, SandboxConfig
+from hubspot_events_provider.sandbox.server import SandboxServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``hubspot-sandbox``."""
+    parser = argparse.ArgumentParser(
+        prog="hubspot-sandbox", description="Run a local HubSpot-compatible Marketing Events API."
+    )
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--token", action="append", help="valid static Bearer token (repeatable)")
+    parser.add_argument("--rate-limit", type=int, default=None, help="requests per rolling window")
+    parser.add_argument("--rate-window", type=float, default=10.0, help="rolling window length, seconds")
+    parser.add_argument("--daily-limit", type=int, default=None, help="429 DAILY after this many requests")
+    parser.add_argument(
+        "--partial-mode", choices=PARTIAL_MODES, default="200", help="partly invalid batch answer"
+    )
+    parser.add_argument("--missing-scopes", action="store_true", help="answer 403 MISSING_SCOPES")
+    parser.add_argument("--latency", type=float, nargs=2, metavar=("LOW", "HIGH"), default=(0.0, 0.0))
+    parser.add_argument("--access-token-ttl", type=float, default=1800, help="OAuth expires_in, seconds")
+    parser.add_argument("--retry-after", action="store_true", help="add Retry-After to 429 answers")
+    parser.add_argument("--seed", type=int, default=0, help="seed of latency and fault randomness")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    """Build a :class:`SandboxConfig` from parsed arguments.
+
+    :param args: the result of :func:`build_parser` ``.parse_args()``.
+    """
+    return SandboxConfig(
+        tokens=tuple(args.token) if args.token else ("sandbox-token",),
+        rate_limit=args.rate_limit,
+        rate_window_s=args.rate_window,
+        daily_limit=args.daily_limit,
+        partial_mode=args.partial_mode,
+        missing_scopes=args.missing_scopes,
+        latency_s=(args.latency[0], args.latency[1]),
+        access_token_ttl_s=args.access_token_ttl,
+        retry_after_header=args.retry_after,
+        seed=args.seed,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sandbox until interrupted; returns the exit code.
+
+    :param argv: command-line arguments (default ``sys.argv[1:]``).
+    """
+    args = build_parser().parse_args(argv)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with SandboxServer(config_from_args(args), port=args.port) as sandbox:
+        # The sandbox token is a local, public test value: printing it is the point of the CLI.
+        print(f"HubSpot sandbox listening on {sandbox.url}", flush=True)
+        print(f"Bearer token: {sandbox.token}", flush=True)
+        print(
+            "Introspection: GET /_sandbox/health, /_sandbox/events, /_sandbox/stats; Ctrl-C to stop",
+            flush=True,
+        )
+        while not stop.wait(0.2):
+            pass
+    print("HubSpot sandbox stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
