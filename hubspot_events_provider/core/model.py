@@ -216,6 +216,28 @@ class EventMapper:
             (f, self._sources[f], self._converter(f)) for f in (*DATETIME_FIELDS, *BOOLEAN_FIELDS)
         )
 
+    @classmethod
+    def validate_config(
+        cls,
+        *,
+        field_map: Mapping[str, str] | None = None,
+        custom_properties: Iterable[str] | Mapping[str, str] | str | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        timezone: str = "UTC",
+        ignore_fields: Iterable[str] | str | None = None,
+    ) -> None:
+        """Check mapping parameters early (e.g. at DAG parse time) without keeping a mapper.
+
+        :raises ValueError: as the constructor would.
+        """
+        cls(
+            field_map=field_map,
+            custom_properties=custom_properties,
+            defaults=defaults,
+            timezone=timezone,
+            ignore_fields=ignore_fields,
+        )
+
     # -- normalisation ---------------------------------------------------------------------------
 
     def _converter(self, field: str) -> Callable[[Any], Any]:
