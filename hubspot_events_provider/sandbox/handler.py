@@ -86,7 +86,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._send(introspection.handle(self.sandbox, method, path, body))
             return
         state = self.sandbox.state
-        record = {"at": arrived, "method": method, "path": url.path, "query": url.query}
+        record = {
+            "at": arrived,
+            "method": method,
+            "path": url.path,
+            "query": url.query,
+            "inputs": _peek_inputs(body),
+        }
         if path in TOKEN_PATHS:
             state.bump("token_requests")
             reply = (
@@ -148,15 +154,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
             )
             return
         if kind == "drop_before":
-            self._drop(record, app, fault, None)
+            self._drop(record, app, fault)
             return
-        reply = routes.dispatch(state, req)
+        try:
+            reply = routes.dispatch(state, req)
+        except Exception:  # noqa: BLE001 - a sandbox bug must still answer HubSpot-shaped JSON, not hang
+            reply = Reply(500, responses.server_error(500))
         reply.headers.update(headers)
         if kind == "5xx_after" and fault is not None:
-            failed = Reply(fault.status, responses.server_error(fault.status), headers, inputs=reply.inputs)
+            failed = Reply(fault.status, responses.server_error(fault.status), headers)
             self._finish(record, failed, app, fault)
         elif kind == "drop_after":
-            self._drop(record, app, fault, reply.inputs)
+            self._drop(record, app, fault)
         elif kind == "truncate":
             self._finish(record, reply, app, fault, truncate=True)
         else:
@@ -178,16 +187,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 **record,
                 status=reply.status,
                 app=app,
-                inputs=reply.inputs,
                 fault=fault.kind if fault is not None else None,
             )
         )
         self._send(reply, truncate=truncate)
 
-    def _drop(self, record: dict[str, Any], app: int | None, fault: Fault | None, inputs: Any) -> None:
+    def _drop(self, record: dict[str, Any], app: int | None, fault: Fault | None) -> None:
         """Close the socket without any HTTP answer."""
         self.sandbox.state.record(
-            RequestRecord(**record, status=None, app=app, inputs=inputs, fault=fault.kind if fault else None)
+            RequestRecord(**record, status=None, app=app, fault=fault.kind if fault else None)
         )
         self.close_connection = True
         _shutdown(self.connection)
@@ -223,6 +231,18 @@ def _bearer(header: str | None) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _peek_inputs(body: bytes) -> list[Any] | None:
+    """The ``inputs`` list of a JSON batch body, for the request log; ``None`` otherwise."""
+    if not body.startswith(b"{"):
+        return None
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    inputs = decoded.get("inputs") if isinstance(decoded, dict) else None
+    return inputs if isinstance(inputs, list) else None
 
 
 def _query(raw: str) -> dict[str, str]:

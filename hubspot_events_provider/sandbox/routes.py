@@ -37,13 +37,11 @@ class Reply:
     :param status: HTTP status.
     :param body: JSON-able body, or ``None`` (e.g. 204).
     :param headers: extra response headers.
-    :param inputs: the batch ``inputs`` the request carried, for the request log.
     """
 
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    inputs: list[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,7 @@ def upsert(state: SandboxState, req: Request) -> Reply:
     if n_bad:
         state.bump("rejected_rows", n_bad)
     if n_bad and cfg.partial_mode == "400":
-        return Reply(400, _whole_batch_error(problems), inputs=inputs)
+        return Reply(400, _whole_batch_error(problems))
     results = [
         shapes.default_response(state.apply_upsert(item))
         for item, bad in zip(inputs, problems, strict=True)
@@ -154,7 +152,7 @@ def upsert(state: SandboxState, req: Request) -> Reply:
         body["numErrors"] = n_bad
         body["errors"] = [_row_error(i, inputs[i], p) for i, p in enumerate(problems) if p]
     status = 207 if n_bad and cfg.partial_mode == "207" else 200
-    return Reply(status, body, inputs=inputs)
+    return Reply(status, body)
 
 
 def _row_error(index: int, item: Any, problems: list[RowProblem]) -> dict[str, Any]:
@@ -221,12 +219,10 @@ def batch_delete(state: SandboxState, req: Request) -> Reply:
         )
     if not all(validate_delete_input(item) for item in inputs):
         message = "Invalid input: each input needs appId (integer), externalAccountId and externalEventId."
-        return Reply(
-            400, responses.validation_error(message, [{"message": message, "in": "inputs"}]), inputs=inputs
-        )
+        return Reply(400, responses.validation_error(message, [{"message": message, "in": "inputs"}]))
     for item in inputs:
         state.delete((item["externalAccountId"], item["externalEventId"]))
-    return Reply(204, inputs=inputs)
+    return Reply(204)
 
 
 def search(state: SandboxState, req: Request) -> Reply:
