@@ -78,7 +78,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         arrived = time.monotonic()
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
         body = self.rfile.read(length) if length > 0 else b""
         url = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(url.path) if url.path.startswith("/_sandbox") else url.path

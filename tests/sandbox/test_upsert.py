@@ -167,3 +167,26 @@ def test_exactly_100_inputs_accepted(api: Api) -> None:
     resp = api.upsert([event(f"e{i}") for i in range(100)])
     assert resp.status_code == 200
     assert len(resp.json()["results"]) == 100
+
+
+def test_concurrent_upserts_are_all_applied_once(hubspot_sandbox: SandboxServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(worker: int) -> list[str]:
+        api = Api(hubspot_sandbox)
+        ids = []
+        for batch in range(5):
+            body = api.upsert([event(f"w{worker}-b{batch}-{i}") for i in range(4)]).json()
+            ids.extend(r["objectId"] for r in body["results"])
+        return ids
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        object_ids = [oid for ids in pool.map(send, range(6)) for oid in ids]
+    assert len(object_ids) == len(set(object_ids)) == 120
+    stats = hubspot_sandbox.stats()
+    assert (stats["creates"], stats["upsert_requests"], stats["events"]) == (120, 30, 120)
+
+
+def test_configured_latency_still_answers(hubspot_sandbox: SandboxServer) -> None:
+    hubspot_sandbox.configure(latency_s=(0.01, 0.02))
+    assert Api(hubspot_sandbox).upsert([event()]).status_code == 200
