@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import math
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -63,6 +64,8 @@ class RollingWindowLimiter:
         and HubSpot do not produce 429s.
     :param clock: monotonic clock in seconds.
     :param sleep: sleeps the given seconds.
+    :param rng: returns a float in ``[0, 1)``; spreads the end of a 429 pause across processes.
+    :param probe: send a single request first and size the burst from HubSpot's headers.
     """
 
     def __init__(
@@ -73,6 +76,8 @@ class RollingWindowLimiter:
         safety_ratio: float = 0.95,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        probe: bool = True,
     ) -> None:
         if budget < 1:
             raise ValueError(f"budget must be >= 1, got {budget!r}.")
@@ -80,8 +85,14 @@ class RollingWindowLimiter:
             raise ValueError(f"window_s must be > 0, got {window_s!r}.")
         self.budget = budget
         self.window_s = window_s
+        self._safety_ratio = safety_ratio
         self._cap = float(max(1, math.floor(budget * safety_ratio)))
         self._limit = self._cap
+        # Until HubSpot's first rate-limit headers say whether others share the budget, send one
+        # probe request at a time (for at most one window, in case the server sends no headers).
+        self._probe = probe
+        self._probe_until: float | None = None
+        self._rng = rng
         self._slack = min(0.25, 0.01 * window_s + 0.005)
         self._clock = clock
         self._sleep = sleep
@@ -116,6 +127,11 @@ class RollingWindowLimiter:
             return self._paced_until - now
         self._prune(now)
         limit = int(self._limit)
+        if self._probe and self._status is None:
+            if self._probe_until is None:
+                self._probe_until = now + self.window_s
+            if now < self._probe_until and self._sends:
+                return min(self._probe_until - now, 0.005 + 0.005 * self.window_s)
         if len(self._sends) < limit:
             return 0.0
         blocker = self._sends[len(self._sends) - limit]
@@ -138,11 +154,13 @@ class RollingWindowLimiter:
             waited += wait
 
     def observe(self, headers: Mapping[str, str]) -> RateLimitStatus | None:
-        """Read HubSpot's rate-limit headers from an answer and adapt.
+        """Read HubSpot's rate-limit headers from an answer and adapt this limiter's share.
 
-        When the remaining budget is at or below a small reserve, the next request waits about
-        ``interval / max``; if the budget is spent by others (not by this limiter's own requests),
-        this limiter's share shrinks. With room to spare, the share grows back towards the budget.
+        ``used = Max - Remaining`` is what the whole app spent in the server's window; ``ours`` is
+        what this limiter sent in the same span. When nobody else spends the budget, the share is
+        the full (reduced) budget. When others do, the share is scaled by ``target / used`` so
+        that all limiters doing the same converge on the budget together, and requests are paced
+        about ``interval / max`` apart while the remaining budget is low.
 
         :param headers: the answer's headers (case-insensitive mapping or plain dict).
         :returns: the parsed status, or ``None`` when the headers are absent.
@@ -158,20 +176,30 @@ class RollingWindowLimiter:
             status = RateLimitStatus(maximum, remaining, interval_ms, now)
             self._status = status
             interval_s = interval_ms / 1000.0
-            server_cap = max(1.0, math.floor(maximum * 0.95 * self.window_s / interval_s))
-            cap = min(self._cap, server_cap)
+            target = max(1.0, math.floor(maximum * self._safety_ratio))
+            cap = min(self._cap, max(1.0, math.floor(target * self.window_s / interval_s)))
             reserve = max(1, math.ceil(maximum * 0.05))
             self._prune(now)
             ours = sum(1 for t in self._sends if t > now - interval_s)
-            others = (maximum - remaining) - ours
-            if remaining <= reserve:
-                self._paced_until = max(self._paced_until, now + interval_s / maximum)
-                if others > reserve and now >= self._next_decrease:
-                    self._limit = max(1.0, self._limit * 0.8)
-                    self._next_decrease = now + self.window_s / 4
-            elif remaining > 2 * reserve:
-                self._limit = self._limit + 1.0 / max(self._limit, 1.0)
-            self._limit = min(self._limit, cap)
+            used = max(maximum - remaining, 1)
+            others = used - ours
+            if others <= reserve:
+                if now >= self._paused_until:
+                    self._limit = cap  # the budget is ours alone
+            else:
+                fair = ours * target / used
+                if used >= target:
+                    self._limit = min(self._limit, max(1.0, fair))
+                else:
+                    self._limit = max(self._limit, fair) + 1.0 / max(self._limit, 1.0)
+            self._limit = max(1.0, min(self._limit, cap))
+            if others > reserve:
+                # Shared budget: spread our share evenly over the window instead of bursting,
+                # and slow to the server's own pace while the remaining budget is low.
+                spacing = interval_s / self._limit
+                if remaining <= reserve:
+                    spacing = max(spacing, interval_s / maximum)
+                self._paced_until = max(self._paced_until, now + spacing)
             return status
 
     def penalize(self, retry_after: float | None = None) -> None:
@@ -181,8 +209,8 @@ class RollingWindowLimiter:
         """
         with self._lock:
             now = self._clock()
-            pause = max(retry_after or 0.0, self.window_s)
+            pause = max(retry_after or 0.0, self.window_s) * (1.0 + 0.1 * self._rng())
             self._paused_until = max(self._paused_until, now + pause)
             if now >= self._next_decrease:
                 self._limit = max(1.0, self._limit * 0.5)
-                self._next_decrease = now + self.window_s / 4
+                self._next_decrease = now + pause
