@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,6 +67,16 @@ def _machine() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _step(name: str, fn: Callable[[], Any]) -> Any:
@@ -167,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": _machine(),
+            "git_commit": _commit(),
         }
         doc.update(run_all(settings, data))
     finally:
