@@ -140,6 +140,25 @@ def _as_key_list(value: Iterable[str] | str | None, what: str) -> list[str]:
     return items
 
 
+def _datetime_converter(tz: dt.tzinfo) -> Callable[[Any], dt.datetime | None]:
+    """A date/time normaliser with an inline fast path for extended ISO 8601 strings."""
+    fromisoformat = dt.datetime.fromisoformat
+    utc = dt.UTC
+
+    def convert(raw: Any) -> dt.datetime | None:
+        if raw.__class__ is str and raw[4:5] == "-":
+            try:
+                parsed = fromisoformat(raw)
+                if parsed.tzinfo is None:
+                    parsed = parsed.replace(tzinfo=tz)
+                return parsed.astimezone(utc)
+            except (ValueError, OverflowError):
+                pass  # the full path below explains the problem
+        return to_utc_datetime(raw, tz)
+
+    return convert
+
+
 class EventMapper:
     """Turn source rows into HubSpot marketing event inputs.
 
@@ -211,7 +230,9 @@ class EventMapper:
             | self.ignore_fields
             | set(field_map)
         )
-        self._string_plan = tuple((f, self._sources[f]) for f in (*REQUIRED_FIELDS, *STRING_FIELDS))
+        self._string_plan = tuple(
+            (f, self._sources[f], f in REQUIRED_FIELDS) for f in (*REQUIRED_FIELDS, *STRING_FIELDS)
+        )
         self._typed_plan: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = tuple(
             (f, self._sources[f], self._converter(f)) for f in (*DATETIME_FIELDS, *BOOLEAN_FIELDS)
         )
@@ -242,8 +263,7 @@ class EventMapper:
 
     def _converter(self, field: str) -> Callable[[Any], Any]:
         if field in DATETIME_FIELDS:
-            tz = self.tz
-            return lambda raw: to_utc_datetime(raw, tz)
+            return _datetime_converter(self.tz)
         if field in BOOLEAN_FIELDS:
             return to_bool
         if field == CUSTOM_PROPERTIES:
@@ -340,34 +360,34 @@ class EventMapper:
         payload: dict[str, Any] = {}
         get = row.get
         defaults = self._defaults
-        for field, sources in self._string_plan:
-            value: Any = None
+        value: Any
+        for field, sources, required in self._string_plan:
             for src in sources:
                 raw = get(src)
+                if raw is None:
+                    continue
                 if raw.__class__ is str:
                     value = raw.strip()
+                    if not value:
+                        continue
                     if len(value) > MAX_STRING_LENGTH:
-                        value = None
                         errors.append(self._problem(field, src, raw, to_string))
                         break
-                elif raw is not None:
+                else:
                     try:
                         value = to_string(raw)
                     except ValueProblem as exc:
                         errors.append(RowError(field, exc.category, exc.message))
                         break
-                if value:
-                    payload[field] = value
-                    break
+                    if value is None:
+                        continue
+                payload[field] = value
+                break
             else:
                 if field in defaults:
                     payload[field] = defaults[field]
-        for field in REQUIRED_FIELDS:
-            if field not in payload and not any(e.field == field for e in errors):
-                looked = ", ".join(repr(s) for s in self._sources[field]) or "none"
-                errors.append(
-                    RowError(field, MISSING_REQUIRED_FIELD, f"{field} is required (source keys: {looked})")
-                )
+                elif required:
+                    errors.append(self._missing(field))
         for field, sources, convert in self._typed_plan:
             for src in sources:
                 raw = get(src)
@@ -391,6 +411,10 @@ class EventMapper:
         key = (account, event) if account and event else None
         unmapped = frozenset() if self.ignore_unmapped else frozenset(self.unmapped_keys(row))
         return MappedRow(None if errors else payload, errors, key, unmapped)
+
+    def _missing(self, field: str) -> RowError:
+        looked = ", ".join(repr(s) for s in self._sources[field]) or "none"
+        return RowError(field, MISSING_REQUIRED_FIELD, f"{field} is required (source keys: {looked})")
 
     @staticmethod
     def _problem(field: str, src: str, raw: Any, convert: Callable[[Any], Any]) -> RowError:

@@ -114,12 +114,10 @@ def format_rfc3339(value: dt.datetime) -> str:
 
     :param value: an aware datetime already in UTC.
     """
-    ms = value.microsecond // 1000
-    base = (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
-    )
-    return f"{base}.{ms:03d}Z" if ms else base + "Z"
+    naive = value.replace(tzinfo=None)
+    if value.microsecond >= 1000:
+        return naive.isoformat(timespec="milliseconds") + "Z"
+    return naive.isoformat(timespec="seconds") + "Z"
 
 
 def _from_epoch(number: float, raw: Any) -> dt.datetime:
@@ -142,7 +140,7 @@ def _aware_utc(value: dt.datetime, tz: dt.tzinfo, raw: Any) -> dt.datetime:
 
 
 def _parse_text(text: str, tz: dt.tzinfo, raw: Any) -> dt.datetime:
-    if _NUMERIC.fullmatch(text):
+    if text[4:5] != "-" and _NUMERIC.fullmatch(text):
         return _from_epoch(float(text), raw)
     try:
         iso: dt.datetime | None = dt.datetime.fromisoformat(text)

@@ -348,8 +348,15 @@ def _json_array(chunks: Iterator[str], source: str) -> Iterator[SourceRow]:
                         source=source,
                         line=sc.line_at(sc.pos),
                     ) from None
-                if _needs_more(exc, len(sc.buf)) and sc.more():
-                    continue
+                if _needs_more(exc, len(sc.buf)):
+                    if sc.more():
+                        continue
+                    if len(sc.buf.rstrip(_WS)) <= exc.pos or exc.msg.startswith("Unterminated string"):
+                        raise InputError(
+                            f"truncated JSON: the input ends inside item {position + 1}",
+                            source=source,
+                            line=sc.line_at(exc.pos),
+                        ) from None
                 raise InputError(
                     f"invalid JSON: {exc.msg}", source=source, line=sc.line_at(exc.pos)
                 ) from None
