@@ -1,0 +1,249 @@
+"""Sensor that waits until upserted Marketing Events are readable in HubSpot.
+
+HubSpot says events become searchable "a few minutes after creation". :class:`MarketingEventsSensor`
+reads a handful of events by their external ids (given, or a deterministic sample of an upsert's
+results file) until every one answers, and returns their object ids to XCom.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import IO, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+)
+
+from hubspot_events_provider.core.client import HubSpotClient
+from hubspot_events_provider.core.errors import (
+    HubSpotAuthError,
+    HubSpotMissingScopesError,
+    HubSpotNotFoundError,
+)
+from hubspot_events_provider.hooks.hubspot import HubSpotHook
+
+__all__ = ["MarketingEventsSensor"]
+
+EventKey = tuple[str, str]
+"""``(externalAccountId, externalEventId)``."""
+
+_MAX_IDS_IN_MESSAGE = 50
+
+
+def _key_of(item: Any, where: str) -> EventKey:
+    """Read ``(externalAccountId, externalEventId)`` from a dict or an ``(account, id)`` pair."""
+    if isinstance(item, Mapping):
+        account, event = item.get("externalAccountId"), item.get("externalEventId")
+    elif isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2:
+        account, event = item
+    else:
+        account = event = None
+    if not isinstance(account, str | int) or not isinstance(event, str | int) or "" in (account, event):
+        raise AirflowFailException(
+            f"{where}: expected {{'externalAccountId': ..., 'externalEventId': ...}} or an "
+            f"(externalAccountId, externalEventId) pair, got {item!r}"
+        )
+    return str(account), str(event)
+
+
+def _format_keys(keys: Sequence[EventKey]) -> str:
+    shown = ", ".join(f"{account}/{event}" for account, event in keys[:_MAX_IDS_IN_MESSAGE])
+    more = len(keys) - _MAX_IDS_IN_MESSAGE
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+class MarketingEventsSensor(BaseSensorOperator):
+    """Wait until Marketing Events are readable in HubSpot; return their object ids.
+
+    Give the events either as ``external_ids`` (every one is checked) or as ``results_path``, the
+    upsert's results file (JSON Lines, one ``{"position", "externalAccountId", "externalEventId",
+    "objectId"}`` per upserted event, ``.gz`` allowed), from which ``sample_size`` events are drawn by
+    seeded reservoir sampling: the same file and seed give the same sample, so a 100k-event run costs
+    ``sample_size`` reads per poke, not 100k. An empty results file (nothing upserted) has nothing to
+    wait for and succeeds at once.
+
+    Each poke reads every event not yet found with ``GET /events/{externalEventId}`` through the
+    hook's client (its rate limiter and retries). A 404 means "not readable yet". Auth and scope
+    errors fail the task at once (:class:`AirflowFailException`); other HubSpot errors propagate
+    (Airflow retries apply). Found events are remembered between pokes in ``mode="poke"``; in
+    ``mode="reschedule"`` (recommended for long waits) each try re-reads the small sample.
+
+    XCom return value: ``{"found": [{"externalAccountId", "externalEventId", "objectId"}, ...],
+    "object_ids": [...], "checked": n, "sampled_from": rows in the results file or None}``.
+    At ``timeout`` it raises :class:`AirflowSensorTimeout` naming the ids still missing.
+
+    :param external_ids: events to wait for (templated): a list of ``{"externalAccountId",
+        "externalEventId"}`` dicts or ``(externalAccountId, externalEventId)`` pairs, or its JSON text.
+    :param results_path: the upsert's results file, or a list of them for a mapped upsert
+        (templated), e.g. ``"{{ ti.xcom_pull('upsert')['results_path'] }}"``.
+    :param sample_size: how many events to draw from ``results_path``.
+    :param sample_seed: seed of the sample.
+    :param hubspot_conn_id: the HubSpot Airflow Connection (templated).
+    :param kwargs: :class:`BaseSensorOperator` arguments; ``poke_interval`` defaults to 30 s and
+        ``timeout`` to 30 minutes.
+    """
+
+    template_fields: Sequence[str] = ("external_ids", "results_path", "hubspot_conn_id")
+    template_fields_renderers = {"external_ids": "json"}
+    ui_color = "#ffe9c2"
+
+    def __init__(
+        self,
+        *,
+        external_ids: Any = None,
+        results_path: str | Sequence[str] | None = None,
+        sample_size: int = 20,
+        sample_seed: int = 0,
+        hubspot_conn_id: str = HubSpotHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", 30)
+        kwargs.setdefault("timeout", 30 * 60)
+        super().__init__(**kwargs)
+        if (external_ids is None) == (results_path is None):
+            raise ValueError("give exactly one of external_ids or results_path")
+        if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 1:
+            raise ValueError(f"sample_size must be an integer >= 1, got {sample_size!r}")
+        self.external_ids = external_ids
+        self.results_path = results_path
+        self.sample_size = sample_size
+        self.sample_seed = sample_seed
+        self.hubspot_conn_id = hubspot_conn_id
+        self._targets: list[EventKey] | None = None
+        self._sampled_from: int | None = None
+        self._found: dict[EventKey, str] = {}
+        self._missing: list[EventKey] = []
+
+    @cached_property
+    def client(self) -> HubSpotClient:
+        """The hook's client (one per task try)."""
+        return HubSpotHook(hubspot_conn_id=self.hubspot_conn_id).get_conn()
+
+    # -- targets ----------------------------------------------------------------------------------
+
+    def _given_ids(self) -> list[EventKey]:
+        value = self.external_ids
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise AirflowFailException(f"external_ids is not valid JSON: {value[:200]!r}") from exc
+        if isinstance(value, Mapping) or not isinstance(value, Sequence):
+            raise AirflowFailException(f"external_ids must be a list of events, got {type(value).__name__}")
+        return [_key_of(item, f"external_ids[{index}]") for index, item in enumerate(value)]
+
+    @staticmethod
+    def _open(path: str) -> IO[str]:
+        if path.endswith(".gz"):
+            return gzip.open(path, "rt", encoding="utf-8")
+        return open(path, encoding="utf-8")
+
+    def _lines(self, paths: Sequence[str]) -> Iterator[EventKey]:
+        for path in paths:
+            try:
+                handle = self._open(path)
+            except OSError as exc:
+                raise AirflowFailException(f"cannot read the upsert results file {path!r}: {exc}") from exc
+            with handle:
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError as exc:
+                        raise AirflowFailException(f"{path}, line {number}: not valid JSON") from exc
+                    yield _key_of(record, f"{path}, line {number}")
+
+    def _sampled_ids(self) -> list[EventKey]:
+        paths = [self.results_path] if isinstance(self.results_path, str) else list(self.results_path or [])
+        rng = random.Random(self.sample_seed)
+        reservoir: list[tuple[int, EventKey]] = []
+        seen = 0
+        for index, key in enumerate(self._lines(paths)):
+            seen += 1
+            if len(reservoir) < self.sample_size:
+                reservoir.append((index, key))
+            else:
+                slot = rng.randrange(seen)
+                if slot < self.sample_size:
+                    reservoir[slot] = (index, key)
+        self._sampled_from = seen
+        return [key for _, key in sorted(reservoir)]
+
+    def targets(self) -> list[EventKey]:
+        """The events to wait for, drawn once per task try (deterministic across tries)."""
+        if self._targets is None:
+            keys = self._given_ids() if self.external_ids is not None else self._sampled_ids()
+            self._targets = list(dict.fromkeys(keys))
+            self.log.info(
+                "Waiting for %d event(s) to be readable in HubSpot%s",
+                len(self._targets),
+                f" (sampled from {self._sampled_from} upserted)" if self._sampled_from is not None else "",
+            )
+        return self._targets
+
+    # -- poke -------------------------------------------------------------------------------------
+
+    def _read(self, key: EventKey) -> str | None:
+        account, event = key
+        try:
+            body = self.client.get_event(event, account)
+        except HubSpotNotFoundError:
+            return None
+        except (HubSpotAuthError, HubSpotMissingScopesError) as exc:
+            raise AirflowFailException(str(exc)) from exc
+        object_id = body.get("objectId") or body.get("id")
+        return str(object_id) if object_id is not None else ""
+
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        """Read each event not found yet; done when all are readable."""
+        targets = self.targets()
+        for key in targets:
+            if key not in self._found:
+                object_id = self._read(key)
+                if object_id is not None:
+                    self._found[key] = object_id
+        self._missing = [key for key in targets if key not in self._found]
+        if self._missing:
+            self.log.info(
+                "%d of %d event(s) not readable yet: %s",
+                len(self._missing),
+                len(targets),
+                _format_keys(self._missing),
+            )
+            return False
+        found = [
+            {
+                "externalAccountId": account,
+                "externalEventId": event,
+                "objectId": self._found[(account, event)],
+            }
+            for account, event in targets
+        ]
+        return PokeReturnValue(
+            is_done=True,
+            xcom_value={
+                "found": found,
+                "object_ids": [item["objectId"] for item in found],
+                "checked": len(targets),
+                "sampled_from": self._sampled_from,
+            },
+        )
+
+    def execute(self, context: Any) -> Any:
+        """Poke until done; at timeout, fail naming the events still missing."""
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as exc:
+            missing = self._missing
+            raise AirflowSensorTimeout(
+                f"{exc} {len(missing)} of {len(self._targets or [])} event(s) are still not readable in "
+                f"HubSpot (externalAccountId/externalEventId): {_format_keys(missing)}"
+            ) from exc
