@@ -8,6 +8,7 @@ results file) until every one answers, and returns their object ids to XCom.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,8 +27,10 @@ from hubspot_events_provider.core.errors import (
     HubSpotAuthError,
     HubSpotMissingScopesError,
     HubSpotNotFoundError,
+    InputError,
 )
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.operators._paths import resolve_input_path
 
 __all__ = ["MarketingEventsSensor"]
 
@@ -140,26 +143,29 @@ class MarketingEventsSensor(BaseSensorOperator):
         return [_key_of(item, f"external_ids[{index}]") for index, item in enumerate(value)]
 
     @staticmethod
-    def _open(path: str) -> IO[str]:
-        if path.endswith(".gz"):
-            return gzip.open(path, "rt", encoding="utf-8")
-        return open(path, encoding="utf-8")
+    def _open(location: str) -> IO[str]:
+        """Open a results file, local or in object storage (``s3://...``), gzip when ``.gz``."""
+        binary = resolve_input_path(location).open_binary()
+        if location.strip().endswith(".gz"):
+            return io.TextIOWrapper(gzip.GzipFile(fileobj=binary), encoding="utf-8")
+        return io.TextIOWrapper(binary, encoding="utf-8")
 
     def _lines(self, paths: Sequence[str]) -> Iterator[EventKey]:
         for path in paths:
             try:
                 handle = self._open(path)
-            except OSError as exc:
-                raise AirflowFailException(f"cannot read the upsert results file {path!r}: {exc}") from exc
-            with handle:
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except ValueError as exc:
-                        raise AirflowFailException(f"{path}, line {number}: not valid JSON") from exc
-                    yield _key_of(record, f"{path}, line {number}")
+            except InputError as exc:
+                raise AirflowFailException(f"cannot read the upsert results file: {exc}") from exc
+            number = 0
+            try:
+                with handle:
+                    for number, line in enumerate(handle, start=1):
+                        if line.strip():
+                            yield _key_of(json.loads(line), f"{path}, line {number}")
+            except ValueError as exc:  # bad JSON, bad UTF-8
+                raise AirflowFailException(f"{path}, line {number}: not valid JSON ({exc})") from exc
+            except OSError as exc:  # unreadable, bad gzip
+                raise AirflowFailException(f"cannot read the upsert results file {path}: {exc}") from exc
 
     def _sampled_ids(self) -> list[EventKey]:
         paths = [self.results_path] if isinstance(self.results_path, str) else list(self.results_path or [])

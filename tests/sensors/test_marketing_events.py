@@ -193,6 +193,7 @@ def test_empty_results_file_has_nothing_to_wait_for(sandbox: SandboxServer, tmp_
         ({"external_ids": [("acme",)]}, "external_ids\\[0\\]: expected"),
         ({"external_ids": [{"externalAccountId": "acme"}]}, "external_ids\\[0\\]: expected"),
         ({"results_path": "/nonexistent/results.jsonl"}, "cannot read the upsert results file"),
+        ({"results_path": "file:///nonexistent/results.jsonl"}, "cannot read the upsert results file"),
     ],
 )
 def test_bad_input_fails_without_retry(sandbox: SandboxServer, kwargs: dict[str, Any], message: str) -> None:
@@ -200,11 +201,26 @@ def test_bad_input_fails_without_retry(sandbox: SandboxServer, kwargs: dict[str,
         sensor(**kwargs).execute({})
 
 
-def test_bad_line_in_results_file(sandbox: SandboxServer, tmp_path: pathlib.Path) -> None:
-    path = tmp_path / "results.jsonl"
-    path.write_text('{"externalAccountId": "acme", "externalEventId": "x"}\n{oops\n')
-    with pytest.raises(AirflowFailException, match=f"{path}, line 2: not valid JSON"):
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "results.jsonl",
+            b'{"externalAccountId": "acme", "externalEventId": "x"}\n{oops\n',
+            "line 2: not valid JSON",
+        ),
+        ("results.jsonl", b'{"externalAccountId": "acme"}\n', "line 1: expected"),
+        ("results.jsonl.gz", b"not gzip at all", "cannot read the upsert results file"),
+    ],
+)
+def test_bad_results_file(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(AirflowFailException, match=message):
         sensor(results_path=str(path)).execute({})
+    assert reads(sandbox) == []
 
 
 def test_bad_token_fails_at_once(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
