@@ -306,11 +306,13 @@ class HubSpotClient:
                     raise
                 error, failure = exc, Failure.CONNECTION
             except requests.Timeout:
+                self.limiter.observe({})
                 failure = Failure.TIMEOUT
                 error = HubSpotTransportError(
                     f"no answer within {self.config.read_timeout:g} s (timeout).", method=method, path=path
                 )
             except requests.RequestException as exc:
+                self.limiter.observe({})
                 failure = Failure.CONNECTION
                 error = HubSpotTransportError(
                     f"the connection failed ({type(exc).__name__}).", method=method, path=path

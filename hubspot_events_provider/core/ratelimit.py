@@ -162,13 +162,16 @@ class RollingWindowLimiter:
         that all limiters doing the same converge on the budget together, and requests are paced
         about ``interval / max`` apart while the remaining budget is low.
 
-        :param headers: the answer's headers (case-insensitive mapping or plain dict).
+        :param headers: the answer's headers (case-insensitive mapping or plain dict); ``{}`` after
+            a request that got no answer.
         :returns: the parsed status, or ``None`` when the headers are absent.
         """
         maximum = _header(headers, HEADER_MAX)
         remaining = _header(headers, HEADER_REMAINING)
         interval_ms = _header(headers, HEADER_INTERVAL)
         if maximum is None or remaining is None or maximum <= 0:
+            with self._lock:
+                self._probe = False  # an answer without headers: nothing to wait for
             return None
         interval_ms = interval_ms if interval_ms and interval_ms > 0 else int(self.window_s * 1000)
         with self._lock:
@@ -186,6 +189,7 @@ class RollingWindowLimiter:
             if others <= reserve:
                 if now >= self._paused_until:
                     self._limit = cap  # the budget is ours alone
+                    self._paced_until = min(self._paced_until, now)
             else:
                 fair = ours * target / used
                 if used >= target:
@@ -211,6 +215,7 @@ class RollingWindowLimiter:
             now = self._clock()
             pause = max(retry_after or 0.0, self.window_s) * (1.0 + 0.1 * self._rng())
             self._paused_until = max(self._paused_until, now + pause)
+            self._paced_until = 0.0  # the pause replaces any pacing
             if now >= self._next_decrease:
                 self._limit = max(1.0, self._limit * 0.5)
                 self._next_decrease = now + pause
