@@ -81,6 +81,7 @@ ERROR_CATEGORIES = frozenset(
     }
 )
 _FIELD_BY_LOWER = {f.lower(): f for f in HUBSPOT_FIELDS}
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 class RowError(NamedTuple):
@@ -103,6 +104,9 @@ class MappedRow(NamedTuple):
     errors: list[RowError]
     key: tuple[str, str] | None
     unmapped: frozenset[str] = frozenset()
+
+
+_new_mapped = tuple.__new__  # builds a MappedRow without the NamedTuple keyword handling (hot path)
 
 
 def suggest_field(name: str) -> str | None:
@@ -409,8 +413,11 @@ class EventMapper:
         account = payload.get("externalAccountId")
         event = payload.get("externalEventId")
         key = (account, event) if account and event else None
-        unmapped = frozenset() if self.ignore_unmapped else frozenset(self.unmapped_keys(row))
-        return MappedRow(None if errors else payload, errors, key, unmapped)
+        if self.ignore_unmapped or self._known.issuperset(row):
+            unmapped = _NO_KEYS
+        else:
+            unmapped = frozenset(self.unmapped_keys(row))
+        return _new_mapped(MappedRow, (None if errors else payload, errors, key, unmapped))
 
     def _missing(self, field: str) -> RowError:
         looked = ", ".join(repr(s) for s in self._sources[field]) or "none"
