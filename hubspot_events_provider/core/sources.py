@@ -10,6 +10,7 @@ An empty input simply yields nothing: the caller decides whether that is an erro
 
 from __future__ import annotations
 
+import ast
 import codecs
 import csv
 import gzip
@@ -58,7 +59,8 @@ class SourceRow(NamedTuple):
 def rows_from_events(events: Any, source: str = "events") -> Iterator[SourceRow]:
     """Read the ``events`` parameter: a list (or other sequence) of dicts, or JSON text.
 
-    JSON text is a JSON array, or JSON Lines (one object per line). A single dict, a number,
+    JSON text is a JSON array, or JSON Lines (one object per line); the Python repr of a list (what
+    Jinja renders without native objects) is accepted too. A single dict, a number,
     ``None`` or any other non-list value is refused.
 
     :param events: the rendered parameter or XCom value.
@@ -102,7 +104,19 @@ def rows_from_json_text(text: str, source: str = "events") -> Iterator[SourceRow
         return
     first = text[start]
     if first == "[":
-        yield from _json_array(iter((text,)), source)
+        rows = _json_array(iter((text,)), source)
+        try:
+            head = next(rows, None)
+        except InputError:
+            python_rows = _python_literal_list(text)
+            if python_rows is None:
+                raise
+            for position, item in enumerate(python_rows, 1):
+                yield SourceRow(position, None, item)
+            return
+        if head is not None:
+            yield head
+            yield from rows
     elif first == "{":
         yield from _json_lines(io.StringIO(text, newline="\n"), source)
     else:
@@ -111,6 +125,15 @@ def rows_from_json_text(text: str, source: str = "events") -> Iterator[SourceRow
             f"is a string that is neither a JSON array nor JSON Lines{hint}: {text.strip()[:60]!r}",
             source=source,
         )
+
+
+def _python_literal_list(text: str) -> list[Any] | None:
+    """A list rendered as its Python repr (Jinja without native rendering: ``[{'id': 1}]``), or None."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, list) else None
 
 
 # -- files -----------------------------------------------------------------------------------------

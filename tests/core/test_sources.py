@@ -82,6 +82,12 @@ def test_bad_events_values(events: Any, match: str) -> None:
     assert str(info.value).startswith("events")
 
 
+def test_python_repr_of_a_list_is_accepted() -> None:
+    # Jinja without render_template_as_native_obj renders an XCom list as its Python repr.
+    rows = list(rows_from_events(str([{"id": "e1", "ok": True, "n": None}])))
+    assert rows == [SourceRow(1, None, {"id": "e1", "ok": True, "n": None})]
+
+
 def test_non_object_items_pass_through_for_the_mapper() -> None:
     assert [r.data for r in rows_from_events('[1, "x", null]')] == [1, "x", None]
 
