@@ -111,7 +111,9 @@ def send_batch(sender: UpsertSender, items: Sequence[BatchItem]) -> BatchOutcome
         outcome.upserted.extend(zip(good, ids, strict=True))
         for index, error in sorted(attributed.items()):
             outcome.failed.append(
-                _failure_from_error(items[index], _str(error.get("category")), _str(error.get("message")), error)
+                _failure_from_error(
+                    items[index], _str(error.get("category")), _str(error.get("message")), error
+                )
             )
         return outcome
 
@@ -133,7 +135,9 @@ def _split(sender: UpsertSender, items: Sequence[BatchItem], outcome: BatchOutco
     return outcome
 
 
-def _attribute(errors: Sequence[Mapping[str, Any]], items: Sequence[BatchItem]) -> dict[int, Mapping[str, Any]] | None:
+def _attribute(
+    errors: Sequence[Mapping[str, Any]], items: Sequence[BatchItem]
+) -> dict[int, Mapping[str, Any]] | None:
     """Map each error to the index of its row, or ``None`` if any error cannot be placed."""
     by_key: dict[tuple[str, str], list[int]] = {}
     for index, item in enumerate(items):
@@ -143,15 +147,16 @@ def _attribute(errors: Sequence[Mapping[str, Any]], items: Sequence[BatchItem]) 
         context = error.get("context")
         if not isinstance(context, Mapping):
             return None
-        index = _context_index(context, len(items))
-        if index is None:
-            account = _first(context.get("externalAccountId"))
-            event = _first(context.get("externalEventId"))
-            candidates = by_key.get((account, event), []) if account is not None and event is not None else []
-            if len(candidates) != 1:
-                return None
-            index = candidates[0]
-        placed[index] = error
+        found = _context_index(context, len(items))
+        if found is not None:
+            placed[found] = error
+            continue
+        account = _first(context.get("externalAccountId"))
+        event = _first(context.get("externalEventId"))
+        candidates = by_key.get((account, event), []) if account is not None and event is not None else []
+        if len(candidates) != 1:
+            return None
+        placed[candidates[0]] = error
     return placed
 
 

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hubspot_events_provider.core.batching import BatchItem, BatchOutcome, UpsertSender, send_batch
-from hubspot_events_provider.core.errors import InputError, UnmappedFieldsError
-from hubspot_events_provider.core.model import EventMapper
+from hubspot_events_provider.core.errors import InputError
+from hubspot_events_provider.core.model import EventMapper, RowError
 from hubspot_events_provider.core.report import UpsertReport
 from hubspot_events_provider.core.sources import SourceRow
 from hubspot_events_provider.core.spool import EventSpool
@@ -35,6 +35,16 @@ MAX_BATCH_SIZE = 100
 """HubSpot's batch limit: "Batch operations are limited to 100 records at a time"."""
 
 _log = logging.getLogger(__name__)
+
+
+class Logger(Protocol):
+    """What the runner needs from a logger (stdlib ``logging`` and Airflow's task logger fit)."""
+
+    def debug(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def error(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,7 @@ def run_upsert(
     *,
     options: UpsertOptions,
     spool_dir: str | Path | None = None,
-    log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    log: Logger | None = None,
     stats: Callable[[], Mapping[str, int]] | None = None,
     headroom: Callable[[], str | None] | None = None,
 ) -> UpsertReport:
@@ -95,10 +105,11 @@ def run_upsert(
     with EventSpool(spool_dir) as spool:
         _read_and_validate(rows, mapper, report, spool, options, logger)
         for dup in spool.superseded():
-            report.supersede(dup.position, dup.line, dup.original, dup.replaced_by)
+            report.supersede(dup.position, dup.line, dup.original, dup.replaced_by, dup.key)
         pending = spool.winner_count
         logger.info(
-            "Read %d rows from %s: %d valid and unique, %d rejected by validation, %d superseded by a later duplicate.",
+            "Read %d rows from %s: %d valid and unique, %d rejected by validation, "
+            "%d superseded by a later duplicate.",
             report.total,
             options.source,
             pending,
@@ -126,32 +137,34 @@ def _read_and_validate(
     report: UpsertReport,
     spool: EventSpool,
     options: UpsertOptions,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
+    logger: Logger,
 ) -> None:
     unmapped: dict[str, int | None] = {}
     checked_key_sets: set[tuple[str, ...]] = set()
     for row in rows:
         report.total += 1
-        keys = tuple(row.data)
-        if keys not in checked_key_sets:
-            for key in mapper.unmapped_keys(keys):
-                unmapped.setdefault(key, row.line if row.line is not None else row.position)
-            if len(checked_key_sets) < 10_000:
-                checked_key_sets.add(keys)
+        if isinstance(row.data, Mapping):
+            keys = tuple(row.data)
+            if keys not in checked_key_sets:
+                for key in mapper.unmapped_keys(keys):
+                    unmapped.setdefault(key, row.line if row.line is not None else row.position)
+                if len(checked_key_sets) < 10_000:
+                    checked_key_sets.add(keys)
         if unmapped:
             continue  # keep reading to name every unmapped key, but map nothing
         mapped = mapper.map_row(row.data)
         if mapped.payload is None or mapped.key is None:
-            for error in mapped.errors:
-                report.reject(row.position, row.line, row.data, "validation", error.category, error.message, error.field)
-                break
-            else:
-                report.reject(row.position, row.line, row.data, "validation", "INVALID_ROW", "row refused", None)
+            errors = mapped.errors or [RowError(None, "INVALID_ROW", "row refused")]
+            first = errors[0]
+            message = "; ".join(e.message for e in errors)
+            report.reject(
+                row.position, row.line, row.data, "validation", first.category, message, first.field
+            )
             continue
         spool.add(row.position, row.line, mapped.key, row.data, mapped.payload)
     if unmapped:
         first_line = min(v for v in unmapped.values() if v is not None) if unmapped else None
-        raise UnmappedFieldsError(sorted(unmapped), source=options.source, line=first_line)
+        raise mapper.unmapped_error(sorted(unmapped), source=options.source, line=first_line)
     if report.total == 0 and not options.allow_empty:
         raise InputError(
             "the input has no rows; nothing to upsert. Pass allow_empty=True when an empty input is normal.",
@@ -164,7 +177,9 @@ def _read_and_validate(
 def _batches(winners: Iterable[Any], size: int) -> Iterator[list[BatchItem]]:
     batch: list[BatchItem] = []
     for w in winners:
-        batch.append(BatchItem(position=w.position, line=w.line, key=w.key, original=w.original, payload=w.payload))
+        batch.append(
+            BatchItem(position=w.position, line=w.line, key=w.key, original=w.original, payload=w.payload)
+        )
         if len(batch) == size:
             yield batch
             batch = []
@@ -178,7 +193,7 @@ def _send_all(
     client: UpsertSender,
     report: UpsertReport,
     options: UpsertOptions,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
+    logger: Logger,
     headroom: Callable[[], str | None] | None,
 ) -> None:
     total_batches = -(-pending // options.batch_size)
@@ -237,7 +252,15 @@ def _record(outcome: BatchOutcome, report: UpsertReport, progress: _Progress) ->
         report.upsert(item.position, item.key, object_id)
     for failure in outcome.failed:
         item = failure.item
-        report.reject(item.position, item.line, item.original, "hubspot", failure.category, failure.message, failure.field)
+        report.reject(
+            item.position,
+            item.line,
+            item.original,
+            "hubspot",
+            failure.category,
+            failure.message,
+            failure.field,
+        )
     report.batches += 1
     report.splits += outcome.splits
     progress.batch_done(len(outcome.upserted) + len(outcome.failed))
@@ -251,7 +274,7 @@ class _Progress:
         total_batches: int,
         total_events: int,
         interval_s: float,
-        logger: logging.Logger | logging.LoggerAdapter[Any],
+        logger: Logger,
         headroom: Callable[[], str | None] | None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

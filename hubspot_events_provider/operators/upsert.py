@@ -31,7 +31,15 @@ if TYPE_CHECKING:
 
 __all__ = ["UpsertMarketingEventsOperator"]
 
-_SECRET_ARGUMENTS = ("token", "access_token", "hubspot_token", "api_key", "password", "client_secret", "refresh_token")
+_SECRET_ARGUMENTS = (
+    "token",
+    "access_token",
+    "hubspot_token",
+    "api_key",
+    "password",
+    "client_secret",
+    "refresh_token",
+)
 _FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
 
 
@@ -118,7 +126,11 @@ class UpsertMarketingEventsOperator(BaseOperator):
     ) -> None:
         _refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        given = [name for name, value in (("events", events), ("events_file", events_file), ("sql", sql)) if value is not None]
+        given = [
+            name
+            for name, value in (("events", events), ("events_file", events_file), ("sql", sql))
+            if value is not None
+        ]
         if len(given) != 1:
             raise ValueError(
                 f"{self.__class__.__name__} needs exactly one input of events, events_file or sql; "
@@ -131,7 +143,9 @@ class UpsertMarketingEventsOperator(BaseOperator):
         if fetch_size < 1:
             raise ValueError(f"fetch_size must be at least 1, got {fetch_size}.")
         # Validates batch_size / max_in_flight / progress_interval now, at DAG parse time.
-        UpsertOptions(batch_size=batch_size, max_in_flight=max_in_flight, progress_interval_s=progress_interval)
+        UpsertOptions(
+            batch_size=batch_size, max_in_flight=max_in_flight, progress_interval_s=progress_interval
+        )
         EventMapper.validate_config(
             field_map=None if _has_jinja(field_map) else field_map,
             custom_properties=None if _has_jinja(custom_properties) else custom_properties,
@@ -152,7 +166,8 @@ class UpsertMarketingEventsOperator(BaseOperator):
         self.ignore_unmapped = ignore_unmapped
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
-        self.dry_run = dry_run
+        # BaseOperator has a dry_run() method (render templates only); keep it intact.
+        self.send_nothing = dry_run
         self.allow_empty = allow_empty
         self.rejected_path = TemplatedPath.wrap(rejected_path)
         self.results_path = TemplatedPath.wrap(results_path)
@@ -172,20 +187,26 @@ class UpsertMarketingEventsOperator(BaseOperator):
         options = UpsertOptions(
             batch_size=self.batch_size,
             max_in_flight=self.max_in_flight,
-            dry_run=self.dry_run,
+            dry_run=self.send_nothing,
             allow_empty=self.allow_empty,
             progress_interval_s=self.progress_interval,
             source=self._source_name(),
         )
-        rejected_location = str(self.rejected_path) if self.rejected_path else _default_report_path(context, "rejected")
+        rejected_location = (
+            str(self.rejected_path) if self.rejected_path else _default_report_path(context, "rejected")
+        )
         results_location = str(self.results_path) if self.results_path else None
         with ExitStack() as stack:
             rows = self._rows(context)
             stack.callback(_close_quietly, rows)
             rejected = JsonLinesWriter(stack.enter_context(open_for_writing(rejected_location)))
-            results = JsonLinesWriter(stack.enter_context(open_for_writing(results_location))) if results_location else None
+            results = (
+                JsonLinesWriter(stack.enter_context(open_for_writing(results_location)))
+                if results_location
+                else None
+            )
             report = UpsertReport(
-                dry_run=self.dry_run,
+                dry_run=self.send_nothing,
                 rejected=rejected,
                 results=results,
                 rejected_path=rejected_location,
@@ -194,7 +215,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
             client = None
             stats: Callable[[], Mapping[str, int]] | None = None
             headroom: Callable[[], str | None] | None = None
-            if not self.dry_run:
+            if not self.send_nothing:
                 hook = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id)
                 client = hook.get_conn()
                 stats = client.stats.snapshot
@@ -204,7 +225,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
                 options.source,
                 self.batch_size,
                 self.max_in_flight,
-                " (dry run: nothing is sent)" if self.dry_run else "",
+                " (dry run: nothing is sent)" if self.send_nothing else "",
             )
             run_upsert(
                 rows,
@@ -239,9 +260,11 @@ class UpsertMarketingEventsOperator(BaseOperator):
         return self._sql_rows()
 
     def _sql_rows(self) -> Iterator[SourceRow]:
-        hook = BaseHook.get_connection(self.sql_conn_id).get_hook()
+        hook = BaseHook.get_connection(str(self.sql_conn_id)).get_hook()  # type: ignore[no-untyped-call]
         if not hasattr(hook, "get_conn"):
-            raise InputError(f"connection {self.sql_conn_id!r} has no DB-API hook; sql needs a common-sql connection")
+            raise InputError(
+                f"connection {self.sql_conn_id!r} has no DB-API hook; sql needs a common-sql connection"
+            )
         source = f"sql on connection {self.sql_conn_id!r}"
         conn = hook.get_conn()
         try:
@@ -288,8 +311,8 @@ def _refuse_secrets(kwargs: Mapping[str, Any]) -> None:
     for name in _SECRET_ARGUMENTS:
         if name in kwargs:
             message = (
-                f"The argument {name!r} is refused: a HubSpot secret passed to an operator ends up in the DAG "
-                "file, the rendered template and the logs. Put it in the Airflow Connection named by "
+                f"The argument {name!r} is refused: a HubSpot secret passed to an operator ends up in the "
+                "DAG file, the rendered template and the logs. Put it in the Airflow Connection named by "
                 "hubspot_conn_id (password = access token; OAuth secrets in extras)."
             )
             warnings.warn(message, UserWarning, stacklevel=3)
@@ -340,6 +363,8 @@ def _headroom_reader(client: Any) -> Callable[[], str | None]:
         status = getattr(client, "rate_limit_status", None)
         if status is None:
             return None
-        return f"{status.remaining}/{status.max} requests left in the {status.interval_ms / 1000:.0f} s window"
+        return (
+            f"{status.remaining}/{status.max} requests left in the {status.interval_ms / 1000:.0f} s window"
+        )
 
     return read
