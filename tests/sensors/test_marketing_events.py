@@ -316,3 +316,50 @@ def test_dag_sensor_samples_results_file(sandbox: SandboxServer, tmp_path: pathl
     assert state == ("success", 1)
     assert (value["checked"], value["sampled_from"]) == (3, 30)
     assert len(reads(sandbox)) == 3
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("hubspot_refuses", [False, True])
+def test_dag_upsert_check_sensor_pipeline(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, hubspot_refuses: bool
+) -> None:
+    """tests/dags/check_pipeline_e2e.py: upsert -> check -> sensor against the sandbox."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from tests.dags.check_pipeline_e2e import pipeline
+
+    if hubspot_refuses:
+        sandbox.configure(reject_external_event_ids=("p3",))
+    events = [{"externalEventId": f"p{i}", "eventName": f"Webinar {i}"} for i in range(1, 5)]
+    events.append({"externalEventId": "p5"})  # no eventName: rejected at validation (allowed: 1)
+    dr = pipeline.test(run_conf={"events": events, "out": str(tmp_path)})
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    if states["upsert"] == "failed" and not sandbox.requests():
+        pytest.skip("dag.test() cannot start any task in this Airflow install (Execution API refused it)")
+    with create_session() as session:
+        rows = session.scalars(
+            select(XComModel).where(XComModel.dag_id == "check_pipeline_e2e", XComModel.run_id == dr.run_id)
+        ).all()
+        xcoms = {(row.task_id, row.key): XComModel.deserialize_value(row) for row in rows}
+    summary = xcoms[("upsert", "return_value")]
+    rejected = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    if hubspot_refuses:
+        assert states == {"upsert": "success", "check": "failed", "wait": "upstream_failed"}
+        result = xcoms[("check", "check_result")]
+        assert result["errors_by_stage"] == {"validation": 1, "hubspot": 1}
+        assert result["violations"] == ["1 hubspot-stage errors exceed max_errors_by_stage['hubspot']=0"]
+        assert result["rejected_paths"] == [str(tmp_path / "rejected.jsonl")]
+        assert sorted((r["row"]["externalEventId"], r["stage"]) for r in rejected) == [
+            ("p3", "hubspot"),
+            ("p5", "validation"),
+        ]
+    else:
+        assert states == {"upsert": "success", "check": "success", "wait": "success"}
+        assert (summary["upserted"], summary["rejected"], summary["failed"]) == (4, 1, 0)
+        assert xcoms[("check", "return_value")]["passed"] is True
+        found = xcoms[("wait", "return_value")]
+        assert (found["checked"], found["sampled_from"]) == (2, 4)
+        assert found["object_ids"] == [object_id(sandbox, item["externalEventId"]) for item in found["found"]]
+        assert [r["row"]["externalEventId"] for r in rejected] == ["p5"]
