@@ -1,0 +1,124 @@
+"""Airflow DAG ``hubspot_marketing_events_scale_out``: the daily sync split into parallel partitions.
+
+How a sync outgrows one worker: the changed rows are split by a stable hash of the event key into
+``PARTITIONS`` slices, one mapped task instance per slice (dynamic task mapping), and Airflow's
+executor runs them in parallel on as many workers as you have (LocalExecutor on one machine,
+CeleryExecutor or KubernetesExecutor across machines). Every row of one event lands in the same
+partition, so de-duplication (the later row wins) still holds.
+
+The HubSpot rate budget is per app, not per worker, so the partitions must share it:
+
+* Airflow pool ``hubspot_api`` (``airflow pools set hubspot_api 4 "HubSpot app rate budget"``):
+  its slots = how many partitions may call HubSpot at once, whatever the executor's parallelism.
+* Connection ``hubspot_partitioned``: the same token as ``hubspot_default``, with the extra
+  ``{"max_requests_per_10s": <app budget / pool slots>}`` (e.g. 100 / 4 = 25): each task's own
+  limiter keeps to its share. Each limiter also slows down when HubSpot's
+  ``X-HubSpot-RateLimit-Remaining`` header says the app's window is nearly spent.
+
+Executor settings (``airflow.cfg`` or ``AIRFLOW__SECTION__KEY``): ``core.executor`` =
+``LocalExecutor`` / ``CeleryExecutor`` / ``KubernetesExecutor``; ``core.parallelism`` >= pool slots
+(per scheduler); ``core.max_active_tasks_per_dag`` >= ``PARTITIONS``; for Celery, worker
+``celery.worker_concurrency`` x workers >= pool slots. The metadata DB must be Postgres or MySQL
+for parallel executors in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from hubspot_events_provider.operators.marketing_events import (
+    MarketingEventsUpsertCheckOperator,
+    UpsertMarketingEventsOperator,
+)
+
+DAG_ID = "hubspot_marketing_events_scale_out"
+HUBSPOT_CONN_ID = "hubspot_partitioned"
+WAREHOUSE_CONN_ID = "warehouse"
+POOL = "hubspot_api"
+PARTITIONS = 4
+REPORTS_DIR = "{{ var.value.get('hubspot_events_reports_dir', '/tmp/hubspot-events') }}"
+RUN_DIR = REPORTS_DIR + "/{{ dag.dag_id }}/{{ run_id | replace(':', '') | replace('+', '') }}"
+
+#: One query per partition. ``partition_key`` is a stored hash of the event key; in your warehouse
+#: use its own hash function instead, e.g. Snowflake ``MOD(ABS(HASH(event_id)), 4)``, BigQuery
+#: ``MOD(ABS(FARM_FINGERPRINT(event_id)), 4)``, Postgres ``abs(hashtext(event_id)) % 4``.
+PARTITION_SQL = """
+SELECT event_id, account_id, event_name, event_type, organizer, description, event_url,
+       starts_at, ends_at, cancelled, completed, region, capacity, updated_at
+FROM marketing_events
+WHERE updated_at >= '{{{{ data_interval_start.strftime("%Y-%m-%d %H:%M:%S") }}}}'
+  AND updated_at <  '{{{{ data_interval_end.strftime("%Y-%m-%d %H:%M:%S") }}}}'
+  AND partition_key % {partitions} = {partition}
+ORDER BY updated_at
+"""
+
+FIELD_MAP = {
+    "event_id": "externalEventId",
+    "account_id": "externalAccountId",
+    "event_name": "eventName",
+    "event_type": "eventType",
+    "organizer": "eventOrganizer",
+    "description": "eventDescription",
+    "event_url": "eventUrl",
+    "starts_at": "startDateTime",
+    "ends_at": "endDateTime",
+    "cancelled": "eventCancelled",
+    "completed": "eventCompleted",
+}
+
+DOC_MD = f"""
+### HubSpot Marketing Events: the daily sync, partitioned
+
+* **upsert_marketing_events** (mapped, {PARTITIONS} instances): each runs the incremental query
+  restricted to `partition_key % {PARTITIONS} = map_index` and upserts its slice. All instances run
+  in the `{POOL}` pool, whose slots bound how many call HubSpot at once; each uses the
+  `{HUBSPOT_CONN_ID}` connection, whose `max_requests_per_10s` is its share of the app's budget.
+  Each writes `rejected_<map_index>.jsonl`.
+* **check_upsert_errors**: one check over the summed summaries of every partition: fails past
+  5 % rejected rows or on any row HubSpot refused.
+"""
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Daily incremental HubSpot sync, partitioned over parallel workers",
+    doc_md=DOC_MD,
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "marketing-data",
+        "retries": 2,
+        "retry_delay": dt.timedelta(minutes=5),
+        "max_retry_delay": dt.timedelta(minutes=30),
+    },
+    tags=["hubspot", "marketing-events", "example", "scale-out"],
+) as dag:
+    upsert = UpsertMarketingEventsOperator.partial(
+        task_id="upsert_marketing_events",
+        doc_md="One partition of the changed rows -> HubSpot upsert.",
+        sql_conn_id=WAREHOUSE_CONN_ID,
+        field_map=FIELD_MAP,
+        custom_properties=["region", "capacity"],
+        ignore_fields=["updated_at"],
+        allow_empty=True,
+        max_in_flight=2,
+        rejected_path=RUN_DIR + "/rejected_{{ ti.map_index }}.jsonl",
+        results_path=RUN_DIR + "/results_{{ ti.map_index }}.jsonl",
+        hubspot_conn_id=HUBSPOT_CONN_ID,
+        pool=POOL,
+        max_active_tis_per_dagrun=PARTITIONS,
+        execution_timeout=dt.timedelta(hours=2),
+    ).expand(sql=[PARTITION_SQL.format(partitions=PARTITIONS, partition=i) for i in range(PARTITIONS)])
+    check = MarketingEventsUpsertCheckOperator(
+        task_id="check_upsert_errors",
+        doc_md="One check over every partition's summary.",
+        upsert_task_id="upsert_marketing_events",
+        max_error_rate=0.05,
+        max_errors_by_stage={"hubspot": 0},
+        retries=0,
+    )
+    upsert >> check
