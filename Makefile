@@ -25,9 +25,10 @@ $(VENV)/.stamp: pyproject.toml | uv
 	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql]" "apache-airflow==$(AIRFLOW_VERSION)"
 	@touch $@
 
-$(VENV_FLOOR)/.stamp: pyproject.toml | uv
+$(VENV_FLOOR)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt | uv
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV_FLOOR)
-	$(UV) pip install --quiet -p $(VENV_FLOOR)/bin/python -e ".[dev,sql]" "apache-airflow==$(AIRFLOW_FLOOR)"
+	$(UV) pip install --quiet -p $(VENV_FLOOR)/bin/python -c constraints/airflow-$(AIRFLOW_FLOOR).txt \
+		-e ".[dev,sql]" "apache-airflow==$(AIRFLOW_FLOOR)"
 	@touch $@
 
 env: $(VENV)/.stamp
