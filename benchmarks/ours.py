@@ -33,7 +33,19 @@ def make_mapper() -> EventMapper:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (``ru_maxrss`` is in KiB on Linux)."""
+    """Peak resident set size of this process so far, in MB.
+
+    Reads ``VmHWM`` from ``/proc/self/status`` (reset by ``exec``). ``ru_maxrss`` is the fallback
+    off Linux only: on Linux it keeps the parent's peak across fork + exec, so a worker spawned by
+    a big parent would report the parent's memory.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -35,7 +35,7 @@ FULL: dict[str, Any] = {
     "max_in_flight": 8,
     "throughput_n": 20_000,
     "baseline_threaded_n": 20_000,
-    "baseline_loop_n": 10_000,
+    "baseline_loop_n": 5_000,
     "baseline_threads": 8,
     "shared_processes": 4,
     "shared_n_each": 5_000,
@@ -77,6 +77,19 @@ def _commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.stdout.strip() or None
+
+
+def _dirty() -> list[str]:
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", "hubspot_events_provider"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return [line[3:] for line in out.stdout.splitlines()]
 
 
 def _step(name: str, fn: Callable[[], Any]) -> Any:
@@ -179,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": _machine(),
             "git_commit": _commit(),
+            "uncommitted_package_files": _dirty(),
         }
         doc.update(run_all(settings, data))
     finally:
