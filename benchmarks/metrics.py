@@ -64,6 +64,18 @@ def summarise_log(records: Sequence[dict[str, Any]], rate_limit: int, window_s: 
         "max_requests_in_window": max_in_window(times, window_s) if times else 0,
         "window_limit": rate_limit,
     }
+    if times:
+        t0 = min(times)
+        buckets = int((max(times) - t0) // window_s) + 1
+        sent = [0] * buckets
+        refused = [0] * buckets
+        for r, t in zip(upserts, times, strict=True):
+            index = int((t - t0) // window_s)
+            sent[index] += 1
+            if r.get("status") == 429:
+                refused[index] += 1
+        summary["requests_per_window"] = sent
+        summary["rate_limited_per_window"] = refused
     if len(times) >= 2:
         span = max(times) - min(times)
         interval = span / (len(times) - 1)

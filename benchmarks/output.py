@@ -71,6 +71,12 @@ def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _timeline(server: dict[str, Any]) -> str:
+    sent = server.get("requests_per_window", [])
+    refused = server.get("rate_limited_per_window", [])
+    return " ".join(f"{n}({r})" if r else str(n) for n, r in zip(sent, refused, strict=False))
+
+
 def _fmt(x: float | None, digits: int = 0) -> str:
     if x is None:
         return "n/a"
@@ -185,6 +191,11 @@ def markdown(doc: dict[str, Any]) -> str:
                 f"{sh['server']['max_requests_in_window']} / {s['rate_limit']}",
             ]
         ),
+        "",
+        "Requests per window seen by the sandbox (429s in brackets), single process then shared:",
+        "",
+        "- single: " + _timeline(doc["throughput"]["server"]),
+        "- shared: " + _timeline(sh["server"]),
         "",
         "### Client CPU: read + map + validate + serialise, no HTTP, one process",
         "",
