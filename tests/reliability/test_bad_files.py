@@ -66,15 +66,15 @@ def test_a_broken_file_names_itself_and_sends_nothing(
     path = tmp_path / name
     path.write_bytes(content)
     report = UpsertReport()
-    with HubSpotClient(fast_config(hubspot_sandbox.url), StaticTokenAuth(hubspot_sandbox.token)) as client:
-        with pytest.raises(InputError) as info:
-            run_upsert(
-                rows_from_file(lambda: path.open("rb"), name=str(path)),
-                EventMapper(),
-                client,
-                report,
-                options=UpsertOptions(source=str(path)),
-            )
+    client = HubSpotClient(fast_config(hubspot_sandbox.url), StaticTokenAuth(hubspot_sandbox.token))
+    with client, pytest.raises(InputError) as info:
+        run_upsert(
+            rows_from_file(lambda: path.open("rb"), name=str(path)),
+            EventMapper(),
+            client,
+            report,
+            options=UpsertOptions(source=str(path)),
+        )
     text = str(info.value)
     assert str(path) in text, text
     assert len(text) < 2000, "the message must stay readable"
