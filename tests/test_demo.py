@@ -1,0 +1,49 @@
+"""``python -m dags_example.demo`` (``make demo``) end to end: sandbox, warehouse, ``airflow dags test``.
+
+About 40-60 s (two Airflow CLI subprocesses), so it is marked ``slow``: ``make test-slow`` runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_demo_runs_the_sync_dag_and_reports(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
+    env["HUBSPOT_EVENTS_DEMO_DIR"] = str(tmp_path / "demo")
+    env.pop("AIRFLOW_HOME", None)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "dags_example.demo"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "rows read from the warehouse: 301" in out
+    assert "upserted into HubSpot:        297" in out
+    assert "rejected (not sent):          3" in out
+    for reason in ("END_BEFORE_START", "INVALID_DATETIME", "MISSING_REQUIRED_FIELD"):
+        assert reason in out
+    assert "superseded (a later row of the same event won)" in out
+    assert "sandbox now holds 297 events (99 conferences, 99 webinars, 99 workshops" in out
+    rejected = list((tmp_path / "demo" / "reports").rglob("rejected.jsonl"))
+    assert len(rejected) == 1
+    assert len(rejected[0].read_text().splitlines()) == 4
