@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from hubspot_events_provider.core.errors import InputError
 
-__all__ = ["InputPath", "TemplatedPath", "open_for_writing", "resolve_input_path"]
+__all__ = ["InputPath", "TemplatedPath", "open_for_writing", "resolve_input_path", "resolve_output_path"]
 
 
 class TemplatedPath(str):
@@ -92,6 +92,28 @@ def resolve_input_path(location: str, *, dag_folder: str | None = None) -> Input
         if beside_dag.exists() or not path.exists():
             path = beside_dag
     return InputPath(location, path)
+
+
+def resolve_output_path(location: str, *, dag_folder: str | None = None) -> str:
+    """Where a report file goes: a relative local path is taken from the DAG's folder.
+
+    The same rule as for ``events_file``, so ``events_file="data/in.jsonl"`` with
+    ``rejected_path="data/in.rejected.jsonl"`` keeps the rejected rows next to the input. (The
+    worker's current directory is no stable place.) URIs and absolute paths are left as given.
+
+    :param location: a local path, a ``file://`` URI or an object-storage URI.
+    :param dag_folder: the DAG file's folder; ``None`` leaves a relative path relative.
+    :raises InputError: an empty location.
+    """
+    location = location.strip()
+    if not location:
+        raise InputError("the report path rendered to an empty string", source="rejected_path/results_path")
+    if _is_uri(location):
+        return location
+    path = Path(os.path.expanduser(location))
+    if not path.is_absolute() and dag_folder:
+        path = Path(dag_folder) / path
+    return str(path)
 
 
 @contextmanager

@@ -24,7 +24,12 @@ from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
 from hubspot_events_provider.core.sources import SourceRow, rows_from_cursor, rows_from_events, rows_from_file
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
-from hubspot_events_provider.operators._paths import TemplatedPath, open_for_writing, resolve_input_path
+from hubspot_events_provider.operators._paths import (
+    TemplatedPath,
+    open_for_writing,
+    resolve_input_path,
+    resolve_output_path,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -73,9 +78,11 @@ class UpsertMarketingEventsOperator(BaseOperator):
     :param dry_run: read, map, validate and report what would be sent; send nothing.
     :param allow_empty: an input with no rows succeeds (normal for incremental syncs) instead of failing.
     :param rejected_path: where the rejected rows go (JSON Lines; a path or URI); default: a
-        per-task file under the system temp dir. (templated)
+        per-task file under the system temp dir (per map index and try). A relative path is
+        resolved against the DAG's folder, like ``events_file``; the summary holds the resolved
+        path. (templated)
     :param results_path: optional; one JSON line per upserted event with its external ids and
-        HubSpot object id. (templated)
+        HubSpot object id. Relative paths as for ``rejected_path``. (templated)
     :param hubspot_conn_id: the HubSpot connection. The token lives only there. (templated)
     :param fetch_size: rows per ``fetchmany`` for ``sql``.
     :param progress_interval: seconds between progress log lines.
@@ -192,10 +199,15 @@ class UpsertMarketingEventsOperator(BaseOperator):
             progress_interval_s=self.progress_interval,
             source=self._source_name(),
         )
+        folder = _dag_folder(self)
         rejected_location = (
-            str(self.rejected_path) if self.rejected_path else _default_report_path(context, "rejected")
+            resolve_output_path(str(self.rejected_path), dag_folder=folder)
+            if self.rejected_path
+            else _default_report_path(context, "rejected")
         )
-        results_location = str(self.results_path) if self.results_path else None
+        results_location = (
+            resolve_output_path(str(self.results_path), dag_folder=folder) if self.results_path else None
+        )
         with ExitStack() as stack:
             rows = self._rows(context)
             stack.callback(_close_quietly, rows)
@@ -339,7 +351,11 @@ def _materialise(events: Any) -> Any:
 
 
 def _dag_folder(operator: BaseOperator) -> str | None:
-    dag = getattr(operator, "dag", None)
+    """The DAG file's folder, or ``None`` for an operator outside any DAG (``.dag`` would raise)."""
+    try:
+        dag = operator.dag
+    except RuntimeError:  # "has not been assigned to a Dag yet" (Airflow 3.1+); older: None
+        return None
     folder = getattr(dag, "folder", None) if dag is not None else None
     return str(folder) if folder else None
 

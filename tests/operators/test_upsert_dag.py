@@ -128,6 +128,7 @@ def test_every_input_kind_through_dag_test(
 
     for summary in xcoms.values():
         if isinstance(summary, dict) and "total" in summary:
-            assert summary["upserted"] + summary["rejected"] + summary["failed"] + summary[
-                "superseded"
-            ] == summary["total"]
+            assert (
+                summary["upserted"] + summary["rejected"] + summary["failed"] + summary["superseded"]
+                == summary["total"]
+            )
