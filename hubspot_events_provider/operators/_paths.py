@@ -4,7 +4,10 @@
 treats any templated string ending in one of the operator's ``template_ext`` (``.json``, ``.jsonl``...)
 as a template file to load, which is right for ``events`` but wrong for a path: the file would be
 read at parse time and its content used as the path. :class:`TemplatedPath` keeps such a value an
-inline template (its ``{{ ds }}`` still renders) while never being mistaken for a template file.
+inline template (its ``{{ ds }}`` still renders) while never being mistaken for a template file;
+:class:`TemplatedPathAttribute` re-wraps the rendered value so that a second render stays inline.
+
+Relative local paths are taken from the DAG's folder, for the input and the report files alike.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from typing import IO, Any
 
 from hubspot_events_provider.core.errors import InputError
 
-__all__ = ["InputPath", "TemplatedPath", "open_for_writing", "resolve_input_path", "resolve_output_path"]
+__all__ = [
+    "InputPath",
+    "TemplatedPath",
+    "TemplatedPathAttribute",
+    "open_for_writing",
+    "resolve_input_path",
+    "resolve_output_path",
+]
 
 
 class TemplatedPath(str):
@@ -40,6 +50,26 @@ class TemplatedPath(str):
     def wrap(cls, value: Any) -> Any:
         """Wrap a plain string; leave ``None``, XComArgs and other objects alone."""
         return cls(value) if isinstance(value, str) and not isinstance(value, cls) else value
+
+
+class TemplatedPathAttribute:
+    """An operator attribute that wraps every string assigned to it in :class:`TemplatedPath`.
+
+    Airflow assigns the rendered value back to the attribute: a plain ``str``. Without re-wrapping,
+    a second render of the same operator object (a retry in ``dag.test()``, a second
+    ``render_template_fields`` call) would take ``".../rejected.jsonl"`` for a template file.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._key = f"_{name}_templated"
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return instance.__dict__.get(self._key)
+
+    def __set__(self, instance: object, value: Any) -> None:
+        instance.__dict__[self._key] = TemplatedPath.wrap(value)
 
 
 def _is_uri(location: str) -> bool:

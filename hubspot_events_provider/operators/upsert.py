@@ -25,7 +25,7 @@ from hubspot_events_provider.core.sources import SourceRow, rows_from_cursor, ro
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.operators._paths import (
-    TemplatedPath,
+    TemplatedPathAttribute,
     open_for_writing,
     resolve_input_path,
     resolve_output_path,
@@ -105,6 +105,11 @@ class UpsertMarketingEventsOperator(BaseOperator):
     template_fields_renderers = {"events": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
     ui_color = "#ff7a59"
 
+    # Paths stay inline templates even when they end in a template_ext (see operators/_paths.py).
+    events_file = TemplatedPathAttribute()
+    rejected_path = TemplatedPathAttribute()
+    results_path = TemplatedPathAttribute()
+
     def __init__(
         self,
         *,
@@ -160,7 +165,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
             timezone=timezone,
         )
         self.events = events
-        self.events_file = TemplatedPath.wrap(events_file)
+        self.events_file = events_file
         self.file_format = file_format.lower() if file_format else None
         self.sql = sql
         self.sql_conn_id = sql_conn_id
@@ -176,8 +181,8 @@ class UpsertMarketingEventsOperator(BaseOperator):
         # BaseOperator has a dry_run() method (render templates only); keep it intact.
         self.send_nothing = dry_run
         self.allow_empty = allow_empty
-        self.rejected_path = TemplatedPath.wrap(rejected_path)
-        self.results_path = TemplatedPath.wrap(results_path)
+        self.rejected_path = rejected_path
+        self.results_path = results_path
         self.hubspot_conn_id = hubspot_conn_id
         self.fetch_size = fetch_size
         self.progress_interval = progress_interval
