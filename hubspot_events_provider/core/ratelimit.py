@@ -1,18 +1,23 @@
 """Client-side rate limiting for HubSpot's rolling burst window, shared by all threads of a task.
 
-:class:`RollingWindowLimiter` keeps the send times of recent requests and lets a request go only
-when every span of ``window_s`` seconds holds at most the (slightly reduced) budget. It also reads
-the ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` headers of every answer
-(:meth:`~RollingWindowLimiter.observe`): when the remaining budget runs low because other
-processes or apps spend the same budget, it paces requests and lowers its own share (additive
-increase, multiplicative decrease). After a 429 ``TEN_SECONDLY_ROLLING``
-(:meth:`~RollingWindowLimiter.penalize`) every thread waits until the window has passed.
-Clock and sleep are injectable so tests run without real waiting.
+:class:`RollingWindowLimiter` keeps the send times of this process's recent requests and lets a
+request go only when every span of ``window_s`` seconds holds at most its current share of the
+budget (at most 95 % of it). Several processes (Airflow tasks) often spend one app's budget, so the
+limiter reads HubSpot's ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` headers on
+every answer (:meth:`~RollingWindowLimiter.observe`): ``Max - Remaining`` is what the whole app
+spent in the server's window when our request arrived, our own sends in that same span are known,
+the rest was spent by others. Alone, a process uses the whole (reduced) budget. Shared, it aims the
+app's total at 90 % of ``Max``: it grows its share by a fraction of the room left (the same amount
+for every process, which equalises shares), cuts it when the total reaches the aim (more for a
+larger share, at most once per window while the cut drains), and paces its requests evenly over
+the window so processes interleave instead of bursting. After a 429 ``TEN_SECONDLY_ROLLING``
+(:meth:`~RollingWindowLimiter.penalize`) every thread waits a window plus a random part of one,
+and the share is halved. Clock, sleep and randomness are injectable so tests run without waiting.
 """
 
 from __future__ import annotations
 
-import collections
+import bisect
 import math
 import random
 import threading
@@ -56,17 +61,26 @@ def _header(headers: Mapping[str, str], name: str) -> int | None:
 
 
 class RollingWindowLimiter:
-    """A thread-safe rolling-window limiter with server feedback.
+    """A thread-safe rolling-window limiter that shares one budget with other processes.
 
     :param budget: requests allowed per window (the connection's ``max_requests_per_10s``).
     :param window_s: window length in seconds (10 at HubSpot).
-    :param safety_ratio: share of the budget actually used, so clock skew and latency between us
-        and HubSpot do not produce 429s.
+    :param safety_ratio: share of the budget used by a process alone, so clock skew and latency
+        between us and HubSpot do not produce 429s.
+    :param shared_ratio: share of HubSpot's ``Max`` that all processes together aim at when
+        others spend the same budget (their requests in flight are invisible, so keep a margin).
     :param clock: monotonic clock in seconds.
     :param sleep: sleeps the given seconds.
     :param rng: returns a float in ``[0, 1)``; spreads the end of a 429 pause across processes.
     :param probe: send a single request first and size the burst from HubSpot's headers.
     """
+
+    #: Fraction of the room left under the aim that a share grows by per window.
+    GROWTH = 0.3
+    #: Extra cut, times our share of the app's usage, when the app's total reaches the aim.
+    FAIRNESS = 0.3
+    #: Weight of one answer in the smoothed estimate of the requests of others.
+    SMOOTHING = 0.25
 
     def __init__(
         self,
@@ -74,6 +88,7 @@ class RollingWindowLimiter:
         window_s: float = 10.0,
         *,
         safety_ratio: float = 0.95,
+        shared_ratio: float = 0.9,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
@@ -86,6 +101,7 @@ class RollingWindowLimiter:
         self.budget = budget
         self.window_s = window_s
         self._safety_ratio = safety_ratio
+        self._shared_ratio = shared_ratio
         self._cap = float(max(1, math.floor(budget * safety_ratio)))
         self._limit = self._cap
         # Until HubSpot's first rate-limit headers say whether others share the budget, send one
@@ -93,14 +109,18 @@ class RollingWindowLimiter:
         self._probe = probe
         self._probe_until: float | None = None
         self._rng = rng
-        self._slack = min(0.25, 0.01 * window_s + 0.005)
+        self._slack = min(0.25, 0.01 * window_s + 0.02)
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._sends: collections.deque[float] = collections.deque()
+        self._sends: list[float] = []  # our send times, ascending, kept for two windows
+        self._local = threading.local()  # the send time of each thread's request in flight
         self._paused_until = 0.0
-        self._paced_until = 0.0
+        self._next_send = 0.0
         self._next_decrease = 0.0
+        self._shared_until: float | None = None
+        self._others = 0.0  # smoothed requests of others per server interval (noise averages out)
+        self._last_adjust: float | None = None
         self._status: RateLimitStatus | None = None
 
     @property
@@ -110,21 +130,34 @@ class RollingWindowLimiter:
             return int(self._limit)
 
     @property
+    def shared(self) -> bool:
+        """Whether others spent the same budget recently (then requests are paced)."""
+        with self._lock:
+            return self._is_shared(self._clock())
+
+    @property
     def status(self) -> RateLimitStatus | None:
         """The last rate-limit headers seen, if any."""
         with self._lock:
             return self._status
 
+    def _is_shared(self, now: float) -> bool:
+        return self._shared_until is not None and now < self._shared_until
+
+    def _count_since(self, start: float, end: float) -> int:
+        """Our sends in ``(start, end]``."""
+        return bisect.bisect_right(self._sends, end) - bisect.bisect_right(self._sends, start)
+
     def _prune(self, now: float) -> None:
-        horizon = now - self.window_s - self._slack
-        while self._sends and self._sends[0] <= horizon:
-            self._sends.popleft()
+        keep = bisect.bisect_right(self._sends, now - 2 * self.window_s - self._slack)
+        if keep > 64 or keep == len(self._sends):
+            del self._sends[:keep]
 
     def _wait_time(self, now: float) -> float:
         if now < self._paused_until:
             return self._paused_until - now
-        if now < self._paced_until:
-            return self._paced_until - now
+        if now < self._next_send:
+            return self._next_send - now
         self._prune(now)
         limit = int(self._limit)
         if self._probe and self._status is None:
@@ -132,7 +165,8 @@ class RollingWindowLimiter:
                 self._probe_until = now + self.window_s
             if now < self._probe_until and self._sends:
                 return min(self._probe_until - now, 0.005 + 0.005 * self.window_s)
-        if len(self._sends) < limit:
+        first = bisect.bisect_right(self._sends, now - self.window_s - self._slack)
+        if len(self._sends) - first < limit:
             return 0.0
         blocker = self._sends[len(self._sends) - limit]
         return max(blocker + self.window_s + self._slack - now, 1e-3)
@@ -149,6 +183,10 @@ class RollingWindowLimiter:
                 wait = self._wait_time(now)
                 if wait <= 0:
                     self._sends.append(now)
+                    self._local.sent_at = now
+                    # Evenly spaced sends: processes interleave, and answers can be compared
+                    # with our own sends without a burst of ours overtaking each other.
+                    self._next_send = now + self.window_s / max(self._limit, 1.0)
                     return waited
             self._sleep(wait)
             waited += wait
@@ -156,16 +194,15 @@ class RollingWindowLimiter:
     def observe(self, headers: Mapping[str, str]) -> RateLimitStatus | None:
         """Read HubSpot's rate-limit headers from an answer and adapt this limiter's share.
 
-        ``used = Max - Remaining`` is what the whole app spent in the server's window; ``ours`` is
-        what this limiter sent in the same span. When nobody else spends the budget, the share is
-        the full (reduced) budget. When others do, the share is scaled by ``target / used`` so
-        that all limiters doing the same converge on the budget together, and requests are paced
-        about ``interval / max`` apart while the remaining budget is low.
+        Call it from the thread that called :meth:`acquire` for the request, so the answer is
+        compared with our own sends in the window the server counted when the request arrived.
 
         :param headers: the answer's headers (case-insensitive mapping or plain dict); ``{}`` after
             a request that got no answer.
         :returns: the parsed status, or ``None`` when the headers are absent.
         """
+        sent_at: float | None = getattr(self._local, "sent_at", None)
+        self._local.sent_at = None
         maximum = _header(headers, HEADER_MAX)
         remaining = _header(headers, HEADER_REMAINING)
         interval_ms = _header(headers, HEADER_INTERVAL)
@@ -178,44 +215,63 @@ class RollingWindowLimiter:
             now = self._clock()
             status = RateLimitStatus(maximum, remaining, interval_ms, now)
             self._status = status
-            interval_s = interval_ms / 1000.0
-            target = max(1.0, math.floor(maximum * self._safety_ratio))
-            cap = min(self._cap, max(1.0, math.floor(target * self.window_s / interval_s)))
-            reserve = max(1, math.ceil(maximum * 0.05))
-            self._prune(now)
-            ours = sum(1 for t in self._sends if t > now - interval_s)
-            used = max(maximum - remaining, 1)
-            others = used - ours
-            if others <= reserve:
-                if now >= self._paused_until:
-                    self._limit = cap  # the budget is ours alone
-                    self._paced_until = min(self._paced_until, now)
-            else:
-                fair = ours * target / used
-                if used >= target:
-                    self._limit = min(self._limit, max(1.0, fair))
-                else:
-                    self._limit = max(self._limit, fair) + 1.0 / max(self._limit, 1.0)
-            self._limit = max(1.0, min(self._limit, cap))
-            if others > reserve:
-                # Shared budget: spread our share evenly over the window instead of bursting,
-                # and slow to the server's own pace while the remaining budget is low.
-                spacing = interval_s / self._limit
-                if remaining <= reserve:
-                    spacing = max(spacing, interval_s / maximum)
-                self._paced_until = max(self._paced_until, now + spacing)
+            self._adapt(now, now if sent_at is None else sent_at, status)
             return status
+
+    def _adapt(self, now: float, sent_at: float, status: RateLimitStatus) -> None:
+        """The control law; ``sent_at`` is when the observed request left (called under the lock)."""
+        interval_s = status.interval_ms / 1000.0
+        scale = self.window_s / interval_s  # server counts -> counts per our window
+        maximum = status.max
+        cap = min(self._cap, max(1.0, math.floor(maximum * self._safety_ratio * scale)))
+        self._limit = min(self._limit, cap)
+        if now - sent_at > interval_s:
+            return  # a very late answer says nothing about the current window
+        used = max(maximum - status.remaining, 1)
+        ours = self._count_since(sent_at - interval_s, sent_at)
+        # Arrival jitter makes one answer's count of others noisy by a request or two either way.
+        weight = self.SMOOTHING if self._last_adjust is not None else 1.0
+        self._others += weight * (used - ours - self._others)
+        was_shared = self._is_shared(now)
+        if self._others >= 0.8 * max(1, math.ceil(maximum * 0.05)):
+            self._shared_until = now + 2 * interval_s
+        if not self._is_shared(now):
+            if now >= self._paused_until:
+                self._limit = cap  # the budget is ours alone
+            self._last_adjust = now
+            return
+        if not was_shared:
+            # Someone else appeared: start from what we actually send, then share.
+            self._limit = max(1.0, min(self._limit, ours * scale))
+        aim = self._shared_ratio * maximum
+        elapsed = 0.0 if self._last_adjust is None else min(max(now - self._last_adjust, 0.0), interval_s)
+        self._last_adjust = now
+        if used > aim:
+            if now >= self._next_decrease:
+                # Cut to our fair part of the aim, and a bit more the larger our share is, so
+                # that shares converge; then wait a window for the cut to drain.
+                share = ours / used
+                base = min(self._limit, max(1.0, ours * scale))
+                self._limit = base * (aim / used) * (1.0 - self.FAIRNESS * share)
+                self._next_decrease = now + interval_s
+        elif now >= self._paused_until:
+            # The same additive step for every process sharing the budget.
+            self._limit += self.GROWTH * (aim - used) * scale * elapsed / interval_s
+        self._limit = max(1.0, min(self._limit, cap))
 
     def penalize(self, retry_after: float | None = None) -> None:
         """After a 429 ``TEN_SECONDLY_ROLLING``: pause every thread and halve this limiter's share.
 
-        :param retry_after: seconds HubSpot asked to wait; the pause lasts at least one window.
+        The pause lasts a window (or ``retry_after`` when longer) plus a random part of a window,
+        so processes refused together do not all come back at the same instant.
+
+        :param retry_after: seconds HubSpot asked to wait.
         """
         with self._lock:
             now = self._clock()
-            pause = max(retry_after or 0.0, self.window_s) * (1.0 + 0.1 * self._rng())
+            pause = max(retry_after or 0.0, self.window_s) + self.window_s * 0.5 * self._rng()
             self._paused_until = max(self._paused_until, now + pause)
-            self._paced_until = 0.0  # the pause replaces any pacing
+            self._next_send = 0.0  # the pause replaces any pacing
             if now >= self._next_decrease:
                 self._limit = max(1.0, self._limit * 0.5)
                 self._next_decrease = now + pause
