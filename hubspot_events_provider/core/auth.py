@@ -161,16 +161,16 @@ class OAuthAuth:
     def _fetch(self) -> None:
         method, path = "POST", self.token_path
         session = self._session or requests.Session()
-        data = {
-            "grant_type": "refresh_token",
-            "client_id": self.client_id,
-            "client_secret": self._client_secret,
-            "refresh_token": self._refresh_token,
-        }
         try:
+            # The form is built inline, not in a local, so no traceback rendered with locals shows it.
             resp = session.post(
                 f"{self._base_url}{path}",
-                data=data,
+                data={
+                    "grant_type": "refresh_token",
+                    "client_id": self.client_id,
+                    "client_secret": self._client_secret,
+                    "refresh_token": self._refresh_token,
+                },
                 headers={"Accept": "application/json"},
                 timeout=self._timeout,
             )

@@ -355,6 +355,7 @@ class HubSpotClient:
                 self.stats.add("rate_limited")
                 self.limiter.penalize(retry_after)
             if not decision.retry:
+                authorization = ""  # no token in the frame's locals (tracebacks rendered with locals)
                 raise error
             if decision.rate_limited:
                 delay = self._rng() * min(self.config.backoff_base, 1.0)
@@ -375,6 +376,7 @@ class HubSpotClient:
                     decision.reason,
                     attempt + 1,
                 )
+                authorization = ""  # no token in the frame's locals (tracebacks rendered with locals)
                 raise error
             log.warning(
                 "HubSpot %s %s failed (%s); retry %d/%d in %.2f s.",
