@@ -8,6 +8,7 @@ warehouse from :mod:`dags_example.warehouse`; assertions compare the sandbox's e
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import warnings
 from pathlib import Path
@@ -137,6 +138,31 @@ def test_example_dag_loads_without_errors_or_warnings(dag_id: str, filename: str
     dag = bag.dags[dag_id]
     assert dag.doc_md
     assert all(task.doc_md for task in dag.tasks)
+
+
+def _foreign_strings(value: Any, where: str = "dag") -> list[str]:
+    """Paths in serialized data whose value is a ``str`` subclass (msgpack refuses those)."""
+    if isinstance(value, str):
+        return [] if type(value) is str or isinstance(value, enum.Enum) else [f"{where}: {type(value).__name__}"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _foreign_strings(v, f"{where}.{k}")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in _foreign_strings(v, f"{where}[{i}]")]
+    return []
+
+
+@pytest.mark.parametrize(("dag_id", "filename"), sorted(EXAMPLES.items()))
+def test_example_dag_serializes_for_the_dag_processor(dag_id: str, filename: str) -> None:
+    """The dag-processor sends ``to_dict(dag)`` over msgpack, which takes plain ``str`` only."""
+    try:
+        from airflow.serialization.serialized_objects import DagSerialization as Serializer
+    except ImportError:  # Airflow 3.0
+        from airflow.serialization.serialized_objects import SerializedDAG as Serializer
+
+    dag = _dagbag(DAGS_FOLDER / filename).dags[dag_id]
+    data = Serializer.to_dict(dag)
+
+    assert _foreign_strings(data) == []
 
 
 @pytest.mark.airflow_db

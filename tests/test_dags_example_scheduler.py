@@ -1,0 +1,214 @@
+"""The scale-out example under a real Airflow scheduler with the LocalExecutor (``slow``).
+
+Starts ``airflow api-server`` (the tasks' Execution API), ``airflow dag-processor`` and
+``airflow scheduler`` with ``LocalExecutor`` and ``parallelism=4`` on a private SQLite home, creates
+the ``hubspot_api`` pool, triggers ``hubspot_marketing_events_scale_out`` and waits (bounded) for
+the run to succeed. The sandbox (a thread of this process, with latency and a small rate window)
+logs every request: the partitions' requests must interleave (they ran in parallel) and no rolling
+window may hold more requests than the app's budget (no 429 either).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dags_example import warehouse
+from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
+
+REPO = Path(__file__).resolve().parent.parent
+DAG_ID = "hubspot_marketing_events_scale_out"
+RATE_LIMIT = 12  # requests per window for the whole app, as HubSpot counts them
+RATE_WINDOW_S = 2.0
+EVENTS = 1500  # ~375 rows per partition: 4 batches of 100 each
+DEADLINE_S = 420.0
+RUN_ID = "scheduler_test_run"
+LOGICAL_DATE = "2025-06-02T00:00:00+00:00"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _airflow(*args: str, env: dict[str, str], log: Path) -> subprocess.CompletedProcess[bytes]:
+    with log.open("ab") as out:
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("airflow")), *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=180,
+            check=False,
+        )
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    config = SandboxConfig(rate_limit=RATE_LIMIT, rate_window_s=RATE_WINDOW_S, latency_s=(0.2, 0.4))
+    with SandboxServer(config) as server:
+        yield server
+
+
+def _env(tmp: Path, sandbox: SandboxServer, database: Path, api_port: int) -> dict[str, str]:
+    home = tmp / "airflow"
+    home.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
+    hubspot = {"conn_type": "hubspot", "host": sandbox.url, "password": sandbox.token}
+    share = {"max_requests_per_10s": RATE_LIMIT // 4, "rate_window_s": RATE_WINDOW_S}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags_example"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "scheduler-test-secret-not-a-real-one",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW_CONN_HUBSPOT_PARTITIONED": json.dumps({**hubspot, "extra": share}),
+            "AIRFLOW_CONN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(database)}),
+            "AIRFLOW_VAR_HUBSPOT_EVENTS_REPORTS_DIR": str(tmp / "reports"),
+        }
+    )
+    return env
+
+
+def _wait_for_port(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"airflow api-server did not listen on {port}")
+
+
+def _run_state(db: Path) -> str | None:
+    try:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute(
+                "SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", (DAG_ID, RUN_ID)
+            ).fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def _partition_spans(records: list[Any]) -> dict[int, tuple[float, float]]:
+    spans: dict[int, tuple[float, float]] = {}
+    for record in records:
+        if not record.path.endswith("/events/upsert") or not record.inputs:
+            continue
+        first = record.inputs[0]
+        part = warehouse.partition_of(first["externalAccountId"], first["externalEventId"]) % 4
+        start, end = spans.get(part, (record.at, record.at))
+        spans[part] = (min(start, record.at), max(end, record.at))
+    return spans
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, moment in enumerate(times):
+        while moment - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_scale_out_runs_partitions_in_parallel_within_the_rate_window(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    database = warehouse.build_warehouse(tmp_path / "warehouse.db", count=EVENTS)
+    env = _env(tmp_path, sandbox, database, _free_port())
+    log = tmp_path / "airflow.log"
+    assert _airflow("db", "migrate", env=env, log=log).returncode == 0, log.read_text()[-3000:]
+    assert (
+        _airflow("pools", "set", "hubspot_api", "4", "HubSpot app rate budget", env=env, log=log).returncode
+        == 0
+    )
+
+    daemons: list[subprocess.Popen[bytes]] = []
+    try:
+        for command in (["api-server"], ["dag-processor"], ["scheduler"]):
+            if command == ["scheduler"]:  # tasks fail if the Execution API is not up yet
+                _wait_for_port(int(env["AIRFLOW__API__PORT"]), deadline=time.monotonic() + 180)
+            out = (tmp_path / f"{command[0]}.log").open("ab")
+            daemons.append(
+                subprocess.Popen(
+                    [str(Path(sys.executable).with_name("airflow")), *command],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        deadline = time.monotonic() + DEADLINE_S
+        triggered = False
+        while not triggered and time.monotonic() < deadline:
+            triggered = (
+                _airflow(
+                    "dags", "trigger", DAG_ID, "-l", "2025-06-02T00:00:00+00:00", env=env, log=log
+                ).returncode
+                == 0
+            )
+            if not triggered:
+                time.sleep(5)
+        assert triggered, log.read_text()[-3000:]
+        state = None
+        while time.monotonic() < deadline:
+            state = _run_state(Path(env["AIRFLOW_HOME"]) / "airflow.db")
+            if state in ("success", "failed"):
+                break
+            time.sleep(2)
+    finally:
+        for proc in daemons:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in daemons:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    scheduler_log = (tmp_path / "scheduler.log").read_text(errors="replace")[-4000:]
+    assert state == "success", f"run state {state!r}\n{scheduler_log}"
+    expected = warehouse.expected_events(database)
+    assert {(e["externalAccountId"], e["externalEventId"]) for e in sandbox.events()} == set(expected)
+
+    records = sandbox.requests()
+    assert [r.status for r in records if r.status == 429] == []
+    assert _max_in_window([r.at for r in records], RATE_WINDOW_S) <= RATE_LIMIT
+    spans = _partition_spans(records)
+    assert sorted(spans) == [0, 1, 2, 3]
+    overlapping = [
+        (a, b)
+        for a in spans
+        for b in spans
+        if a < b and max(spans[a][0], spans[b][0]) < min(spans[a][1], spans[b][1])
+    ]
+    assert overlapping, spans
