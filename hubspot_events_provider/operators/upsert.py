@@ -343,7 +343,10 @@ def _close_quietly(rows: Any) -> None:
 
 
 def _has_jinja(value: Any) -> bool:
-    return "{{" in str(value) or "{%" in str(value) if value is not None else False
+    if value is None:
+        return False
+    text = str(value)
+    return "{{" in text or "{%" in text
 
 
 def _materialise(events: Any) -> Any:

@@ -114,3 +114,18 @@ def test_copies_keep_the_path_type(tmp_path: pathlib.Path) -> None:
     clone.render_template_fields(context())
     assert clone.rejected_path == "/x/2026-11-28.jsonl"
     assert op.rejected_path == "/x/{{ ds }}.jsonl"
+
+
+def test_dagbag_parse_loads_events_templates_and_leaves_paths(caplog: pytest.LogCaptureFixture) -> None:
+    """The DagBag's parse (``resolve_template_files``) of ``tests/dags/upsert_dags.py``."""
+    from airflow.models.dagbag import DagBag
+
+    dag_file = pathlib.Path(__file__).parents[1] / "dags" / "upsert_dags.py"
+    bag = DagBag(dag_folder=str(dag_file))
+    assert bag.import_errors == {}
+    assert "Failed to resolve template field" not in caplog.text
+    dag = bag.dags["upsert_dags"]  # no get_dag(): that reads the metadata DB
+    from_template, from_file = dag.get_task("from_template"), dag.get_task("from_file")
+    assert '"id": "tmpl-1"' in from_template.events  # type: ignore[attr-defined]
+    assert from_file.events_file == "data/upsert_{{ params.name }}.jsonl"  # type: ignore[attr-defined]
+    assert from_file.rejected_path == "{{ dag_run.conf['out'] }}/from_file.rejected.jsonl"  # type: ignore[attr-defined]
