@@ -59,7 +59,8 @@ DOC_MD = """
 Every day, the events whose `updated_at` falls in the run's data interval
 `[data_interval_start, data_interval_end)` are upserted into HubSpot (keyed by
 `externalAccountId` + `externalEventId`, so a rerun changes nothing but HubSpot's `updatedAt`).
-Backfills and reruns of an old day send exactly that day's changes again.
+To re-sync a past day, backfill it (`airflow backfill create --dag-id hubspot_marketing_events_sync
+--from-date 2025-06-01 --to-date 2025-06-01`): a plain manual trigger covers the latest complete day.
 
 * **upsert_marketing_events**: runs `sql/changed_marketing_events.sql` on the `warehouse`
   connection (streamed with `fetchmany`), maps columns to HubSpot fields, validates every row,

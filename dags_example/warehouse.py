@@ -200,7 +200,7 @@ def _row(event: _Event, **changes: Any) -> dict[str, Any]:
 
 
 #: Rows wrong on purpose: event index -> (changes, the reason the operator must give).
-INVALID = {
+INVALID: dict[int, tuple[dict[str, Any], str]] = {
     17: (
         {"ends_at": "2025-07-03 08:00:00", "starts_at": "2025-07-03 10:00:00"},
         "endDateTime before startDateTime",
