@@ -5,7 +5,8 @@ treats any templated string ending in one of the operator's ``template_ext`` (``
 as a template file to load, which is right for ``events`` but wrong for a path: the file would be
 read at parse time and its content used as the path. :class:`TemplatedPath` keeps such a value an
 inline template (its ``{{ ds }}`` still renders) while never being mistaken for a template file;
-:class:`TemplatedPathAttribute` re-wraps the rendered value so that a second render stays inline.
+:func:`inline_path_templates` applies it only while Airflow resolves or renders the fields, so the
+operator (and the serialized DAG) holds plain strings and a second render stays inline too.
 
 Relative local paths are taken from the DAG's folder, for the input and the report files alike.
 """
@@ -13,7 +14,8 @@ Relative local paths are taken from the DAG's folder, for the input and the repo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,8 @@ from hubspot_events_provider.core.errors import InputError
 __all__ = [
     "InputPath",
     "TemplatedPath",
-    "TemplatedPathAttribute",
+    "default_report_path",
+    "inline_path_templates",
     "open_for_writing",
     "resolve_input_path",
     "resolve_output_path",
@@ -52,24 +55,53 @@ class TemplatedPath(str):
         return cls(value) if isinstance(value, str) and not isinstance(value, cls) else value
 
 
-class TemplatedPathAttribute:
-    """An operator attribute that wraps every string assigned to it in :class:`TemplatedPath`.
+@contextmanager
+def inline_path_templates(
+    target: Any, names: Iterable[str], seen_oids: set[int] | None = None
+) -> Iterator[None]:
+    """Within the block, the string attributes ``names`` of ``target`` are :class:`TemplatedPath`.
 
-    Airflow assigns the rendered value back to the attribute: a plain ``str``. Without re-wrapping,
-    a second render of the same operator object (a retry in ``dag.test()``, a second
-    ``render_template_fields`` call) would take ``".../rejected.jsonl"`` for a template file.
+    Use around Airflow's ``resolve_template_files`` / ``_do_render_template_fields``: those skip
+    or inline-render the paths instead of loading them as template files. Outside the block the
+    attributes are plain ``str`` again (rendered or not): a serialized DAG must hold plain
+    strings only (the dag-processor sends it over msgpack, which refuses ``str`` subclasses).
+
+    :param target: the operator (or unmapped operator) whose attributes are wrapped.
+    :param names: attribute names, e.g. ``("events_file", "rejected_path", "results_path")``.
+    :param seen_oids: ids of values Airflow will not render (resolved mapped XComs): left alone.
     """
+    wrapped = []
+    for name in names:
+        value = getattr(target, name, None)
+        if isinstance(value, str) and not (seen_oids and id(value) in seen_oids):
+            setattr(target, name, TemplatedPath(value))
+            wrapped.append(name)
+    try:
+        yield
+    finally:
+        for name in wrapped:
+            value = getattr(target, name, None)
+            if isinstance(value, TemplatedPath):
+                setattr(target, name, str(value))  # str() of a str subclass is a plain str
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._key = f"_{name}_templated"
 
-    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return instance.__dict__.get(self._key)
+def default_report_path(context: Any, kind: str) -> str:
+    """A per-task report file under the system temp dir: dag / run / task, map index and try.
 
-    def __set__(self, instance: object, value: Any) -> None:
-        instance.__dict__[self._key] = TemplatedPath.wrap(value)
+    :param context: the task context (its ``ti``); an empty mapping gives generic names.
+    :param kind: ``rejected`` or ``results``.
+    """
+    ti = context.get("ti") if hasattr(context, "get") else None
+    dag_id = getattr(ti, "dag_id", None) or "dag"
+    task_id = getattr(ti, "task_id", None) or "task"
+    run_id = getattr(ti, "run_id", None) or "run"
+    map_index = getattr(ti, "map_index", -1)
+    try_number = getattr(ti, "try_number", None)
+    suffix = f"_{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
+    attempt = f".try{try_number}" if isinstance(try_number, int) else ""
+    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(run_id))
+    folder = Path(tempfile.gettempdir()) / "hubspot-events" / str(dag_id) / safe_run
+    return str(folder / f"{task_id}{suffix}{attempt}.{kind}.jsonl")
 
 
 def _is_uri(location: str) -> bool:

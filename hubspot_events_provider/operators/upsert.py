@@ -9,11 +9,9 @@ upserted is in the rejected file (JSON Lines), with its position, stage, categor
 
 from __future__ import annotations
 
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook, BaseOperator
@@ -25,13 +23,15 @@ from hubspot_events_provider.core.sources import SourceRow, rows_from_cursor, ro
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.operators._paths import (
-    TemplatedPathAttribute,
+    default_report_path,
+    inline_path_templates,
     open_for_writing,
     resolve_input_path,
     resolve_output_path,
 )
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.providers.common.compat.sdk import Context
 
 __all__ = ["UpsertMarketingEventsOperator"]
@@ -46,6 +46,8 @@ _SECRET_ARGUMENTS = (
     "refresh_token",
 )
 _FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
+#: Templated paths: rendered inline even when they end in a ``template_ext`` (see ``_paths``).
+_PATH_FIELDS = ("events_file", "rejected_path", "results_path")
 
 
 class UpsertMarketingEventsOperator(BaseOperator):
@@ -104,11 +106,6 @@ class UpsertMarketingEventsOperator(BaseOperator):
     template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
     template_fields_renderers = {"events": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
     ui_color = "#ff7a59"
-
-    # Paths stay inline templates even when they end in a template_ext (see operators/_paths.py).
-    events_file = TemplatedPathAttribute()
-    rejected_path = TemplatedPathAttribute()
-    results_path = TemplatedPathAttribute()
 
     def __init__(
         self,
@@ -187,6 +184,25 @@ class UpsertMarketingEventsOperator(BaseOperator):
         self.fetch_size = fetch_size
         self.progress_interval = progress_interval
 
+    # -- templating: paths ending in .json/.jsonl are inline templates, never template files --
+
+    def resolve_template_files(self) -> None:
+        with inline_path_templates(self, _PATH_FIELDS):
+            super().resolve_template_files()
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        fields = list(template_fields)
+        names = [name for name in _PATH_FIELDS if name in fields]
+        with inline_path_templates(parent, names, seen_oids):
+            super()._do_render_template_fields(parent, fields, context, jinja_env, seen_oids)
+
     def execute(self, context: Context) -> dict[str, Any]:
         mapper = EventMapper(
             field_map=self.field_map,
@@ -208,7 +224,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         rejected_location = (
             resolve_output_path(str(self.rejected_path), dag_folder=folder)
             if self.rejected_path
-            else _default_report_path(context, "rejected")
+            else default_report_path(context, "rejected")
         )
         results_location = (
             resolve_output_path(str(self.results_path), dag_folder=folder) if self.results_path else None
@@ -366,20 +382,6 @@ def _dag_folder(operator: BaseOperator) -> str | None:
         return None
     folder = getattr(dag, "folder", None) if dag is not None else None
     return str(folder) if folder else None
-
-
-def _default_report_path(context: Context, kind: str) -> str:
-    ti = context.get("ti") if hasattr(context, "get") else None
-    dag_id = getattr(ti, "dag_id", None) or "dag"
-    task_id = getattr(ti, "task_id", None) or "task"
-    run_id = getattr(ti, "run_id", None) or "run"
-    map_index = getattr(ti, "map_index", -1)
-    try_number = getattr(ti, "try_number", None)
-    suffix = f"_{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
-    attempt = f".try{try_number}" if isinstance(try_number, int) else ""
-    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(run_id))
-    folder = Path(tempfile.gettempdir()) / "hubspot-events" / str(dag_id) / safe_run
-    return str(folder / f"{task_id}{suffix}{attempt}.{kind}.jsonl")
 
 
 def _headroom_reader(client: Any) -> Callable[[], str | None]:

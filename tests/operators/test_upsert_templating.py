@@ -9,6 +9,7 @@ they end in ``.json``/``.jsonl``, so ``{{ ds }}`` in them renders and no file is
 from __future__ import annotations
 
 import copy
+import enum
 import json
 import pathlib
 from typing import Any
@@ -17,7 +18,6 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 
-from hubspot_events_provider.operators._paths import TemplatedPath
 from hubspot_events_provider.operators.upsert import UpsertMarketingEventsOperator
 
 TEMPLATE = (
@@ -61,12 +61,12 @@ def test_paths_render_inline_even_with_a_template_extension(
 ) -> None:
     kwargs: dict[str, Any] = {"events": [], field: value} if field != "events_file" else {field: value}
     op = make(tmp_path, native=native, **kwargs)
-    assert isinstance(getattr(op, field), TemplatedPath)
     op.resolve_template_files()  # parse time (DagBag): must leave the path alone
     assert getattr(op, field) == value
+    assert type(getattr(op, field)) is str  # plain str: the serialized DAG goes through msgpack
     op.render_template_fields(context())
     assert getattr(op, field) == rendered
-    assert type(getattr(op, field)) in (str, TemplatedPath)
+    assert type(getattr(op, field)) is str
 
 
 def test_rendering_twice_keeps_paths_inline(tmp_path: pathlib.Path) -> None:
@@ -110,7 +110,6 @@ def test_templated_mapping_is_validated_at_run_not_parse(tmp_path: pathlib.Path)
 def test_copies_keep_the_path_type(tmp_path: pathlib.Path) -> None:
     op = make(tmp_path, events=[], rejected_path="/x/{{ ds }}.jsonl")
     clone = copy.deepcopy(op)
-    assert isinstance(clone.rejected_path, TemplatedPath)
     clone.render_template_fields(context())
     assert clone.rejected_path == "/x/2026-11-28.jsonl"
     assert op.rejected_path == "/x/{{ ds }}.jsonl"
@@ -129,3 +128,30 @@ def test_dagbag_parse_loads_events_templates_and_leaves_paths(caplog: pytest.Log
     assert '"id": "tmpl-1"' in from_template.events  # type: ignore[attr-defined]
     assert from_file.events_file == "data/upsert_{{ params.name }}.jsonl"  # type: ignore[attr-defined]
     assert from_file.rejected_path == "{{ dag_run.conf['out'] }}/from_file.rejected.jsonl"  # type: ignore[attr-defined]
+
+
+def _foreign_strings(value: Any, where: str = "dag") -> list[str]:
+    """Places in serialized data holding a ``str`` subclass (the dag-processor's msgpack refuses them)."""
+    if isinstance(value, str):
+        plain = type(value) is str or isinstance(value, enum.Enum)
+        return [] if plain else [f"{where}: {type(value).__name__}"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _foreign_strings(v, f"{where}.{k}")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in _foreign_strings(v, f"{where}[{i}]")]
+    return []
+
+
+def test_serialized_dag_holds_plain_strings() -> None:
+    """``to_dict`` of the parsed DAG, as the dag-processor sends it (msgpack: plain ``str`` only)."""
+    from airflow.models.dagbag import DagBag
+
+    try:
+        from airflow.serialization.serialized_objects import DagSerialization as Serializer
+    except ImportError:  # Airflow 3.0
+        from airflow.serialization.serialized_objects import SerializedDAG as Serializer
+
+    bag = DagBag(dag_folder=str(pathlib.Path(__file__).parents[1] / "dags" / "upsert_dags.py"))
+    data = Serializer.to_dict(bag.dags["upsert_dags"])
+    assert _foreign_strings(data) == []
+    assert "data/upsert_{{ params.name }}.jsonl" in json.dumps(data)
