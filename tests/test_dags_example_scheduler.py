@@ -2,7 +2,7 @@
 
 Starts ``airflow api-server`` (the tasks' Execution API), ``airflow dag-processor`` and
 ``airflow scheduler`` with ``LocalExecutor`` and ``parallelism=4`` on a private SQLite home, creates
-the ``hubspot_api`` pool, triggers ``hubspot_marketing_events_scale_out`` and waits (bounded) for
+the ``hubspot_api`` pool, backfills one day of ``hubspot_marketing_events_scale_out`` and waits (bounded) for
 the run to succeed. The sandbox (a thread of this process, with latency and a small rate window)
 logs every request: the partitions' requests must interleave (they ran in parallel) and no rolling
 window may hold more requests than the app's budget (no 429 either).
@@ -33,8 +33,9 @@ RATE_LIMIT = 12  # requests per window for the whole app, as HubSpot counts them
 RATE_WINDOW_S = 2.0
 EVENTS = 1500  # ~375 rows per partition: 4 batches of 100 each
 DEADLINE_S = 420.0
-RUN_ID = "scheduler_test_run"
-LOGICAL_DATE = "2025-06-02T00:00:00+00:00"
+#: A backfill of this day runs the data interval [DAY, DAY + 1 day), where every row changed. (A manual
+#: trigger would not do: Airflow 3 infers a manual run's data interval from "now".)
+DAY = "2025-06-01"
 
 
 def _free_port() -> int:
@@ -109,7 +110,9 @@ def _run_state(db: Path) -> str | None:
     try:
         with sqlite3.connect(db) as conn:
             row = conn.execute(
-                "SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", (DAG_ID, RUN_ID)
+                "SELECT state FROM dag_run WHERE dag_id = ? AND run_type = 'backfill' "
+                "ORDER BY id DESC LIMIT 1",
+                (DAG_ID,),
             ).fetchone()
     except sqlite3.Error:
         return None
@@ -172,7 +175,16 @@ def test_scale_out_runs_partitions_in_parallel_within_the_rate_window(
         while not triggered and time.monotonic() < deadline:
             triggered = (
                 _airflow(
-                    "dags", "trigger", DAG_ID, "-l", "2025-06-02T00:00:00+00:00", env=env, log=log
+                    "backfill",
+                    "create",
+                    "--dag-id",
+                    DAG_ID,
+                    "--from-date",
+                    DAY,
+                    "--to-date",
+                    DAY,
+                    env=env,
+                    log=log,
                 ).returncode
                 == 0
             )
