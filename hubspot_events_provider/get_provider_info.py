@@ -45,6 +45,16 @@ _CONN_FIELDS: dict[str, Any] = {
         "description": "Upper bound on the time one request may spend, retries and waits included.",
         "schema": {"type": ["number", "null"], "minimum": 1, "default": 300},
     },
+    "backoff_base": {
+        "label": "First retry backoff (s)",
+        "description": "First backoff step of a retry; doubles per attempt with jitter, capped by backoff_cap.",
+        "schema": {"type": ["number", "null"], "minimum": 0, "default": 0.5},
+    },
+    "backoff_cap": {
+        "label": "Longest retry backoff (s)",
+        "description": "Longest single wait between two retries.",
+        "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
+    },
     "auth_type": {
         "label": "Auth type",
         "description": "token: the password field holds a private app token or Service Key. "

@@ -130,6 +130,8 @@ class HubSpotHook(BaseHook):
             "max_retries": self._number(extras, "max_retries", int),
             "max_retry_time": self._number(extras, "max_retry_time", float),
             "pool_size": self._number(extras, "pool_size", int),
+            "backoff_base": self._number(extras, "backoff_base", float),
+            "backoff_cap": self._number(extras, "backoff_cap", float),
         }
         fields.update(changes)
         try:

@@ -47,6 +47,8 @@ def test_json_connection(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer
         "connect_timeout": 3,
         "max_requests_per_10s": 190,
         "max_retries": 2,
+        "backoff_base": "0.05",
+        "backoff_cap": 2,
     }
     set_conn(monkeypatch, host=sandbox.url, password=sandbox.token, extra=extra)
     hook = HubSpotHook()
@@ -55,6 +57,7 @@ def test_json_connection(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer
     assert (client.config.base_url, client.config.api_version) == (sandbox.url, "v3")
     assert client.config.timeout == (3.0, 30.0)
     assert (client.config.max_requests_per_10s, client.config.max_retries) == (190, 2)
+    assert (client.config.backoff_base, client.config.backoff_cap) == (0.05, 2.0)
     assert isinstance(client.auth, StaticTokenAuth)
     client.upsert_events(
         [{"externalAccountId": "a", "externalEventId": "e", "eventName": "n", "eventOrganizer": "o"}]
