@@ -143,7 +143,8 @@ def test_example_dag_loads_without_errors_or_warnings(dag_id: str, filename: str
 def _foreign_strings(value: Any, where: str = "dag") -> list[str]:
     """Paths in serialized data whose value is a ``str`` subclass (msgpack refuses those)."""
     if isinstance(value, str):
-        return [] if type(value) is str or isinstance(value, enum.Enum) else [f"{where}: {type(value).__name__}"]
+        plain = type(value) is str or isinstance(value, enum.Enum)
+        return [] if plain else [f"{where}: {type(value).__name__}"]
     if isinstance(value, dict):
         return [p for k, v in value.items() for p in _foreign_strings(v, f"{where}.{k}")]
     if isinstance(value, list | tuple):
