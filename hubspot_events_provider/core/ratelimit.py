@@ -1,18 +1,24 @@
 """Client-side rate limiting for HubSpot's rolling burst window, shared by all threads of a task.
 
-:class:`RollingWindowLimiter` keeps the send times of this process's recent requests and lets a
-request go only when every span of ``window_s`` seconds holds at most its current share of the
-budget (at most 95 % of it). Several processes (Airflow tasks) often spend one app's budget, so the
-limiter reads HubSpot's ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` headers on
-every answer (:meth:`~RollingWindowLimiter.observe`): ``Max - Remaining`` is what the whole app
-spent in the server's window when our request arrived, our own sends in that same span are known,
-the rest was spent by others. Alone, a process uses the whole (reduced) budget. Shared, it aims the
-app's total at 90 % of ``Max``: it grows its share by a fraction of the room left (the same amount
-for every process, which equalises shares), cuts it when the total reaches the aim (more for a
-larger share, at most once per window while the cut drains), and paces its requests evenly over
-the window so processes interleave instead of bursting. After a 429 ``TEN_SECONDLY_ROLLING``
-(:meth:`~RollingWindowLimiter.penalize`) every thread waits a window plus a random part of one,
-and the share is halved. Clock, sleep and randomness are injectable so tests run without waiting.
+:class:`RollingWindowLimiter` counts this process's sends at acquire time and lets a request go
+only when the last ``window_s`` seconds, plus a small time slack, hold fewer than its share of the
+budget. The slack (a few % of the window) covers the jitter between our clock and the arrival at
+HubSpot, so a process alone uses the whole budget; a 429 that the headers show was nobody else's
+(jitter) costs a short wait and widens the slack, never a window or a cut.
+
+Several processes (Airflow tasks) often spend one app's budget, so the limiter reads HubSpot's
+``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` headers on every answer
+(:meth:`~RollingWindowLimiter.observe`): ``Max - Remaining`` is what the whole app spent in the
+server's window when our request arrived, our own sends in that span are known, the rest was spent
+by others. Shared, a process paces its requests evenly and aims the app's total at 90 % of
+``Max``: it grows its share by a fraction of the room left (the same step for every process, which
+equalises shares), cuts it when the total passes the aim (more for a larger share, once per window
+while the cut drains). A process starts with one probe request and then a third of the budget,
+growing by one request per answer that shows nobody else, so processes started together notice
+each other before they fill the window. After a 429 while shared
+(:meth:`~RollingWindowLimiter.penalize`) every thread pauses 0.5-1.5 windows (random, so processes
+refused together come back apart) and the share is halved. Clock, sleep and randomness are
+injectable so tests run without waiting.
 """
 
 from __future__ import annotations
@@ -65,51 +71,61 @@ class RollingWindowLimiter:
 
     :param budget: requests allowed per window (the connection's ``max_requests_per_10s``).
     :param window_s: window length in seconds (10 at HubSpot).
-    :param safety_ratio: share of the budget used by a process alone, so clock skew and latency
-        between us and HubSpot do not produce 429s.
+    :param safety_ratio: share of the budget a process alone may use (the time slack already
+        absorbs arrival jitter, so the whole budget by default).
     :param shared_ratio: share of HubSpot's ``Max`` that all processes together aim at when
         others spend the same budget (their requests in flight are invisible, so keep a margin).
     :param clock: monotonic clock in seconds.
     :param sleep: sleeps the given seconds.
     :param rng: returns a float in ``[0, 1)``; spreads the end of a 429 pause across processes.
-    :param probe: send a single request first and size the burst from HubSpot's headers.
+    :param probe: send a single request first, then ramp up from a third of the budget while
+        HubSpot's headers show nobody else spending it.
+    :param slack_ratio: initial time slack added to the expiry of our oldest send, as a fraction
+        of the window (it widens after a 429 caused by jitter).
     """
 
     #: Fraction of the room left under the aim that a share grows by per window.
-    GROWTH = 0.3
-    #: Extra cut, times our share of the app's usage, when the app's total reaches the aim.
+    GROWTH = 0.5
+    #: Extra cut, times our share of the app's usage, when the app's total passes the aim.
     FAIRNESS = 0.3
     #: Weight of one answer in the smoothed estimate of the requests of others.
     SMOOTHING = 0.25
+    #: Share of the budget after the probe, before answers confirm that we are alone.
+    START = 1 / 4
+    #: Largest time slack, as a fraction of the window.
+    MAX_SLACK = 0.1
 
     def __init__(
         self,
         budget: int,
         window_s: float = 10.0,
         *,
-        safety_ratio: float = 0.95,
+        safety_ratio: float = 1.0,
         shared_ratio: float = 0.9,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         probe: bool = True,
+        slack_ratio: float = 0.02,
     ) -> None:
         if budget < 1:
             raise ValueError(f"budget must be >= 1, got {budget!r}.")
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s!r}.")
+        if not 0 <= slack_ratio <= self.MAX_SLACK:
+            raise ValueError(f"slack_ratio must be between 0 and {self.MAX_SLACK}, got {slack_ratio!r}.")
         self.budget = budget
         self.window_s = window_s
         self._safety_ratio = safety_ratio
         self._shared_ratio = shared_ratio
         self._cap = float(max(1, math.floor(budget * safety_ratio)))
-        self._limit = self._cap
+        self._limit = max(1.0, math.ceil(self._cap * self.START)) if probe else self._cap
         # Until HubSpot's first rate-limit headers say whether others share the budget, send one
         # probe request at a time (for at most one window, in case the server sends no headers).
         self._probe = probe
         self._probe_until: float | None = None
         self._rng = rng
-        self._slack = min(0.25, 0.01 * window_s + 0.02)
+        self._slack = slack_ratio * window_s
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -128,6 +144,12 @@ class RollingWindowLimiter:
         """Requests this limiter currently lets through per window."""
         with self._lock:
             return int(self._limit)
+
+    @property
+    def slack(self) -> float:
+        """Seconds added to the expiry of our oldest send before its slot is used again."""
+        with self._lock:
+            return self._slack
 
     @property
     def shared(self) -> bool:
@@ -149,7 +171,7 @@ class RollingWindowLimiter:
         return bisect.bisect_right(self._sends, end) - bisect.bisect_right(self._sends, start)
 
     def _prune(self, now: float) -> None:
-        keep = bisect.bisect_right(self._sends, now - 2 * self.window_s - self._slack)
+        keep = bisect.bisect_right(self._sends, now - 2 * self.window_s - self.MAX_SLACK * self.window_s)
         if keep > 64 or keep == len(self._sends):
             del self._sends[:keep]
 
@@ -159,17 +181,37 @@ class RollingWindowLimiter:
         if now < self._next_send:
             return self._next_send - now
         self._prune(now)
-        limit = int(self._limit)
+        limit = max(1, int(self._limit))
         if self._probe and self._status is None:
             if self._probe_until is None:
                 self._probe_until = now + self.window_s
             if now < self._probe_until and self._sends:
                 return min(self._probe_until - now, 0.005 + 0.005 * self.window_s)
+        # Any span of ``window_s`` at HubSpot must hold fewer than ``limit`` of our arrivals; a
+        # send's slot is free again ``window_s + slack`` after it left.
         first = bisect.bisect_right(self._sends, now - self.window_s - self._slack)
         if len(self._sends) - first < limit:
             return 0.0
         blocker = self._sends[len(self._sends) - limit]
         return max(blocker + self.window_s + self._slack - now, 1e-3)
+
+    def try_acquire(self) -> float:
+        """Record one request as sent if it fits in the window now, without blocking.
+
+        :returns: ``0.0`` when the request was recorded, else the seconds to wait before asking
+            again.
+        """
+        with self._lock:
+            now = self._clock()
+            wait = self._wait_time(now)
+            if wait > 0:
+                return wait
+            self._sends.append(now)
+            self._local.sent_at = now
+            if self._is_shared(now):
+                # Evenly spaced sends: processes interleave instead of bursting together.
+                self._next_send = now + self.window_s / max(self._limit, 1.0)
+            return 0.0
 
     def acquire(self) -> float:
         """Block until one more request fits in the window, and record it as sent.
@@ -177,21 +219,12 @@ class RollingWindowLimiter:
         :returns: the seconds spent waiting.
         """
         waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                wait = self._wait_time(now)
-                if wait <= 0:
-                    self._sends.append(now)
-                    self._local.sent_at = now
-                    # Evenly spaced sends: processes interleave, and answers can be compared
-                    # with our own sends without a burst of ours overtaking each other.
-                    self._next_send = now + self.window_s / max(self._limit, 1.0)
-                    return waited
+        while (wait := self.try_acquire()) > 0:
             self._sleep(wait)
             waited += wait
+        return waited
 
-    def observe(self, headers: Mapping[str, str]) -> RateLimitStatus | None:
+    def observe(self, headers: Mapping[str, str], *, sent_at: float | None = None) -> RateLimitStatus | None:
         """Read HubSpot's rate-limit headers from an answer and adapt this limiter's share.
 
         Call it from the thread that called :meth:`acquire` for the request, so the answer is
@@ -199,16 +232,21 @@ class RollingWindowLimiter:
 
         :param headers: the answer's headers (case-insensitive mapping or plain dict); ``{}`` after
             a request that got no answer.
+        :param sent_at: when the answered request was recorded (default: the calling thread's
+            last :meth:`acquire`).
         :returns: the parsed status, or ``None`` when the headers are absent.
         """
-        sent_at: float | None = getattr(self._local, "sent_at", None)
+        if sent_at is None:
+            sent_at = getattr(self._local, "sent_at", None)
         self._local.sent_at = None
         maximum = _header(headers, HEADER_MAX)
         remaining = _header(headers, HEADER_REMAINING)
         interval_ms = _header(headers, HEADER_INTERVAL)
         if maximum is None or remaining is None or maximum <= 0:
             with self._lock:
-                self._probe = False  # an answer without headers: nothing to wait for
+                if self._probe and self._status is None:
+                    self._limit = self._cap  # a server without headers: nothing to share
+                self._probe = False
             return None
         interval_ms = interval_ms if interval_ms and interval_ms > 0 else int(self.window_s * 1000)
         with self._lock:
@@ -228,22 +266,28 @@ class RollingWindowLimiter:
         if now - sent_at > interval_s:
             return  # a very late answer says nothing about the current window
         used = max(maximum - status.remaining, 1)
-        ours = self._count_since(sent_at - interval_s, sent_at)
-        # Arrival jitter makes one answer's count of others noisy by a request or two either way.
+        # Our sends the server may have counted: arrival jitter (up to about the slack) can move
+        # a send of ours across either end of the span, so count them all: the estimate of
+        # others stays a lower bound, and bursts of our own never look like someone else.
+        ours = self._count_since(sent_at - interval_s - self._slack, sent_at + self._slack)
         weight = self.SMOOTHING if self._last_adjust is not None else 1.0
         self._others += weight * (used - ours - self._others)
         was_shared = self._is_shared(now)
         if self._others >= 0.8 * max(1, math.ceil(maximum * 0.05)):
             self._shared_until = now + 2 * interval_s
-        if not self._is_shared(now):
+        shared = self._is_shared(now)
+        if not shared:
             if now >= self._paused_until:
-                self._limit = cap  # the budget is ours alone
+                # Alone: one more request per answer that shows nobody else, up to the budget.
+                self._limit = min(cap, self._limit + 1.0)
             self._last_adjust = now
             return
-        if not was_shared:
-            # Someone else appeared: start from what we actually send, then share.
-            self._limit = max(1.0, min(self._limit, ours * scale))
         aim = self._shared_ratio * maximum
+        if not was_shared:
+            # Someone else appeared: each request in the window may be another process (they
+            # start together), and one more may come: start from that part of the aim.
+            self._limit = max(1.0, min(self._limit, max(ours, aim / (used + 1)) * scale))
+            self._next_send = 0.0
         elapsed = 0.0 if self._last_adjust is None else min(max(now - self._last_adjust, 0.0), interval_s)
         self._last_adjust = now
         if used > aim:
@@ -255,23 +299,34 @@ class RollingWindowLimiter:
                 self._limit = base * (aim / used) * (1.0 - self.FAIRNESS * share)
                 self._next_decrease = now + interval_s
         elif now >= self._paused_until:
-            # The same additive step for every process sharing the budget.
-            self._limit += self.GROWTH * (aim - used) * scale * elapsed / interval_s
+            # Grow by a part of the room left in proportion to our share (at least a quarter), so
+            # that all processes together never grow past the room, even when they all see it.
+            share = max(ours / used, 0.25)
+            self._limit += self.GROWTH * share * (aim - used) * scale * elapsed / interval_s
         self._limit = max(1.0, min(self._limit, cap))
 
     def penalize(self, retry_after: float | None = None) -> None:
-        """After a 429 ``TEN_SECONDLY_ROLLING``: pause every thread and halve this limiter's share.
+        """After a 429 ``TEN_SECONDLY_ROLLING``: wait, and if others share the budget, back off.
 
-        The pause lasts a window (or ``retry_after`` when longer) plus a random part of a window,
-        so processes refused together do not all come back at the same instant.
+        Call it after :meth:`observe` of the 429's headers. Alone (the headers showed nobody else
+        spending the budget), the 429 came from arrival jitter: every thread waits a couple of
+        slacks, the slack widens, the share stays. Shared, every thread pauses 0.5-1.5 windows (or
+        ``retry_after`` when longer; random so processes refused together come back apart) and the
+        share is halved, once per pause.
 
-        :param retry_after: seconds HubSpot asked to wait.
+        :param retry_after: seconds HubSpot asked to wait (honoured when the budget is shared).
         """
         with self._lock:
             now = self._clock()
-            pause = max(retry_after or 0.0, self.window_s) + self.window_s * 0.5 * self._rng()
-            self._paused_until = max(self._paused_until, now + pause)
+            if not self._is_shared(now):
+                self._slack = min(self.MAX_SLACK * self.window_s, max(self._slack * 1.5, 0.005))
+                self._paused_until = max(self._paused_until, now + 2 * self._slack)
+                return
             self._next_send = 0.0  # the pause replaces any pacing
+            if now < self._paused_until:
+                return  # one pause for the requests refused together
+            pause = max(retry_after or 0.0, self.window_s * (0.5 + self._rng()))
+            self._paused_until = now + pause
             if now >= self._next_decrease:
                 self._limit = max(1.0, self._limit * 0.5)
                 self._next_decrease = now + pause

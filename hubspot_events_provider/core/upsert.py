@@ -60,7 +60,7 @@ class UpsertOptions:
     """
 
     batch_size: int = MAX_BATCH_SIZE
-    max_in_flight: int = 4
+    max_in_flight: int = 8
     dry_run: bool = False
     allow_empty: bool = False
     progress_interval_s: float = 10.0

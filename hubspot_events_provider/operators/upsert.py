@@ -123,7 +123,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         ignore_fields: Sequence[str] | None = None,
         ignore_unmapped: bool = False,
         batch_size: int = MAX_BATCH_SIZE,
-        max_in_flight: int = 4,
+        max_in_flight: int = 8,
         dry_run: bool = False,
         allow_empty: bool = False,
         rejected_path: str | None = None,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import heapq
 import itertools
+import random
 import threading
 
 import pytest
@@ -49,30 +52,48 @@ def headers(maximum: int, remaining: int, interval_ms: int = 1000) -> dict[str, 
     }
 
 
-@pytest.mark.parametrize(("budget", "limit"), [(1, 1), (10, 9), (20, 19), (100, 95), (190, 180), (250, 237)])
-def test_uses_a_safety_share_of_the_budget(budget: int, limit: int) -> None:
+def shared_limiter(rng: float = 0.0) -> tuple[RollingWindowLimiter, FakeClock]:
+    """A limiter that has seen others spend half the budget (so it is in shared mode)."""
+    clock = FakeClock()
+    limiter = RollingWindowLimiter(20, 1.0, clock=clock, sleep=clock.sleep, rng=lambda: rng, probe=False)
+    for _ in range(4):
+        limiter.acquire()
+    limiter.observe(headers(20, 6))  # the app used 14, we sent 4: others spent 10
+    assert limiter.shared
+    return limiter, clock
+
+
+@pytest.mark.parametrize(("budget", "limit"), [(1, 1), (10, 10), (20, 20), (100, 100), (190, 190)])
+def test_a_lone_process_uses_the_whole_budget(budget: int, limit: int) -> None:
     limiter, _ = make(budget)
     assert limiter.limit == limit
 
 
+def test_safety_ratio_still_reduces_the_budget() -> None:
+    limiter = RollingWindowLimiter(100, 10.0, safety_ratio=0.9, probe=False)
+    assert limiter.limit == 90
+
+
 @pytest.mark.parametrize(("budget", "window"), [(20, 1.0), (100, 10.0), (5, 0.5)])
-def test_every_window_holds_at_most_the_budget(budget: int, window: float) -> None:
+def test_every_window_plus_slack_holds_at_most_the_budget(budget: int, window: float) -> None:
     limiter, clock = make(budget, window)
     sent = []
     for _ in range(budget * 5):
         limiter.acquire()
         sent.append(clock.now)
-    assert max_in_any_window(sent, window) <= limiter.limit < budget + 1
-    # requests are spread evenly over the window instead of going out in one burst
-    gaps = {round(b - a, 9) for a, b in itertools.pairwise(sent)}
-    assert min(gaps) == pytest.approx(window / limiter.limit)
+    # by our own count, any span of a window plus the slack holds at most the budget
+    assert max_in_any_window(sent, window + limiter.slack - 1e-9) == budget
+    # a slot is reused one window plus the slack after it was taken, no later
+    assert sent[budget] == pytest.approx(sent[0] + window + limiter.slack)
 
 
 def test_throughput_stays_near_the_budget() -> None:
     limiter, clock = make(20, 1.0)
-    for _ in range(19 * 10 + 1):
+    for _ in range(20 * 10 + 1):
         limiter.acquire()
-    assert 19 * 10 / (clock.now - 1000.0) >= 0.9 * 20
+    # 10 windows of 20, each one slack longer than a window: the slack is the only loss
+    assert clock.now - 1000.0 == pytest.approx(10 * (1.0 + limiter.slack))
+    assert 20 * 10 / (clock.now - 1000.0) >= 0.97 * 20
 
 
 def test_threads_share_one_budget() -> None:
@@ -92,23 +113,63 @@ def test_threads_share_one_budget() -> None:
     for t in threads:
         t.join()
     assert len(sent) == 40
-    assert max_in_any_window(sorted(sent), 1.0) <= 9
+    assert max_in_any_window(sorted(sent), 1.0) <= 10
 
 
-def test_penalize_pauses_everyone_for_the_window_and_halves_the_share() -> None:
+def test_a_lone_429_costs_a_short_wait_and_widens_the_slack() -> None:
     limiter, clock = make(20, 1.0)
+    slack = limiter.slack
+    for _ in range(10):
+        limiter.acquire()
+    limiter.observe(headers(20, 10))  # the server counted 10, all ours: nobody else
+    limiter.penalize(retry_after=1.0)  # jitter; Retry-After is not honoured alone
+    assert not limiter.shared
+    assert limiter.limit == 20  # no cut
+    assert limiter.slack == pytest.approx(1.5 * slack)
     limiter.acquire()
+    assert clock.now == pytest.approx(1000.0 + 2 * 1.5 * slack)  # two slacks, not a window
+
+
+def test_the_slack_stops_widening() -> None:
+    limiter, _ = make(20, 1.0)
+    for _ in range(30):
+        limiter.penalize()
+    assert limiter.slack == pytest.approx(RollingWindowLimiter.MAX_SLACK * 1.0)
+
+
+def test_shared_429_pauses_everyone_and_halves_the_share() -> None:
+    limiter, clock = shared_limiter()
+    share = limiter._limit
     limiter.penalize()
-    assert limiter.limit == 9
+    assert limiter._limit == pytest.approx(max(1.0, share / 2))
     limiter.acquire()
-    assert clock.now >= 1001.0
+    assert clock.now >= 1000.5  # at least half a window
 
 
-def test_penalize_honours_a_longer_retry_after() -> None:
-    limiter, clock = make(20, 1.0)
+def test_shared_429s_refused_together_pause_once() -> None:
+    limiter, clock = shared_limiter(rng=0.5)
+    share = limiter._limit
+    limiter.penalize()
+    clock.now += 0.1
+    limiter.penalize()  # a second request of the same burst
+    assert limiter._limit == pytest.approx(max(1.0, share / 2))
+    assert limiter._paused_until == pytest.approx(1001.0)  # not extended
+
+
+def test_shared_429_honours_a_longer_retry_after() -> None:
+    limiter, clock = shared_limiter()
     limiter.penalize(retry_after=5.0)
     limiter.acquire()
     assert clock.now == pytest.approx(1005.0)
+
+
+@pytest.mark.parametrize(("rng", "pause"), [(0.0, 0.5), (0.4, 0.9), (0.99, 1.49)])
+def test_shared_429_pause_is_jittered_over_a_window(rng: float, pause: float) -> None:
+    limiter, clock = shared_limiter(rng=rng)
+    limiter.penalize()
+    assert limiter._paused_until == pytest.approx(1000.0 + pause)
+    limiter.acquire()
+    assert clock.now >= 1000.0 + pause
 
 
 def test_observe_parses_headers_case_insensitively() -> None:
@@ -186,7 +247,7 @@ def test_one_cut_per_window_while_it_drains() -> None:
     assert limiter.limit == first
 
 
-def test_shares_grow_back_by_the_same_step_with_room_to_spare() -> None:
+def test_shares_grow_by_their_part_of_the_room() -> None:
     grown = []
     for ours in (2, 8):
         limiter, clock = make(20, 1.0)
@@ -197,9 +258,11 @@ def test_shares_grow_back_by_the_same_step_with_room_to_spare() -> None:
         clock.now += 0.5
         limiter.observe(headers(20, 8))
         grown.append(limiter._limit - before)
-    # the same additive step for a small and a large share: shares converge
-    assert grown[0] == pytest.approx(grown[1])
-    assert grown[0] > 0
+    # steps in proportion to the share (at least a quarter of it): processes that all see the
+    # same room never grow past it together; small shares still grow
+    room_half_window = (18 - 12) * 0.5
+    assert grown[1] == pytest.approx(RollingWindowLimiter.GROWTH * 8 / 12 * room_half_window)
+    assert grown[0] == pytest.approx(RollingWindowLimiter.GROWTH * 0.25 * room_half_window)
 
 
 def test_shares_never_grow_past_the_aim_of_the_whole_app() -> None:
@@ -223,25 +286,30 @@ def test_share_is_the_whole_budget_again_when_others_stop() -> None:
         limiter.acquire()
         limiter.observe(headers(20, 19))  # only our request in the window
     assert not limiter.shared
-    assert limiter.limit == 19
+    assert limiter.limit == 20
 
 
 def test_alone_with_arrival_jitter_keeps_the_whole_budget() -> None:
-    limiter, _clock = make(20, 1.0)
+    limiter, clock = make(20, 1.0)
+    sent: list[float] = []
     for i in range(60):
         limiter.acquire()
-        used = min(19, i + 1) + (1 if i % 7 == 0 else 0) - (1 if i % 5 == 0 else 0)
+        sent.append(clock.now)
+        # the server's count of our sends, one more or one fewer as arrivals shift
+        ours = sum(1 for t in sent if clock.now - 1.0 < t <= clock.now)
+        used = ours + (1 if i % 4 == 1 else 0) - (1 if i % 4 == 3 else 0)
         limiter.observe(headers(20, 20 - used))
     assert not limiter.shared
-    assert limiter.limit == 19
+    assert limiter.limit == 20
 
 
 def test_an_answer_compares_with_the_sends_before_its_request() -> None:
-    limiter, _ = make(20, 1.0)
+    limiter, clock = make(20, 1.0)
     for _ in range(5):
         limiter.acquire()
 
     def other_thread() -> None:
+        clock.now += 0.5
         for _ in range(3):
             limiter.acquire()  # sent after ours, still in flight
 
@@ -259,18 +327,25 @@ def test_late_answers_do_not_change_the_share() -> None:
     limiter.acquire()
     clock.now += 5.0
     limiter.observe(headers(20, 0))
-    assert limiter.limit == 19
+    assert limiter.limit == 20
     assert not limiter.shared
 
 
-def test_probe_sends_one_request_until_headers_arrive() -> None:
+def test_probe_sends_one_request_then_ramps_up_while_alone() -> None:
     limiter, clock = make(20, 1.0, probe=True)
     limiter.acquire()
+    assert limiter.try_acquire() > 0  # nothing more until the probe's answer
+    clock.now += 0.2
     limiter.observe(headers(20, 19))
-    for _ in range(18):
-        limiter.acquire()
-    assert clock.now == pytest.approx(1000.0 + 18 / 19)
-    assert limiter.limit == 19
+    start = limiter.limit
+    assert start == 6  # a quarter of the budget, plus one for the probe's answer
+    for _ in range(start - 1):
+        assert limiter.try_acquire() == 0.0
+    assert limiter.try_acquire() > 0
+    for _ in range(14):  # each answer that shows nobody else allows one more request
+        limiter.observe(headers(20, 20 - start), sent_at=clock.now)
+    assert limiter.limit == 20
+    assert not limiter.shared
 
 
 def test_probe_gives_up_after_a_window_without_headers() -> None:
@@ -279,36 +354,100 @@ def test_probe_gives_up_after_a_window_without_headers() -> None:
     for _ in range(3):
         limiter.acquire()
         sent.append(clock.now)
-    assert sent[0] == 1000.0
-    assert sent[1] == pytest.approx(1001.0)
-    assert sent[2] == pytest.approx(1001.0 + 1 / 19)
+    assert sent == [1000.0, pytest.approx(1001.0), pytest.approx(1001.0)]
 
 
-def test_share_grows_back_after_a_429_when_alone() -> None:
-    limiter, clock = make(20, 1.0)
-    limiter.penalize()
-    assert limiter.limit == 9
-    clock.now += 2.0
+def test_an_answer_without_headers_ends_the_probe_at_the_whole_budget() -> None:
+    limiter, _ = make(20, 1.0, probe=True)
     limiter.acquire()
-    limiter.observe(headers(20, 19))  # nobody else is spending the budget
-    assert limiter.limit == 19
-
-
-def test_penalize_pause_is_jittered() -> None:
-    clock = FakeClock()
-    limiter = RollingWindowLimiter(20, 1.0, clock=clock, sleep=clock.sleep, rng=lambda: 0.8, probe=False)
-    limiter.penalize()
-    limiter.acquire()
-    assert clock.now == pytest.approx(1001.4)
+    limiter.observe({})
+    assert limiter.limit == 20
 
 
 def test_server_max_lower_than_configured_caps_the_share() -> None:
     limiter, _ = make(100, 10.0)
     limiter.observe(headers(50, 49, interval_ms=10000))
-    assert limiter.limit == 47
+    assert limiter.limit == 50
 
 
 @pytest.mark.parametrize(("budget", "window"), [(0, 1.0), (10, 0.0)])
 def test_invalid_arguments(budget: int, window: float) -> None:
     with pytest.raises(ValueError, match="must be"):
         RollingWindowLimiter(budget, window)
+
+
+def simulate_shared_start(processes: int, requests_each: int, seed: int) -> tuple[list[float], list[float]]:
+    """Processes started together against a simulated server window, on one fake clock.
+
+    Each process has 8 requests in flight at most; a request arrives 0-5 ms after it was
+    recorded, is counted (429s too) against a rolling window of 19 per second, and is answered
+    100-400 ms later with the window's headers. Refused requests are sent again.
+
+    :returns: the arrival times of accepted and of refused requests.
+    """
+    rnd = random.Random(seed)
+    clock = FakeClock()
+    limiters = [
+        RollingWindowLimiter(19, 1.0, clock=clock, sleep=clock.sleep, rng=rnd.random)
+        for _ in range(processes)
+    ]
+    left = [requests_each] * processes
+    window: list[float] = []
+    accepted: list[float] = []
+    refused: list[float] = []
+    events: list[tuple[float, int, int, str, float, int, int]] = []  # (time, seq, proc, kind, sent, rem, ok)
+    seq = itertools.count()
+    for p in range(processes):
+        for _ in range(8):
+            heapq.heappush(events, (clock.now + rnd.uniform(0, 0.05), next(seq), p, "try", 0.0, 0, 0))
+    while events:
+        t, _, p, kind, sent_at, remaining, ok = heapq.heappop(events)
+        clock.now = max(clock.now, t)
+        lim = limiters[p]
+        if kind == "try":
+            if left[p] <= 0:
+                continue
+            wait = lim.try_acquire()
+            if wait > 0:
+                heapq.heappush(events, (clock.now + wait, next(seq), p, "try", 0.0, 0, 0))
+                continue
+            left[p] -= 1
+            arrival = clock.now + rnd.uniform(0, 0.005)
+            heapq.heappush(events, (arrival, next(seq), p, "arrive", clock.now, 0, 0))
+        elif kind == "arrive":
+            window[:] = [a for a in window if a > clock.now - 1.0]
+            ok = int(len(window) < 19)
+            window.append(clock.now)
+            (accepted if ok else refused).append(clock.now)
+            rem = max(0, 19 - len(window))
+            heapq.heappush(
+                events, (clock.now + rnd.uniform(0.1, 0.4), next(seq), p, "answer", sent_at, rem, ok)
+            )
+        else:
+            lim.observe(headers(19, remaining), sent_at=sent_at)
+            if not ok:
+                lim.penalize()
+                left[p] += 1
+            heapq.heappush(events, (clock.now, next(seq), p, "try", 0.0, 0, 0))
+    return accepted, refused
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_processes_started_together_share_the_budget_without_synchronised_bursts(seed: int) -> None:
+    accepted, refused = simulate_shared_start(4, 100, seed)
+    assert len(accepted) == 400
+    assert len(refused) <= 0.02 * (len(accepted) + len(refused))
+    # what the server counted in any rolling second, 429s included, stays near the budget
+    assert max_in_any_window(sorted(accepted + refused), 1.0) <= 21
+    span = max(accepted) - min(accepted)
+    assert 400 / span >= 0.6 * 19  # no stop-and-go: the app keeps most of the budget busy
+    # after the start, no second of the run is left (nearly) empty while others wait
+    per_second = collections.Counter(int(a - min(accepted)) for a in accepted)
+    assert min(per_second[s] for s in range(1, int(span) - 1)) >= 6
+
+
+def test_a_lone_process_in_the_simulation_uses_the_whole_budget() -> None:
+    accepted, refused = simulate_shared_start(1, 200, seed=4)
+    assert refused == []
+    span = max(accepted) - min(accepted)
+    assert 200 / span >= 0.9 * 19
