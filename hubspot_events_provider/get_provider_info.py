@@ -47,7 +47,7 @@ _CONN_FIELDS: dict[str, Any] = {
     },
     "backoff_base": {
         "label": "First retry backoff (s)",
-        "description": "First backoff step of a retry; doubles per attempt with jitter, capped by backoff_cap.",
+        "description": "First backoff step of a retry; doubles per attempt with jitter, up to backoff_cap.",
         "schema": {"type": ["number", "null"], "minimum": 0, "default": 0.5},
     },
     "backoff_cap": {

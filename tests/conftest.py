@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pathlib
 import tempfile
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,9 +27,8 @@ SPEC_DIR = REPO_ROOT / "spec" / "hubspot"
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Iterator[None]:
+def airflow_db() -> None:
     """A fresh Airflow metadata DB (SQLite), created once per test session."""
     from airflow.utils import db
 
     db.resetdb()
-    yield
