@@ -86,6 +86,9 @@ class UpsertMarketingEventsOperator(BaseOperator):
     :param results_path: optional; one JSON line per upserted event with its external ids and
         HubSpot object id. Relative paths as for ``rejected_path``. (templated)
     :param hubspot_conn_id: the HubSpot connection. The token lives only there. (templated)
+    :param hook_params: non-secret overrides of the connection's extras for this task, e.g.
+        ``{"max_requests_per_10s": 50}`` to give each mapped partition its share of the app's budget.
+        Secrets are refused: they belong in the Connection.
     :param fetch_size: rows per ``fetchmany`` for ``sql``.
     :param progress_interval: seconds between progress log lines.
     """
@@ -129,6 +132,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         rejected_path: str | None = None,
         results_path: str | None = None,
         hubspot_conn_id: str = HubSpotHook.default_conn_name,
+        hook_params: Mapping[str, Any] | None = None,
         fetch_size: int = 1000,
         progress_interval: float = 10.0,
         **kwargs: Any,
@@ -181,6 +185,8 @@ class UpsertMarketingEventsOperator(BaseOperator):
         self.rejected_path = rejected_path
         self.results_path = results_path
         self.hubspot_conn_id = hubspot_conn_id
+        self.hook_params = dict(hook_params or {})
+        _refuse_secrets(self.hook_params)
         self.fetch_size = fetch_size
         self.progress_interval = progress_interval
 
@@ -249,7 +255,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
             stats: Callable[[], Mapping[str, int]] | None = None
             headroom: Callable[[], str | None] | None = None
             if not self.send_nothing:
-                hook = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id)
+                hook = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id, **self.hook_params)
                 client = hook.get_conn()
                 stats = client.stats.snapshot
                 headroom = _headroom_reader(client)

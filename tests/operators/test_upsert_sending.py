@@ -214,3 +214,19 @@ def test_summary_is_json_and_bounded(sandbox: SandboxServer, tmp_path: pathlib.P
     assert large_size - small_size < 10 * (per_sample + 10)  # only the 10 extra samples and digits
     assert len(read_jsonl(large["rejected_path"])) == 10_000
     assert sandbox.requests() == []
+
+
+def test_hook_params_override_the_connection_for_this_task(
+    sandbox: SandboxServer, tmp_path: pathlib.Path
+) -> None:
+    rows = [event(i) for i in range(3)]
+    summary = run(tmp_path, events=rows, hook_params={"api_version": "v3", "max_requests_per_10s": 40})
+    assert summary["upserted"] == 3
+    assert {r.path for r in upsert_requests(sandbox)} == {"/marketing/v3/marketing-events/events/upsert"}
+
+
+@pytest.mark.parametrize("secret", ["token", "access_token", "client_secret", "refresh_token"])
+def test_hook_params_refuse_secrets(secret: str) -> None:
+    with pytest.warns(UserWarning, match="refused"), pytest.raises(ValueError, match="Connection") as info:
+        UpsertMarketingEventsOperator(task_id="upsert", events=[], hook_params={secret: "pat-na1-CANARY"})
+    assert "CANARY" not in str(info.value)
