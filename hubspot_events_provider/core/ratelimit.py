@@ -11,14 +11,16 @@ Several processes (Airflow tasks) often spend one app's budget, so the limiter r
 (:meth:`~RollingWindowLimiter.observe`): ``Max - Remaining`` is what the whole app spent in the
 server's window when our request arrived, our own sends in that span are known, the rest was spent
 by others. Shared, a process paces its requests evenly and aims the app's total at 90 % of
-``Max``: it grows its share by a fraction of the room left (the same step for every process, which
-equalises shares), cuts it when the total passes the aim (more for a larger share, once per window
-while the cut drains). A process starts with one probe request and then a third of the budget,
-growing by one request per answer that shows nobody else, so processes started together notice
-each other before they fill the window. After a 429 while shared
-(:meth:`~RollingWindowLimiter.penalize`) every thread pauses 0.5-1.5 windows (random, so processes
-refused together come back apart) and the share is halved. Clock, sleep and randomness are
-injectable so tests run without waiting.
+``Max`` multiplicatively: its share follows what it sent in the server's window times
+``aim / used`` (plus a small bonus, the same for every process, so unequal shares converge), so
+the targets of all processes add up to the aim within about a window whatever the answers'
+delay, and an early finisher's share is taken over as soon as the headers show it gone. A
+process starts with one probe request and then a quarter of the budget, growing by one request
+per answer that shows nobody else; when others appear it drops to ``aim / (used + 1)``, so
+processes started together (and one that ramped up first) start from equal shares. After a 429
+while shared (:meth:`~RollingWindowLimiter.penalize`) every thread pauses a jittered quarter
+window (processes refused together come back apart) and the share is cut by 15 %. Clock, sleep
+and randomness are injectable so tests run without waiting.
 """
 
 from __future__ import annotations
@@ -84,14 +86,19 @@ class RollingWindowLimiter:
         of the window (it widens after a 429 caused by jitter).
     """
 
-    #: Fraction of the room left under the aim that a share grows by per window.
-    GROWTH = 0.5
-    #: Extra cut, times our share of the app's usage, when the app's total passes the aim.
-    FAIRNESS = 0.3
+    #: Requests added to our part of the app's usage before scaling it to the aim (the same for
+    #: every process, so unequal shares converge).
+    BONUS = 0.5
+    #: How fast the share follows its target: the weight of one answer, per window elapsed.
+    TRACKING = 2.0
     #: Weight of one answer in the smoothed estimate of the requests of others.
     SMOOTHING = 0.25
     #: Share of the budget after the probe, before answers confirm that we are alone.
     START = 1 / 4
+    #: Mean pause after a 429 while shared, in windows (jittered by +-50 %).
+    PAUSE = 0.25
+    #: Factor of the share after a 429 while shared (the answer's headers already cut it).
+    CUT = 0.85
     #: Largest time slack, as a fraction of the window.
     MAX_SLACK = 0.1
 
@@ -285,24 +292,21 @@ class RollingWindowLimiter:
         aim = self._shared_ratio * maximum
         if not was_shared:
             # Someone else appeared: each request in the window may be another process (they
-            # start together), and one more may come: start from that part of the aim.
-            self._limit = max(1.0, min(self._limit, max(ours, aim / (used + 1)) * scale))
+            # start together), and one more may come: start from that part of the aim, even
+            # when we ramped up alone first (the control law keeps shares in proportion).
+            self._limit = max(1.0, min(self._limit, aim / (used + 1) * scale))
             self._next_send = 0.0
         elapsed = 0.0 if self._last_adjust is None else min(max(now - self._last_adjust, 0.0), interval_s)
         self._last_adjust = now
-        if used > aim:
-            if now >= self._next_decrease:
-                # Cut to our fair part of the aim, and a bit more the larger our share is, so
-                # that shares converge; then wait a window for the cut to drain.
-                share = ours / used
-                base = min(self._limit, max(1.0, ours * scale))
-                self._limit = base * (aim / used) * (1.0 - self.FAIRNESS * share)
-                self._next_decrease = now + interval_s
-        elif now >= self._paused_until:
-            # Grow by a part of the room left in proportion to our share (at least a quarter), so
-            # that all processes together never grow past the room, even when they all see it.
-            share = max(ours / used, 0.25)
-            self._limit += self.GROWTH * share * (aim - used) * scale * elapsed / interval_s
+        if now >= self._paused_until:
+            # Scale what we sent in the server's window by aim / used: the targets of all
+            # processes add up to the aim whatever the delay of the answers (the total converges
+            # in about a window, without oscillating), an early finisher's share goes to the
+            # others as soon as the headers show it, and the same small bonus for every process
+            # pulls unequal shares together.
+            target = (ours + self.BONUS) * aim / used * scale
+            weight = min(1.0, self.TRACKING * elapsed / interval_s)
+            self._limit += weight * (target - self._limit)
         self._limit = max(1.0, min(self._limit, cap))
 
     def penalize(self, retry_after: float | None = None) -> None:
@@ -325,8 +329,8 @@ class RollingWindowLimiter:
             self._next_send = 0.0  # the pause replaces any pacing
             if now < self._paused_until:
                 return  # one pause for the requests refused together
-            pause = max(retry_after or 0.0, self.window_s * (0.5 + self._rng()))
+            pause = max(retry_after or 0.0, self.window_s * self.PAUSE * (0.5 + self._rng()))
             self._paused_until = now + pause
             if now >= self._next_decrease:
-                self._limit = max(1.0, self._limit * 0.5)
+                self._limit = max(1.0, self._limit * self.CUT)
                 self._next_decrease = now + pause

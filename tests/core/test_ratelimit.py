@@ -137,23 +137,23 @@ def test_the_slack_stops_widening() -> None:
     assert limiter.slack == pytest.approx(RollingWindowLimiter.MAX_SLACK * 1.0)
 
 
-def test_shared_429_pauses_everyone_and_halves_the_share() -> None:
+def test_shared_429_pauses_everyone_and_cuts_the_share() -> None:
     limiter, clock = shared_limiter()
-    share = limiter._limit
+    limiter._limit = 8.0
     limiter.penalize()
-    assert limiter._limit == pytest.approx(max(1.0, share / 2))
+    assert limiter._limit == pytest.approx(8.0 * RollingWindowLimiter.CUT)
     limiter.acquire()
-    assert clock.now >= 1000.5  # at least half a window
+    assert clock.now >= 1000.0 + 0.5 * RollingWindowLimiter.PAUSE  # the shortest jittered pause
 
 
 def test_shared_429s_refused_together_pause_once() -> None:
     limiter, clock = shared_limiter(rng=0.5)
-    share = limiter._limit
+    limiter._limit = 8.0
     limiter.penalize()
     clock.now += 0.1
     limiter.penalize()  # a second request of the same burst
-    assert limiter._limit == pytest.approx(max(1.0, share / 2))
-    assert limiter._paused_until == pytest.approx(1001.0)  # not extended
+    assert limiter._limit == pytest.approx(8.0 * RollingWindowLimiter.CUT)  # cut once
+    assert limiter._paused_until == pytest.approx(1000.0 + RollingWindowLimiter.PAUSE)  # not extended
 
 
 def test_shared_429_honours_a_longer_retry_after() -> None:
@@ -163,8 +163,9 @@ def test_shared_429_honours_a_longer_retry_after() -> None:
     assert clock.now == pytest.approx(1005.0)
 
 
-@pytest.mark.parametrize(("rng", "pause"), [(0.0, 0.5), (0.4, 0.9), (0.99, 1.49)])
-def test_shared_429_pause_is_jittered_over_a_window(rng: float, pause: float) -> None:
+@pytest.mark.parametrize(("rng", "factor"), [(0.0, 0.5), (0.4, 0.9), (0.99, 1.49)])
+def test_shared_429_pause_is_jittered(rng: float, factor: float) -> None:
+    pause = factor * RollingWindowLimiter.PAUSE  # in windows of 1 s
     limiter, clock = shared_limiter(rng=rng)
     limiter.penalize()
     assert limiter._paused_until == pytest.approx(1000.0 + pause)
@@ -224,45 +225,49 @@ def test_the_sum_of_shares_drops_below_the_aim(ours: int) -> None:
     assert limiter.limit <= ours * 18 / used
 
 
-def test_a_larger_share_is_cut_by_a_larger_fraction() -> None:
-    cuts = []
-    for ours in (3, 12):
-        limiter, _ = make(20, 1.0)
-        for _ in range(ours):
-            limiter.acquire()
-        for _ in range(2):
-            limiter.observe(headers(20, 0))
-        cuts.append(limiter._limit / ours)
-    assert cuts[1] < cuts[0] < 18 / 20
-
-
-def test_one_cut_per_window_while_it_drains() -> None:
-    limiter, _clock = make(20, 1.0)
-    for _ in range(10):
+def shared_at(ours: int, used: int) -> tuple[RollingWindowLimiter, FakeClock]:
+    """A shared limiter that sent ``ours`` and has seen the app at ``used`` for a window."""
+    limiter, clock = make(20, 1.0)
+    for _ in range(ours):
         limiter.acquire()
-    limiter.observe(headers(20, 0))
-    limiter.observe(headers(20, 0))
-    first = limiter.limit
-    limiter.observe(headers(20, 0))
-    assert limiter.limit == first
+    limiter.observe(headers(20, 20 - used))
+    clock.now += 0.5  # half a window: the share follows its target fully (TRACKING = 2)
+    limiter.observe(headers(20, 20 - used))
+    assert limiter.shared
+    return limiter, clock
 
 
-def test_shares_grow_by_their_part_of_the_room() -> None:
-    grown = []
-    for ours in (2, 8):
-        limiter, clock = make(20, 1.0)
-        for _ in range(ours):
-            limiter.acquire()
-        limiter.observe(headers(20, 8))  # the app used 12, below the aim of 18
-        before = limiter._limit
-        clock.now += 0.5
-        limiter.observe(headers(20, 8))
-        grown.append(limiter._limit - before)
-    # steps in proportion to the share (at least a quarter of it): processes that all see the
-    # same room never grow past it together; small shares still grow
-    room_half_window = (18 - 12) * 0.5
-    assert grown[1] == pytest.approx(RollingWindowLimiter.GROWTH * 8 / 12 * room_half_window)
-    assert grown[0] == pytest.approx(RollingWindowLimiter.GROWTH * 0.25 * room_half_window)
+@pytest.mark.parametrize(("ours", "used"), [(2, 12), (8, 12), (3, 20), (12, 20), (5, 18)])
+def test_share_follows_our_part_of_the_usage_scaled_to_the_aim(ours: int, used: int) -> None:
+    # Multiplicative: every process scales what it sent by aim / used, so the targets of all
+    # processes add up to the aim (18 of 20) plus the small equal bonus that evens out shares.
+    limiter, _clock = shared_at(ours, used)
+    assert limiter._limit == pytest.approx((ours + RollingWindowLimiter.BONUS) * 18 / used)
+
+
+def test_targets_of_all_processes_add_up_to_the_aim() -> None:
+    shares = [2, 3, 5, 6]  # 16 sent by four processes, below the aim of 18
+    limits = [shared_at(ours, sum(shares))[0]._limit for ours in shares]
+    assert sum(limits) == pytest.approx((16 + 4 * RollingWindowLimiter.BONUS) * 18 / 16)
+    # a smaller share grows by a larger fraction: shares converge
+    assert limits[0] / shares[0] > limits[3] / shares[3]
+
+
+def test_the_share_of_an_early_finisher_is_taken_over_at_once() -> None:
+    limiter, clock = shared_at(4, 18)
+    assert limiter._limit < 5
+    clock.now += 0.5
+    limiter.observe(headers(20, 14))  # others stopped: the app used 6, 4 of them ours
+    assert limiter._limit == pytest.approx((4 + RollingWindowLimiter.BONUS) * 18 / 6)
+
+
+def test_no_change_while_paused_after_a_429() -> None:
+    limiter, clock = shared_at(4, 12)
+    limiter.penalize()
+    cut = limiter._limit
+    clock.now += 0.05
+    limiter.observe(headers(20, 16))  # room left, but we are paused
+    assert limiter._limit == cut
 
 
 def test_shares_never_grow_past_the_aim_of_the_whole_app() -> None:
