@@ -296,7 +296,12 @@ class HubSpotClient:
                 ) from None
             headers["Content-Type"] = "application/json"
         attempt = 0
-        refreshed = False
+        # Authorization values HubSpot called expired during this call. A refresh is asked for only
+        # when the expired token is one this call has not seen rejected before, at most twice: once
+        # for the token we started with, once more if a concurrent refresh handed us a token that was
+        # already stale. A freshly issued token reported expired again is a hard failure.
+        # Kept as hashes: no token may sit in the frame's locals (tracebacks rendered with locals).
+        expired_seen: set[int] = set()
         while True:
             self.limiter.acquire()
             status: int | None = None
@@ -358,12 +363,12 @@ class HubSpotClient:
                 policy_name=getattr(error, "policy_name", None),
                 failure=failure,
                 can_refresh_auth=self.auth.refreshable,
-                auth_refreshed=refreshed,
+                auth_refreshed=hash(authorization) in expired_seen or len(expired_seen) >= 2,
             )
             if decision.refresh_auth:
                 log.info("HubSpot access token expired; refreshing it once (%s %s).", method, path)
+                expired_seen.add(hash(authorization))
                 self.auth.refresh(authorization)
-                refreshed = True
                 continue
             if decision.rate_limited:
                 self.stats.add("rate_limited")

@@ -390,3 +390,19 @@ def test_burst_from_threads_stays_under_the_window(hubspot_sandbox_factory: Fact
     assert per_window <= 10
     assert sb.stats()["rate_limited"] == 0
     assert stats == {"requests": 30, "retries": 0, "rate_limited": 0}
+
+
+def test_a_fresh_token_reported_expired_again_is_refreshed_at_most_twice(
+    hubspot_sandbox_factory: Factory,
+) -> None:
+    """Every issued token is already expired: the call refreshes for each new token it sees
+    rejected, at most twice, then fails instead of looping."""
+    sb = hubspot_sandbox_factory(access_token_ttl_s=0)
+    auth = oauth()
+    with HubSpotClient(fast_config(sb), auth) as c, pytest.raises(HubSpotAuthError) as info:
+        c.check_access()
+    assert info.value.category == "EXPIRED_AUTHENTICATION"
+    # Three tries (the first token, then one per refresh), never a loop; with a zero lifetime the
+    # cache also fetches a token before each try, hence up to two token requests per try.
+    assert [r.split()[-1] for r in data_requests(sb)] == ["401", "401", "401"]
+    assert 3 <= auth.refresh_count <= 6

@@ -99,7 +99,10 @@ def run_faulty(kind: str, mode: str, n: int, seed: int, record: Recorder, name: 
             with expiring_tokens(sb, every_applied=max(n // 5, 1), times=3) as expiries:
                 out = run_core(w.rows, sb, config=config, auth=auth, options=UpsertOptions(batch_size=25))
             assert len(expiries) == 3, "the run ended before the tokens were expired three times"
-            assert auth.refresh_count >= 4  # the first token, then one refresh per expiry
+            # The first token, then at least one refresh after an expiry (two expiries between the same
+            # pair of requests are healed by one refresh, so "one per expiry" is not guaranteed).
+            assert auth.refresh_count >= 2
+            assert any(r.status == 401 for r in sb.requests()), "no request met an expired token"
         else:
             out = run_core(w.rows, sb, config=config, options=UpsertOptions(batch_size=25, max_in_flight=4))
         assert out.error is None, f"{kind}/{mode}: the run failed: {out.error!r}"
