@@ -154,7 +154,8 @@ def markdown(doc: dict[str, Any]) -> str:
                     f"{b['server']['rate_limited']} ({b['server']['rate_limited_pct']:.2f} %)",
                     max(0, b["server"]["requests"] - b["batches"]),
                     f"{b['failed_events']:,}",
-                    f"{ratio:.2f}",
+                    # A client that lost events did not do the same job: its rate is not comparable.
+                    f"{ratio:.2f}" if not b["failed_events"] else "n/a (lost events)",
                 ]
             )
         )
