@@ -265,10 +265,24 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         for b in doc["baselines"]
     ]
     rates = [doc["throughput"]["events_per_s"]] + [b["events_per_s"] for b in doc["baselines"]]
-    ax.bar(names, rates, color=["tab:green"] + ["tab:gray"] * len(doc["baselines"]))
+    lost = [0] + [int(b["failed_events"]) for b in doc["baselines"]]
+    colors = ["tab:green"] + ["tab:orange" if n else "tab:gray" for n in lost[1:]]
+    bars = ax.bar(names, rates, color=colors)
+    for bar, n, total in zip(
+        bars, lost, [doc["throughput"]["n"]] + [b["n"] for b in doc["baselines"]], strict=True
+    ):
+        if n:  # a client that lost events did not finish the same job
+            ax.annotate(
+                f"lost {n:,}\nof {total:,}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="tab:red",
+            )
     ax.axhline(ceiling, color="tab:red", linestyle="--", label=f"ceiling {ceiling:,.0f}/s")
     ax.set_ylabel("events upserted per second")
-    ax.set_title("Throughput, same sandbox")
+    ax.set_title("Throughput, same sandbox (orange: lost events)")
     ax.tick_params(axis="x", labelsize=7)
     ax.legend()
 
