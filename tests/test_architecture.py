@@ -22,6 +22,7 @@ CORE_MODULES = [
     "hubspot_events_provider.core.report",
     "hubspot_events_provider.core.batching",
     "hubspot_events_provider.core.upsert",
+    "hubspot_events_provider.core.jsoncodec",
     "hubspot_events_provider.sandbox",
 ]
 

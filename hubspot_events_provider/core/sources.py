@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, NamedTuple, Protocol
 
 from hubspot_events_provider.core.errors import InputError
+from hubspot_events_provider.core.jsoncodec import decode
 
 __all__ = [
     "FILE_FORMATS",
@@ -393,7 +394,7 @@ def _json_array(chunks: Iterator[str], source: str) -> Iterator[SourceRow]:
 
 
 def _json_lines(lines: Iterable[str], source: str) -> Iterator[SourceRow]:
-    loads = json.loads
+    loads = decode  # msgspec's speed, the stdlib's results and errors (see core/jsoncodec.py)
     position = 0
     for number, text in enumerate(lines, 1):
         if number == 1 and text.startswith("\ufeff"):

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 
+from hubspot_events_provider.core.jsoncodec import decode, encode_payload
 from hubspot_events_provider.core.report import json_default
 
 __all__ = ["EventSpool", "SpooledEvent", "SupersededEvent"]
@@ -72,11 +73,11 @@ class EventSpool:
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute(
             "CREATE TABLE rows (position INTEGER PRIMARY KEY, line INTEGER, account TEXT NOT NULL, "
-            "event TEXT NOT NULL, original TEXT NOT NULL, payload TEXT NOT NULL)"
+            "event TEXT NOT NULL, original TEXT NOT NULL, payload BLOB NOT NULL)"
         )
         self._db.execute("CREATE TABLE winners (position INTEGER PRIMARY KEY)")
         self._db.execute("BEGIN")
-        self._pending: list[tuple[int, int | None, str, str, str, str]] = []
+        self._pending: list[tuple[int, int | None, str, str, str, bytes]] = []
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default).encode
         self._finished = False
         self._closed = False
@@ -106,7 +107,7 @@ class EventSpool:
             raise RuntimeError("EventSpool.add() after finish()")
         account, event = key
         dumps = self._dumps
-        self._pending.append((position, line, account, event, dumps(original_row), dumps(payload)))
+        self._pending.append((position, line, account, event, dumps(original_row), encode_payload(payload)))
         if len(self._pending) >= _CHUNK_ROWS:
             self._flush()
 
@@ -148,7 +149,7 @@ class EventSpool:
             "(SELECT MAX(x.position) FROM rows x WHERE x.account = r.account AND x.event = r.event) "
             "FROM rows r WHERE r.position NOT IN (SELECT position FROM winners) ORDER BY r.position"
         )
-        loads = json.loads
+        loads = decode
         for position, line, account, event, original, replaced_by in cursor:
             yield SupersededEvent(position, line, (account, event), loads(original), replaced_by)
 
@@ -159,7 +160,7 @@ class EventSpool:
             "SELECT r.position, r.line, r.account, r.event, r.original, r.payload "
             "FROM winners w JOIN rows r ON r.position = w.position ORDER BY w.position"
         )
-        loads = json.loads
+        loads = decode
         for position, line, account, event, original, payload in cursor:
             yield SpooledEvent(position, line, (account, event), loads(original), loads(payload))
 
