@@ -101,6 +101,9 @@ class RollingWindowLimiter:
     CUT = 0.85
     #: Largest time slack, as a fraction of the window.
     MAX_SLACK = 0.1
+    #: Smallest time slack in seconds (within MAX_SLACK): opening a connection or waiting for the
+    #: GIL under load delays an arrival by tens of ms, which 2 % of a short window does not cover.
+    MIN_SLACK_S = 0.03
 
     def __init__(
         self,
@@ -132,7 +135,7 @@ class RollingWindowLimiter:
         self._probe = probe
         self._probe_until: float | None = None
         self._rng = rng
-        self._slack = slack_ratio * window_s
+        self._slack = min(self.MAX_SLACK * window_s, max(slack_ratio * window_s, self.MIN_SLACK_S))
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
