@@ -21,7 +21,7 @@ from hubspot_events_provider.core.model import EventMapper
 from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
 from hubspot_events_provider.core.sources import SourceRow, rows_from_cursor, rows_from_events, rows_from_file
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
-from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
 from hubspot_events_provider.operators._paths import (
     default_report_path,
     inline_path_templates,
@@ -36,15 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["UpsertMarketingEventsOperator"]
 
-_SECRET_ARGUMENTS = (
-    "token",
-    "access_token",
-    "hubspot_token",
-    "api_key",
-    "password",
-    "client_secret",
-    "refresh_token",
-)
+#: The hook's list of refused secret arguments, plus the operator-flavoured ``hubspot_token``.
+_SECRET_ARGUMENTS = tuple(sorted(SECRET_ARGUMENTS | {"hubspot_token"}))
 _FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
 #: Templated paths: rendered inline even when they end in a ``template_ext`` (see ``_paths``).
 _PATH_FIELDS = ("events_file", "rejected_path", "results_path")
