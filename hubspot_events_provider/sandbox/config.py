@@ -92,6 +92,11 @@ class SandboxConfig:
     :param faults: injected failures, tried in order; at most one per request.
     :param app_id: the HubSpot app id every token belongs to (one app per sandbox).
     :param hub_id: the HubSpot account (portal) id reported by the OAuth token endpoint.
+    :param app_tokens: more static Bearer tokens, each belonging to another app (token -> appId);
+        the tokens of ``tokens`` and every OAuth access token belong to ``app_id``. External ids are
+        scoped per app: an app never reads, finds, cancels or deletes another app's events.
+    :param batch_delete_status: success status of ``POST /events/delete``: ``202`` (what HubSpot
+        answers live, per third-party live tests; the spec declares none) or ``204``.
     """
 
     tokens: tuple[str, ...] = ("sandbox-token",)
@@ -110,9 +115,14 @@ class SandboxConfig:
     faults: list[Fault] = field(default_factory=list)
     app_id: int = 1234567
     hub_id: int = 62515
+    app_tokens: dict[str, int] = field(default_factory=dict)
+    batch_delete_status: int = 202
 
     def __post_init__(self) -> None:
         self.tokens = tuple(self.tokens)
+        self.app_tokens = {str(k): int(v) for k, v in dict(self.app_tokens).items()}
+        if self.batch_delete_status not in (202, 204):
+            raise ValueError(f"batch_delete_status must be 202 or 204, got {self.batch_delete_status!r}")
         self.reject_external_event_ids = tuple(self.reject_external_event_ids)
         low, high = self.latency_s
         self.latency_s = (float(low), float(high))
@@ -154,6 +164,8 @@ class SandboxConfig:
             "faults": [dataclasses.asdict(f) for f in self.faults],
             "app_id": self.app_id,
             "hub_id": self.hub_id,
+            "apps": sorted({self.app_id, *self.app_tokens.values()}),
+            "batch_delete_status": self.batch_delete_status,
         }
 
 

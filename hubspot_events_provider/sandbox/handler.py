@@ -7,6 +7,7 @@ pick -> scopes (403) -> latency -> ``*_before`` faults -> route -> ``*_after`` /
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import socket
 import time
@@ -117,7 +118,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _data_route(self, record: dict[str, Any], req: routes.Request) -> None:
         state = self.sandbox.state
-        verdict, seconds_ago = state.check_token(_bearer(self.headers.get("Authorization")))
+        token = _bearer(self.headers.get("Authorization"))
+        verdict, seconds_ago = state.check_token(token)
         if verdict != "ok":
             body = (
                 responses.expired_authentication(seconds_ago)
@@ -126,7 +128,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             )
             self._finish(record, Reply(401, body, headers=state.rate_headers()), None, None)
             return
-        app = state.config.app_id
+        app = state.app_for_token(token)
+        token = None  # not kept in the frame any longer than needed
+        req = dataclasses.replace(req, app=app)
         decision = state.count_request()
         headers = dict(decision.headers)
         if decision.policy is not None:

@@ -1,5 +1,8 @@
 """The HubSpot Marketing Events routes of the sandbox (upsert, read, list, search, delete).
 
+External ids are scoped to the calling app (``Request.app``): read, search, delete, cancel and
+complete see only that app's events; the list route shows every app's events with their ``appInfo``.
+
 Each route takes the parsed request and returns a :class:`Reply`; auth, rate limiting and faults
 are handled by :mod:`~hubspot_events_provider.sandbox.handler` before a route runs.
 """
@@ -53,6 +56,7 @@ class Request:
     :param rest: the path after the prefix (``""`` for the list route).
     :param query: parsed query string (first value of each key).
     :param body: raw request body.
+    :param app: the calling app's id (``None``: the sandbox's default ``app_id``).
     """
 
     method: str
@@ -60,6 +64,7 @@ class Request:
     rest: str
     query: dict[str, str]
     body: bytes
+    app: int | None = None
 
 
 def split_prefix(path: str) -> tuple[str, str] | None:
@@ -117,6 +122,13 @@ def dispatch(state: SandboxState, req: Request) -> Reply:
         if method == "DELETE":
             return delete_event(state, req, event_id)
         return _not_allowed(method)
+    if len(parts) == 4 and parts[1] == "events" and parts[2] and parts[3] in ("cancel", "complete"):
+        # Imported here: lifecycle imports this module (Reply, Request), a top-level import would cycle.
+        from hubspot_events_provider.sandbox import lifecycle
+
+        if method != "POST":
+            return _not_allowed(method)
+        return lifecycle.handle(state, req, urllib.parse.unquote(parts[2]), parts[3])
     return Reply(404, responses.not_found(f"No route for {method} {req.prefix}{rest}."))
 
 
@@ -137,7 +149,7 @@ def upsert(state: SandboxState, req: Request) -> Reply:
     if n_bad and cfg.partial_mode == "400":
         return Reply(400, _whole_batch_error(problems))
     results = [
-        shapes.default_response(state.apply_upsert(item))
+        shapes.default_response(state.apply_upsert(item, app=req.app))
         for item, bad in zip(inputs, problems, strict=True)
         if not bad
     ]
@@ -193,24 +205,30 @@ def read_event(state: SandboxState, req: Request, event_id: str) -> Reply:
     account = req.query.get("externalAccountId")
     if not account:
         return _missing_param("externalAccountId")
-    record = state.get((account, event_id))
+    record = state.get((account, event_id), app=req.app)
     if record is None:
         return Reply(404, _event_not_found(account, event_id))
     return Reply(200, shapes.read_response(record))
 
 
 def delete_event(state: SandboxState, req: Request, event_id: str) -> Reply:
-    """``DELETE /events/{externalEventId}?externalAccountId=``: 204, or 404 when unknown."""
+    """``DELETE /events/{externalEventId}?externalAccountId=``: 204, or 404 when unknown (to this app)."""
     account = req.query.get("externalAccountId")
     if not account:
         return _missing_param("externalAccountId")
-    if not state.delete((account, event_id)):
+    if not state.delete((account, event_id), app=req.app):
         return Reply(404, _event_not_found(account, event_id))
     return Reply(204)
 
 
 def batch_delete(state: SandboxState, req: Request) -> Reply:
-    """``POST /events/delete``: delete every listed event (unknown ones are ignored); 204."""
+    """``POST /events/delete``: delete the listed events of the calling app; 202 (or 204).
+
+    HubSpot deletes "only Marketing Events created by the same apps": an input whose ``appId`` is
+    not the caller's, or that names no event of the caller, is skipped silently (the answer says
+    nothing about it), as unknown ones are. The spec declares no success status; HubSpot answers 202
+    live (``batch_delete_status`` can switch to 204).
+    """
     try:
         inputs = parse_batch(req.body)
     except RequestError as exc:
@@ -220,9 +238,11 @@ def batch_delete(state: SandboxState, req: Request) -> Reply:
     if not all(validate_delete_input(item) for item in inputs):
         message = "Invalid input: each input needs appId (integer), externalAccountId and externalEventId."
         return Reply(400, responses.validation_error(message, [{"message": message, "in": "inputs"}]))
+    caller = state.config.app_id if req.app is None else req.app
     for item in inputs:
-        state.delete((item["externalAccountId"], item["externalEventId"]))
-    return Reply(204)
+        if item["appId"] == caller:
+            state.delete((item["externalAccountId"], item["externalEventId"]), app=caller)
+    return Reply(state.config.batch_delete_status)
 
 
 def search(state: SandboxState, req: Request) -> Reply:
@@ -230,8 +250,8 @@ def search(state: SandboxState, req: Request) -> Reply:
     q = req.query.get("q")
     if q is None:
         return _missing_param("q")
-    app_id = state.config.app_id
-    found = [shapes.search_result(r, app_id) for r in state.all_events() if r["externalEventId"] == q]
+    caller = state.config.app_id if req.app is None else req.app
+    found = [shapes.search_result(r, caller) for r in state.all_events(caller) if r["externalEventId"] == q]
     return Reply(200, {"results": found})
 
 
@@ -246,11 +266,30 @@ def list_events(state: SandboxState, req: Request) -> Reply:
         return _bad_param(f"limit must be between 1 and {MAX_LIMIT}.", "limit")
     records = [r for r in state.all_events() if after is None or int(r["objectId"]) > after]
     page = records[:limit]
-    body: dict[str, Any] = {"results": [shapes.read_response_v2(r, state.config.app_id) for r in page]}
+    body: dict[str, Any] = {
+        "results": [shapes.read_response_v2(r, r.get("appId", state.config.app_id)) for r in page]
+    }
     if len(records) > limit:
         cursor = page[-1]["objectId"]
         body["paging"] = {"next": {"after": cursor, "link": f"{req.prefix}?limit={limit}&after={cursor}"}}
     return Reply(200, body)
+
+
+def event_not_found(account: str, event_id: str) -> dict[str, Any]:
+    """404 body for an event the calling app does not have.
+
+    :param account: the externalAccountId asked for.
+    :param event_id: the externalEventId asked for.
+    """
+    return _event_not_found(account, event_id)
+
+
+def missing_param(name: str) -> Reply:
+    """400 for a missing required query parameter.
+
+    :param name: the parameter.
+    """
+    return _missing_param(name)
 
 
 def _event_not_found(account: str, event_id: str) -> dict[str, Any]:

@@ -158,17 +158,23 @@ class SandboxServer:
 
     # -- introspection ---------------------------------------------------------------------------
 
-    def events(self) -> list[dict[str, Any]]:
-        """Every stored event in read-response shape (with externalAccountId/EventId, objectId)."""
-        return [shapes.read_response(r) for r in self.state.all_events()]
+    def events(self, app_id: int | None = None) -> list[dict[str, Any]]:
+        """Every stored event in read-response shape (with externalAccountId/EventId, objectId).
 
-    def get_event(self, external_account_id: str, external_event_id: str) -> dict[str, Any] | None:
+        :param app_id: only the events this app created (default: every app's).
+        """
+        return [shapes.read_response(r) for r in self.state.all_events(app_id)]
+
+    def get_event(
+        self, external_account_id: str, external_event_id: str, app_id: int | None = None
+    ) -> dict[str, Any] | None:
         """One stored event in read-response shape, or ``None``.
 
         :param external_account_id: the event's externalAccountId.
         :param external_event_id: the event's externalEventId.
+        :param app_id: the app that created it (default: ``config.app_id``).
         """
-        record = self.state.get((external_account_id, external_event_id))
+        record = self.state.get((external_account_id, external_event_id), app=app_id)
         return None if record is None else shapes.read_response(record)
 
     def requests(self) -> list[RequestRecord]:

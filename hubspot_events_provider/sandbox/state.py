@@ -1,6 +1,7 @@
 """Thread-safe in-memory state of the sandbox.
 
-Holds the stored events keyed by ``(externalAccountId, externalEventId)``, objectId allocation,
+Holds the stored events keyed by ``(appId, externalAccountId, externalEventId)`` (external ids are
+scoped to the app that created the event: another app neither sees nor touches them), objectId allocation,
 counters, the request log, the rolling rate window and daily counter, issued OAuth access tokens
 and the seeded RNG used for latency and faults. Every public method takes the lock.
 """
@@ -21,6 +22,7 @@ from hubspot_events_provider.sandbox.validation import parse_rfc3339
 
 FIRST_OBJECT_ID = 510_000_000
 EventKey = tuple[str, str]
+AppEventKey = tuple[int, str, str]
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class SandboxState:
         self._lock = threading.RLock()
         self.config = config
         self._rng = random.Random(config.seed)
-        self._events: dict[EventKey, dict[str, Any]] = {}
+        self._events: dict[AppEventKey, dict[str, Any]] = {}
         self._next_object_id = FIRST_OBJECT_ID
         self._log: list[RequestRecord] = []
         self._window: collections.deque[float] = collections.deque()
@@ -115,7 +117,7 @@ class SandboxState:
         if not token:
             return "invalid", 0
         with self._lock:
-            if token in self.config.tokens:
+            if token in self.config.tokens or token in self.config.app_tokens:
                 return "ok", 0
             expiry = self._access_tokens.get(token)
         if expiry is None:
@@ -124,6 +126,19 @@ class SandboxState:
         if now >= expiry:
             return "expired", int(now - expiry)
         return "ok", 0
+
+    def app_for_token(self, token: str | None) -> int:
+        """The app a (valid) token belongs to: its ``app_tokens`` entry, else the default ``app_id``.
+
+        :param token: the Bearer token.
+        """
+        with self._lock:
+            if token is not None and token in self.config.app_tokens:
+                return self.config.app_tokens[token]
+            return self.config.app_id
+
+    def _app(self, app: int | None) -> int:
+        return self.config.app_id if app is None else app
 
     # -- rate limiting ---------------------------------------------------------------------------
 
@@ -207,19 +222,26 @@ class SandboxState:
 
     # -- events ----------------------------------------------------------------------------------
 
-    def apply_upsert(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Create or update one (already validated) event; return the stored record.
+    def apply_upsert(self, item: dict[str, Any], *, app: int | None = None) -> dict[str, Any]:
+        """Create or update one (already validated) event of ``app``; return the stored record.
 
         Fields absent from ``item`` keep their stored value; custom properties merge by name.
 
         :param item: a valid upsert input.
+        :param app: the calling app (default: ``config.app_id``).
         """
-        key = (item["externalAccountId"], item["externalEventId"])
         stamp = now_iso()
         with self._lock:
+            app_id = self._app(app)
+            key = (app_id, item["externalAccountId"], item["externalEventId"])
             current = self._events.get(key)
             if current is None:
-                current = {"objectId": str(self._next_object_id), "createdAt": stamp, "customProperties": {}}
+                current = {
+                    "objectId": str(self._next_object_id),
+                    "createdAt": stamp,
+                    "customProperties": {},
+                    "appId": app_id,
+                }
                 self._next_object_id += 1
                 self._events[key] = current
                 self._counters["creates"] += 1
@@ -238,32 +260,59 @@ class SandboxState:
             current["updatedAt"] = stamp
             return dict(current, customProperties=dict(current["customProperties"]))
 
-    def get(self, key: EventKey) -> dict[str, Any] | None:
-        """The stored record of one event, or ``None``.
+    def get(self, key: EventKey, *, app: int | None = None) -> dict[str, Any] | None:
+        """The stored record of one event of ``app``, or ``None``.
 
         :param key: ``(externalAccountId, externalEventId)``.
+        :param app: the app that created it (default: ``config.app_id``).
         """
         with self._lock:
-            current = self._events.get(key)
+            current = self._events.get((self._app(app), *key))
             return (
                 None if current is None else dict(current, customProperties=dict(current["customProperties"]))
             )
 
-    def delete(self, key: EventKey) -> bool:
-        """Delete one event; ``False`` when it did not exist.
+    def delete(self, key: EventKey, *, app: int | None = None) -> bool:
+        """Delete one event of ``app``; ``False`` when it did not exist (for that app).
 
         :param key: ``(externalAccountId, externalEventId)``.
+        :param app: the app that created it (default: ``config.app_id``).
         """
         with self._lock:
-            existed = self._events.pop(key, None) is not None
+            existed = self._events.pop((self._app(app), *key), None) is not None
             if existed:
                 self._counters["deletes"] += 1
             return existed
 
-    def all_events(self) -> list[dict[str, Any]]:
-        """Every stored record, ordered by objectId."""
+    def set_lifecycle(
+        self, key: EventKey, changes: dict[str, Any], *, app: int | None = None
+    ) -> dict[str, Any] | None:
+        """Set lifecycle fields (``eventCancelled``, ``eventCompleted``, datetimes) of one event.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        :param changes: stored field -> value (datetimes already normalised).
+        :param app: the app that created it (default: ``config.app_id``).
+        :returns: the updated record, or ``None`` when the app has no such event.
+        """
         with self._lock:
-            records = [dict(r, customProperties=dict(r["customProperties"])) for r in self._events.values()]
+            current = self._events.get((self._app(app), *key))
+            if current is None:
+                return None
+            current.update(changes)
+            current["updatedAt"] = now_iso()
+            return dict(current, customProperties=dict(current["customProperties"]))
+
+    def all_events(self, app: int | None = None) -> list[dict[str, Any]]:
+        """Every stored record (of ``app`` only, when given), ordered by objectId.
+
+        :param app: restrict to the events this app created.
+        """
+        with self._lock:
+            records = [
+                dict(r, customProperties=dict(r["customProperties"]))
+                for (owner, _a, _e), r in self._events.items()
+                if app is None or owner == app
+            ]
         return sorted(records, key=lambda r: int(r["objectId"]))
 
     def bump(self, counter: str, amount: int = 1) -> None:
@@ -301,6 +350,8 @@ class SandboxState:
                     "applied_upserts",
                     "rejected_rows",
                     "deletes",
+                    "cancels",
+                    "completes",
                     "rate_limited",
                     "faults_injected",
                     "token_requests",
