@@ -236,22 +236,24 @@ class SyncState:
         if fresh:
             work.write_bytes(b"")
         db = sqlite3.connect(work, isolation_level=None, check_same_thread=False)
-        # The working copy is private and re-downloadable: no fsync. The rollback journal stays in
-        # memory so a failed chunk can still roll back.
-        for pragma in ("journal_mode=MEMORY", "synchronous=OFF", "temp_store=FILE", "cache_size=-8000"):
-            db.execute(f"PRAGMA {pragma}")
-        if fresh:
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.executemany(
-                "INSERT INTO meta VALUES (?, ?)",
-                [("format", FORMAT_NAME), ("version", FORMAT_VERSION), ("generation", "0")],
-            )
-            return db
         try:
-            self._validate(db)
+            # The working copy is private and re-downloadable: no fsync. The rollback journal stays
+            # in memory so a failed chunk can still roll back.
+            for pragma in ("journal_mode=MEMORY", "synchronous=OFF", "temp_store=FILE", "cache_size=-8000"):
+                db.execute(f"PRAGMA {pragma}")
+            if fresh:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("format", FORMAT_NAME), ("version", FORMAT_VERSION), ("generation", "0")],
+                )
+            else:
+                self._validate(db)
         except sqlite3.DatabaseError as exc:
             db.close()
+            if fresh:
+                raise
             raise StateCorruptError(
                 f"sync state {self.location} is unreadable or corrupt ({exc}); fix or remove it, or run "
                 "with full_refresh=True to ignore it and rebuild it (every row is sent again)."
