@@ -313,6 +313,23 @@ class SyncState:
             ).fetchone()
         return row is not None
 
+    @property
+    def app_id(self) -> int | None:
+        """The HubSpot appId that created the known events, once :meth:`remember_app_id` stored it
+        (saves ``delete_events`` its ``/events/search`` lookup)."""
+        with self._mutex:
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'app_id'").fetchone()
+        return None if row is None else int(row[0])
+
+    def remember_app_id(self, app_id: int) -> None:
+        """Store the appId HubSpot reported for this app's events (published with the state).
+
+        :param app_id: from ``GET /events/search`` (see :func:`.lifecycle_api.find_app_id`).
+        """
+        with self._mutex:
+            self._require_open()
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('app_id', ?)", (str(int(app_id)),))
+
     def keys(self, accounts: Iterable[str] | None = None) -> Iterator[EventKey]:
         """Every known key (of ``accounts`` only, when given), in key order, read in pages.
 

@@ -131,6 +131,16 @@ def test_lifecycle_marks_and_deletes(tmp_path: Path) -> None:
         assert list(state.keys()) == [("acme", "a"), ("acme", "b")]
 
 
+def test_app_id_is_remembered(tmp_path: Path) -> None:
+    path = tmp_path / "s.state"
+    with SyncState(path) as state:
+        assert state.app_id is None
+        state.remember_app_id(1234567)
+        state.commit()
+    with SyncState(path) as state:
+        assert state.app_id == 1234567
+
+
 def test_close_without_commit_publishes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "s.state"
     with SyncState(path) as state:
