@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import glob
 import json
 import os
 import shutil
@@ -210,6 +211,11 @@ class LocalStateStorage:
                 side.unlink()
             raise
         _fsync_dir(self.path.parent)
+        # Side files of runs killed while publishing: only the lock holder publishes, so any other
+        # side file left next to the state is an orphan.
+        for orphan in self.path.parent.glob(glob.escape(self.path.name) + ".tmp-*"):
+            with contextlib.suppress(OSError):
+                orphan.unlink()
 
     def read_lock(self) -> LockInfo | None:
         """The current lock's content, ``None`` when there is no (readable) lock."""

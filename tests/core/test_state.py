@@ -216,6 +216,8 @@ def test_crash_while_publishing_leaves_the_previous_state(tmp_path: Path) -> Non
     with SyncState(path) as state:
         assert list(state.keys()) == [("acme", "old")]
         assert state.is_unchanged(("acme", "old"), "d-old")
+        state.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.state"]  # the orphan side file is gone
 
 
 KILLED_AFTER_CHECKPOINT = """
