@@ -48,7 +48,10 @@ from hubspot_events_provider.core.state_storage import (
 
 __all__ = [
     "MissingKeys",
+    "StateCorruptError",
     "StateEntry",
+    "StateError",
+    "StateLockedError",
     "SyncState",
     "canonical_json",
     "payload_digest",
@@ -208,6 +211,9 @@ class SyncState:
             self.existed = self.storage.download(self._work)
             self.rebuilt = self.existed and full_refresh
             self._db_conn = self._connect(self._work, fresh=not self.existed or full_refresh)
+            row = self._db_conn.execute("SELECT value FROM meta WHERE name = 'unfinished_run'").fetchone()
+            #: The run that published a checkpoint and never committed (it died), if any.
+            self.interrupted_run: str | None = row[0] if row and row[0] else None
         except BaseException:
             self.close()
             raise
@@ -498,20 +504,29 @@ class SyncState:
     def checkpoint(self) -> None:
         """Publish the state as it is now, atomically, and refresh the lock.
 
+        A checkpoint (not a :meth:`commit`) also records this run as unfinished: if the run dies, the
+        next run sees it in :attr:`interrupted_run`.
+
         :raises StateLockedError: the lock is no longer ours (it went stale and another run took it).
         """
+        self._publish(final=False)
+
+    def _publish(self, *, final: bool) -> None:
         with self._mutex:
             self._require_open()
             self._flush()
-            self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation'")
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('saved_at', ?)", (f"{time.time():.3f}",))
+            db = self._db
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation'")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('saved_at', ?)", (f"{time.time():.3f}",))
+            unfinished = "" if final else f"{self._lock.owner} (since {self._lock.acquired_at})"
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('unfinished_run', ?)", (unfinished,))
             self.storage.refresh_lock(self._lock)
             assert self._work is not None  # open: _require_open() passed
             self.storage.publish(self._work)
 
     def commit(self) -> None:
-        """Publish (:meth:`checkpoint`) and close, releasing the lock."""
-        self.checkpoint()
+        """Publish (:meth:`checkpoint`) as a finished run and close, releasing the lock."""
+        self._publish(final=True)
         self.close()
 
     def close(self) -> None:

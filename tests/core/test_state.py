@@ -73,6 +73,7 @@ def test_missing_state_means_full_send_and_commit_creates_it(tmp_path: Path) -> 
     assert not (tmp_path / "sub" / "events.state.lock").exists()
     with SyncState(path) as state:
         assert state.existed
+        assert state.interrupted_run is None
         assert state.is_unchanged(("acme", "ev-1"), payload_digest(PAYLOAD))
         assert not state.is_unchanged(("acme", "ev-1"), payload_digest({**PAYLOAD, "eventName": "x"}))
         entry = state.entry(("acme", "ev-1"))
@@ -241,6 +242,8 @@ def test_run_killed_after_pending_checkpoint_resends_its_rows(tmp_path: Path) ->
     child = _run_child(KILLED_AFTER_CHECKPOINT, str(path))
     assert child.wait(timeout=60) == -signal.SIGKILL
     with SyncState(path) as state:
+        assert state.interrupted_run is not None
+        assert state.interrupted_run.startswith("hubspot-events (since ")
         # HubSpot may hold d-new or d-old for "changed": the state claims neither.
         assert not state.is_unchanged(("acme", "changed"), "d-old")
         assert not state.is_unchanged(("acme", "changed"), "d-new")
