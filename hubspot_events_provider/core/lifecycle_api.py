@@ -116,7 +116,9 @@ def delete_events(
 
     :param client: the HubSpot client.
     :param keys: ``(externalAccountId, externalEventId)`` to delete (streamed).
-    :param app_id: this app's id, if known (else looked up with :func:`find_app_id` on the first batch).
+    :param app_id: this app's id from an earlier search (e.g. ``SyncState.app_id``). It is still checked
+        with one search on the first batch, and a search result wins: ``POST /events/delete`` skips
+        inputs with a wrong appId silently, so an unchecked id could "delete" nothing unnoticed.
     :param batch_size: inputs per ``POST /events/delete`` (1..100).
     :param on_gone: called for each event that is gone (deleted now or already gone).
     :param on_failed: called for each event whose delete failed.
@@ -127,7 +129,7 @@ def delete_events(
         raise ValueError(f"batch_size must be between 1 and 100, got {batch_size}")
     outcome = _Run(client, DeleteOutcome(app_id=app_id), on_gone, on_failed)
     for batch in _chunks(keys, batch_size):
-        if outcome.result.app_id is None and outcome.lookups_left > 0:
+        if not outcome.verified and outcome.lookups_left > 0:
             outcome.look_up_app_id(batch)
         if outcome.result.app_id is None or not outcome.send_batch(batch):
             for key in batch:
@@ -158,14 +160,24 @@ class _Run:
         # Searches for the appId: on the first batches only (their events may all be gone already);
         # after that, deleting one by one costs no more than searching would.
         self.lookups_left = 3
+        self.verified = False
 
     def look_up_app_id(self, batch: Sequence[EventKey]) -> None:
+        """Search the first keys of ``batch`` for the appId; a found one replaces a given one."""
         self.lookups_left -= 1
         for key in itertools.islice(batch, _LOOKUPS_PER_BATCH):
             self.result.requests += 1
-            found = find_app_id(self.client, [key], max_lookups=1)
+            try:
+                found = find_app_id(self.client, [key], max_lookups=1)
+            except _FATAL:
+                raise
+            except HubSpotError:
+                # Search is unavailable right now: keep a given appId (or go one by one), and
+                # let the deletes themselves report the trouble.
+                return
             if found is not None:
                 self.result.app_id = found
+                self.verified = True
                 return
 
     def send_batch(self, batch: Sequence[EventKey]) -> bool:

@@ -119,7 +119,15 @@ def test_batch_answer_204_is_success_too(sandbox: SandboxServer, client: HubSpot
     sandbox.configure(batch_delete_status=204)
     _create(client, [("acme", "ev-1")])
     outcome = delete_events(client, [("acme", "ev-1")], app_id=sandbox.config.app_id)
-    assert (outcome.deleted, outcome.batches, outcome.requests) == (1, 1, 1)
+    assert (outcome.deleted, outcome.batches, outcome.requests) == (1, 1, 2)  # one search checks the id
+    assert sandbox.events() == []
+
+
+def test_a_wrong_app_id_is_corrected_by_the_search(sandbox: SandboxServer, client: HubSpotClient) -> None:
+    _create(client, [("acme", "ev-1"), ("acme", "ev-2")])
+    outcome = delete_events(client, [("acme", "ev-1"), ("acme", "ev-2")], app_id=OTHER_APP)
+    assert outcome.app_id == sandbox.config.app_id
+    assert (outcome.deleted, outcome.batches) == (2, 1)
     assert sandbox.events() == []
 
 
