@@ -30,7 +30,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -318,6 +318,39 @@ class SyncState:
                 (key[0], key[1], digest),
             ).fetchone()
         return row is not None
+
+    def unchanged_flags(self, items: Sequence[tuple[EventKey, str]]) -> list[bool]:
+        """:meth:`is_unchanged` for a chunk of rows in one query (several times faster per row).
+
+        :param items: ``(key, digest)`` pairs, e.g. one batch of the spool.
+        :returns: one flag per item, in order.
+        """
+        flags = [False] * len(items)
+        if not items:
+            return flags
+        with self._mutex:
+            self._flush()
+            db = self._db
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS probe (i INTEGER PRIMARY KEY, account TEXT, event TEXT, "
+                "digest TEXT)"
+            )
+            db.execute("BEGIN")
+            try:
+                db.execute("DELETE FROM temp.probe")
+                db.executemany(
+                    "INSERT INTO temp.probe VALUES (?, ?, ?, ?)",
+                    [(i, key[0], key[1], digest) for i, (key, digest) in enumerate(items)],
+                )
+                hits = db.execute(
+                    "SELECT p.i FROM temp.probe p JOIN events e ON e.account = p.account "
+                    "AND e.event = p.event AND e.digest = p.digest AND e.outcome = 'confirmed'"
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+        for (i,) in hits:
+            flags[i] = True
+        return flags
 
     @property
     def app_id(self) -> int | None:

@@ -102,6 +102,10 @@ def test_failed_and_pending_rows_are_sent_again(tmp_path: Path) -> None:
             False,
             False,
         ]
+        probe = [(("acme", e), digest) for e in ("ok", "failed", "pending", "unknown")]
+        probe.append((("acme", "ok"), payload_digest({**PAYLOAD, "eventName": "changed"})))
+        assert state.unchanged_flags(probe) == [True, False, False, False, False]
+        assert state.unchanged_flags([]) == []
         failed = state.entry(("acme", "failed"))
         assert failed is not None
         assert (failed.outcome, failed.digest) == ("failed", digest)
