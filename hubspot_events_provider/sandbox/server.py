@@ -160,7 +160,8 @@ class SandboxServer:
 
     def events(self) -> list[dict[str, Any]]:
         """Every stored event in read-response shape (with externalAccountId/EventId, objectId)."""
-        return [shapes.read_response(r) for r in self.state.all_events()]
+        store = self.state.attendance
+        return [store.add_counters(shapes.read_response(r)) for r in self.state.all_events()]
 
     def get_event(self, external_account_id: str, external_event_id: str) -> dict[str, Any] | None:
         """One stored event in read-response shape, or ``None``.
@@ -169,7 +170,38 @@ class SandboxServer:
         :param external_event_id: the event's externalEventId.
         """
         record = self.state.get((external_account_id, external_event_id))
-        return None if record is None else shapes.read_response(record)
+        return None if record is None else self.state.attendance.add_counters(shapes.read_response(record))
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every contact: ``vid`` (int), ``email``, ``properties``, ``createdAt``, ``origin``
+        (``seed`` or ``email-create``)."""
+        return self.state.attendance.contacts()
+
+    def get_contact(self, identifier: int | str) -> dict[str, Any] | None:
+        """One contact by id or email (any case), or ``None``.
+
+        :param identifier: a contact id or an email address.
+        """
+        vid = self.state.attendance.contact_id(str(identifier))
+        return next((c for c in self.contacts() if c["vid"] == vid), None)
+
+    def participations(
+        self, external_account_id: str | None = None, external_event_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Participations, ordered by id: ``id``, ``marketingEventId``, ``externalAccountId``,
+        ``externalEventId``, ``vid``, ``email``, ``state`` (REGISTERED | ATTENDED | CANCELLED |
+        NO_SHOW), ``occurredAt`` (ms as sent), ``joinedAt``, ``leftAt``, ``attendanceDurationSeconds``,
+        ``attendancePercentage`` (``None`` until ``/complete``), ``createdAt``, ``updatedAt``.
+
+        :param external_account_id: only this account's events.
+        :param external_event_id: only events with this external id.
+        """
+        return [
+            p
+            for p in self.state.attendance.participations()
+            if external_account_id in (None, p["externalAccountId"])
+            and external_event_id in (None, p["externalEventId"])
+        ]
 
     def requests(self) -> list[RequestRecord]:
         """The request log (introspection routes excluded)."""

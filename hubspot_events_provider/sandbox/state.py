@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubspot_events_provider.sandbox.config import Fault, RequestRecord, SandboxConfig
+from hubspot_events_provider.sandbox.participations import AttendanceStore
 from hubspot_events_provider.sandbox.responses import iso_utc, now_iso
 from hubspot_events_provider.sandbox.validation import parse_rfc3339
 
@@ -55,6 +56,7 @@ class SandboxState:
         self._access_tokens: dict[str, float] = {}
         self._fault_counts: dict[int, int] = {}
         self._counters: collections.Counter[str] = collections.Counter()
+        self.attendance = AttendanceStore(config.seed_contacts)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class SandboxState:
             self._counters.clear()
             self._rng = random.Random(self.config.seed)
             self.config = self.config.replace(faults=[])
+            self.attendance.reset(self.config.seed_contacts)
 
     # -- auth ------------------------------------------------------------------------------------
 
@@ -260,6 +263,20 @@ class SandboxState:
                 self._counters["deletes"] += 1
             return existed
 
+    def update_event(self, key: EventKey, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Set fields of one stored event (e.g. ``/complete``); ``None`` when it does not exist.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        :param changes: field -> already normalised value (not ``customProperties``).
+        """
+        with self._lock:
+            current = self._events.get(key)
+            if current is None:
+                return None
+            current.update(changes)
+            current["updatedAt"] = now_iso()
+            return dict(current, customProperties=dict(current["customProperties"]))
+
     def all_events(self) -> list[dict[str, Any]]:
         """Every stored record, ordered by objectId."""
         with self._lock:
@@ -309,4 +326,7 @@ class SandboxState:
             out["requests"] = len(self._log)
             out["upsert_requests"] = sum(1 for r in self._log if r.path.endswith("/events/upsert"))
             out["events"] = len(self._events)
+            out["rejected_attendance_rows"] = self._counters["rejected_attendance_rows"]
+            out["attendance_requests"] = sum(1 for r in self._log if "/attendance/" in r.path)
+            out.update(self.attendance.stats())
             return out

@@ -1,0 +1,285 @@
+"""Contacts and marketing-event participations of the sandbox (thread-safe, in memory).
+
+What the attendance routes change and read:
+
+* contacts, keyed by ``vid`` (int64; never narrowed) with a case-insensitive email index.
+  ``email-create`` creates a missing contact with its ``contactProperties``; an existing contact's
+  properties are never changed (HubSpot: "used exclusively for creating new contacts").
+* participations, one per (marketing event objectId, contact): the *current* state only
+  (``REGISTERED``, ``ATTENDED``, ``CANCELLED``, ``NO_SHOW``), changed in arrival order (a
+  ``register`` arriving after an ``attend`` moves the contact back to ``REGISTERED``: HubSpot counts
+  only the current state, and does not document an ordering by ``interactionDateTime``).
+* timeline events: one per distinct (contact, event, state, interactionDateTime); re-sending the
+  same input adds nothing (HubSpot: idempotent while the contact and the time do not change).
+
+Keyed by the event's objectId, so an event deleted and created again starts with no participations.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hubspot_events_provider.sandbox.responses import now_iso
+from hubspot_events_provider.sandbox.validation import parse_rfc3339
+
+#: URL subscriber state -> stored attendance state.
+STATE_OF_ACTION = {"register": "REGISTERED", "attend": "ATTENDED", "cancel": "CANCELLED"}
+ATTENDANCE_STATES = ("REGISTERED", "ATTENDED", "CANCELLED", "NO_SHOW")
+FIRST_CONTACT_ID = 100_000_000_001  # created contacts get ids beyond 2^31, as in real portals
+FIRST_PARTICIPATION_ID = 7_000_000_001
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """The marketing event a participation belongs to.
+
+    :param object_id: HubSpot objectId of the event.
+    :param external_account_id: its externalAccountId.
+    :param external_event_id: its externalEventId.
+    :param name: its eventName.
+    """
+
+    object_id: str
+    external_account_id: str
+    external_event_id: str
+    name: str
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> EventRef:
+        """The reference of a stored event record.
+
+        :param record: a record from :class:`~hubspot_events_provider.sandbox.state.SandboxState`.
+        """
+        return cls(
+            str(record["objectId"]),
+            str(record["externalAccountId"]),
+            str(record["externalEventId"]),
+            str(record.get("eventName") or ""),
+        )
+
+
+class AttendanceStore:
+    """Contacts, participations and timeline events of one sandbox.
+
+    :param seeds: contacts that exist from the start (``vid``, ``email``, ``properties``).
+    """
+
+    def __init__(self, seeds: Iterable[Mapping[str, Any]] = ()) -> None:
+        self._lock = threading.RLock()
+        self._contacts: dict[int, dict[str, Any]] = {}
+        self._by_email: dict[str, int] = {}
+        self._parts: dict[tuple[str, int], dict[str, Any]] = {}
+        self._timeline: set[tuple[int, str, str, int]] = set()
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._next_vid = FIRST_CONTACT_ID
+        self._next_part = FIRST_PARTICIPATION_ID
+        self.reset(seeds)
+
+    def reset(self, seeds: Iterable[Mapping[str, Any]] = ()) -> None:
+        """Forget everything and start again with ``seeds``.
+
+        :param seeds: contacts that exist from the start.
+        """
+        with self._lock:
+            self._contacts.clear()
+            self._by_email.clear()
+            self._parts.clear()
+            self._timeline.clear()
+            self._counts.clear()
+            self._next_vid = FIRST_CONTACT_ID
+            self._next_part = FIRST_PARTICIPATION_ID
+            for seed in seeds:
+                self._add_contact(int(seed["vid"]), str(seed["email"]), seed.get("properties") or {}, "seed")
+
+    # -- contacts --------------------------------------------------------------------------------
+
+    def _add_contact(self, vid: int, email: str, properties: Mapping[str, Any], origin: str) -> None:
+        self._contacts[vid] = {
+            "vid": vid,
+            "email": email,
+            "properties": {str(k): str(v) for k, v in properties.items()},
+            "createdAt": now_iso(),
+            "origin": origin,
+        }
+        self._by_email[email.casefold()] = vid
+
+    def has_contact(self, vid: int) -> bool:
+        """Whether a contact with this id exists.
+
+        :param vid: the contact id.
+        """
+        with self._lock:
+            return vid in self._contacts
+
+    def contact_for_email(self, email: str, contact_properties: Mapping[str, str]) -> int:
+        """The id of the contact with this email (any case), created with ``contact_properties`` if new.
+
+        :param email: a valid email address.
+        :param contact_properties: properties of a new contact; ignored for an existing one.
+        """
+        with self._lock:
+            vid = self._by_email.get(email.casefold())
+            if vid is None:
+                vid = self._next_vid
+                self._next_vid += 1
+                self._add_contact(vid, email, contact_properties, "email-create")
+                self._counts["contacts_created"] += 1
+            return vid
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every contact: ``vid``, ``email``, ``properties``, ``createdAt``, ``origin``."""
+        with self._lock:
+            return [dict(c, properties=dict(c["properties"])) for c in self._contacts.values()]
+
+    # -- participations --------------------------------------------------------------------------
+
+    def record(
+        self, event: EventRef, vid: int, action: str, interaction_ms: int, properties: Mapping[str, str]
+    ) -> None:
+        """Record one (already validated) input: set the contact's current state for the event.
+
+        :param event: the marketing event.
+        :param vid: an existing contact id.
+        :param action: ``register``, ``attend`` or ``cancel``.
+        :param interaction_ms: ``interactionDateTime`` (epoch milliseconds, stored as sent).
+        :param properties: ``joinedAt`` / ``leftAt`` (attend only; validated by the route).
+        """
+        stamp = now_iso()
+        with self._lock:
+            key = (event.object_id, vid)
+            part = self._parts.get(key)
+            if part is None:
+                part = {
+                    "id": str(self._next_part),
+                    "marketingEventId": event.object_id,
+                    "externalAccountId": event.external_account_id,
+                    "externalEventId": event.external_event_id,
+                    "eventName": event.name,
+                    "vid": vid,
+                    "joinedAt": None,
+                    "leftAt": None,
+                    "attendanceDurationSeconds": None,
+                    "attendancePercentage": None,
+                    "createdAt": stamp,
+                }
+                self._next_part += 1
+                self._parts[key] = part
+            part["state"] = STATE_OF_ACTION[action]
+            part["occurredAt"] = interaction_ms
+            part["updatedAt"] = stamp
+            for name in ("joinedAt", "leftAt"):
+                if name in properties and properties[name] != part[name]:
+                    part[name] = properties[name]
+                    # HubSpot computes durations only when /complete is called again.
+                    part["attendanceDurationSeconds"] = part["attendancePercentage"] = None
+            self._counts["attendance_applied"] += 1
+            self._timeline.add((vid, event.object_id, action, interaction_ms))
+
+    def counters(self, object_id: str) -> dict[str, int]:
+        """``AttendanceCounters`` of one event: contacts by *current* state.
+
+        :param object_id: the event's objectId.
+        """
+        with self._lock:
+            states = collections.Counter(
+                p["state"] for p in self._parts.values() if p["marketingEventId"] == object_id
+            )
+        return {
+            "registered": states["REGISTERED"],
+            "attended": states["ATTENDED"],
+            "cancelled": states["CANCELLED"],
+            "noShows": states["NO_SHOW"],
+        }
+
+    def add_counters(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Set an event read body's ``registrants``, ``attendees``, ``cancellations``, ``noShows``.
+
+        :param body: a read / list body of one event (has ``objectId``); changed and returned.
+        """
+        counts = self.counters(str(body["objectId"]))
+        body.update(
+            registrants=counts["registered"],
+            attendees=counts["attended"],
+            cancellations=counts["cancelled"],
+            noShows=counts["noShows"],
+        )
+        return body
+
+    def select(
+        self, *, object_id: str | None = None, vid: int | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Participations (copies, with the contact's ``email``) ordered by id, filtered.
+
+        :param object_id: only this event's.
+        :param vid: only this contact's.
+        :param state: only this attendance state.
+        """
+        with self._lock:
+            found = [
+                dict(p, email=self._contacts[p["vid"]]["email"])
+                for p in self._parts.values()
+                if (object_id is None or p["marketingEventId"] == object_id)
+                and (vid is None or p["vid"] == vid)
+                and (state is None or p["state"] == state)
+            ]
+        return sorted(found, key=lambda p: int(p["id"]))
+
+    def contact_id(self, identifier: str) -> int | None:
+        """The contact an identifier names: a numeric id or an email (any case); ``None`` if unknown.
+
+        :param identifier: ``contactIdentifier`` of a breakdown query.
+        """
+        with self._lock:
+            if identifier.isdigit() and int(identifier) in self._contacts:
+                return int(identifier)
+            return self._by_email.get(identifier.casefold())
+
+    def complete(self, object_id: str, start: dt.datetime, end: dt.datetime, *, mark_no_shows: bool) -> None:
+        """Compute attendance durations of one event (and turn registrations into no-shows).
+
+        Duration = ``leftAt - joinedAt`` in whole seconds (0 when ``leftAt`` is before ``joinedAt``:
+        HubSpot documents no check, so the sandbox accepts such input silently); percentage of the
+        event's length as text with one decimal.
+
+        :param object_id: the event's objectId.
+        :param start: the event's start.
+        :param end: the event's end.
+        :param mark_no_shows: ``REGISTERED`` becomes ``NO_SHOW``.
+        """
+        length = (end - start).total_seconds()
+        with self._lock:
+            for part in self._parts.values():
+                if part["marketingEventId"] != object_id:
+                    continue
+                if part["state"] == "REGISTERED" and mark_no_shows:
+                    part["state"] = "NO_SHOW"
+                joined = parse_rfc3339(part["joinedAt"]) if part["joinedAt"] else None
+                left = parse_rfc3339(part["leftAt"]) if part["leftAt"] else None
+                if part["state"] != "ATTENDED" or joined is None or left is None:
+                    continue
+                seconds = max(0, int((left - joined).total_seconds()))
+                part["attendanceDurationSeconds"] = seconds
+                part["attendancePercentage"] = f"{100.0 * seconds / length:.1f}" if length > 0 else "0.0"
+            self._counts["completions"] += 1
+
+    def participations(self) -> list[dict[str, Any]]:
+        """Every participation (introspection shape), ordered by id."""
+        return self.select()
+
+    def stats(self) -> dict[str, int]:
+        """Counters: ``contacts``, ``contacts_created``, ``participations``, ``timeline_events``,
+        ``attendance_applied``, ``completions``."""
+        with self._lock:
+            return {
+                "contacts": len(self._contacts),
+                "contacts_created": self._counts["contacts_created"],
+                "participations": len(self._parts),
+                "timeline_events": len(self._timeline),
+                "attendance_applied": self._counts["attendance_applied"],
+                "completions": self._counts["completions"],
+            }
