@@ -73,7 +73,8 @@ class AttendanceStore:
         self._lock = threading.RLock()
         self._contacts: dict[int, dict[str, Any]] = {}
         self._by_email: dict[str, int] = {}
-        self._parts: dict[tuple[str, int], dict[str, Any]] = {}
+        # objectId -> contact id -> participation: event reads and /complete touch one event only.
+        self._parts: dict[str, dict[int, dict[str, Any]]] = {}
         self._timeline: set[tuple[int, str, str, int]] = set()
         self._counts: collections.Counter[str] = collections.Counter()
         self._next_vid = FIRST_CONTACT_ID
@@ -151,8 +152,8 @@ class AttendanceStore:
         """
         stamp = now_iso()
         with self._lock:
-            key = (event.object_id, vid)
-            part = self._parts.get(key)
+            parts = self._parts.setdefault(event.object_id, {})
+            part = parts.get(vid)
             if part is None:
                 part = {
                     "id": str(self._next_part),
@@ -168,7 +169,7 @@ class AttendanceStore:
                     "createdAt": stamp,
                 }
                 self._next_part += 1
-                self._parts[key] = part
+                parts[vid] = part
             part["state"] = STATE_OF_ACTION[action]
             part["occurredAt"] = interaction_ms
             part["updatedAt"] = stamp
@@ -186,9 +187,7 @@ class AttendanceStore:
         :param object_id: the event's objectId.
         """
         with self._lock:
-            states = collections.Counter(
-                p["state"] for p in self._parts.values() if p["marketingEventId"] == object_id
-            )
+            states = collections.Counter(p["state"] for p in self._parts.get(object_id, {}).values())
         return {
             "registered": states["REGISTERED"],
             "attended": states["ATTENDED"],
@@ -222,12 +221,16 @@ class AttendanceStore:
         with self._lock:
             found = [
                 dict(p, email=self._contacts[p["vid"]]["email"])
-                for p in self._parts.values()
-                if (object_id is None or p["marketingEventId"] == object_id)
-                and (vid is None or p["vid"] == vid)
-                and (state is None or p["state"] == state)
+                for p in self._iter(object_id)
+                if (vid is None or p["vid"] == vid) and (state is None or p["state"] == state)
             ]
         return sorted(found, key=lambda p: int(p["id"]))
+
+    def _iter(self, object_id: str | None) -> Iterable[dict[str, Any]]:
+        """Participations of one event, or of every event (call with the lock held)."""
+        if object_id is not None:
+            return self._parts.get(object_id, {}).values()
+        return [p for parts in self._parts.values() for p in parts.values()]
 
     def contact_id(self, identifier: str) -> int | None:
         """The contact an identifier names: a numeric id or an email (any case); ``None`` if unknown.
@@ -253,9 +256,7 @@ class AttendanceStore:
         """
         length = (end - start).total_seconds()
         with self._lock:
-            for part in self._parts.values():
-                if part["marketingEventId"] != object_id:
-                    continue
+            for part in self._parts.get(object_id, {}).values():
                 if part["state"] == "REGISTERED" and mark_no_shows:
                     part["state"] = "NO_SHOW"
                 joined = parse_rfc3339(part["joinedAt"]) if part["joinedAt"] else None
@@ -278,7 +279,7 @@ class AttendanceStore:
             return {
                 "contacts": len(self._contacts),
                 "contacts_created": self._counts["contacts_created"],
-                "participations": len(self._parts),
+                "participations": sum(len(parts) for parts in self._parts.values()),
                 "timeline_events": len(self._timeline),
                 "attendance_applied": self._counts["attendance_applied"],
                 "completions": self._counts["completions"],
