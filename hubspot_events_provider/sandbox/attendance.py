@@ -50,9 +50,13 @@ VID_FIELDS = frozenset({"vid", "interactionDateTime", "properties"})
 MAX_INT64 = 2**63 - 1
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-# A practical address check (HubSpot's exact rule is not documented): one @, no blanks, a dot in
-# the domain, no empty labels.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+# HubSpot's exact rule is not documented; the sandbox is strict (RFC 5322 dot-atom local part, no
+# leading, trailing or doubled dots; LDH domain labels; an alphabetic TLD), stricter than the client's
+# syntax check, so that HubSpot-side per-row email errors happen in tests.
+_EMAIL = re.compile(
+    r"^(?!\.)(?!.*\.\.)[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+(?<!\.)"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 _NOT_FOUND_CODES = frozenset({"EVENT_NOT_FOUND", "CONTACT_NOT_FOUND"})
 
 

@@ -102,6 +102,18 @@ def test_vid_group_attributes_an_unknown_contact_id(sandbox: SandboxServer, clie
     assert sorted(p["vid"] for p in sandbox.participations()) == [151, big]
 
 
+def test_an_email_hubspot_refuses_is_attributed_to_its_row(
+    sandbox: SandboxServer, client: HubSpotClient
+) -> None:
+    # The client's syntax check lets "ann..smith@" through; HubSpot (the sandbox) is stricter.
+    outcome = send_attendance_group(client, payloads("attend", "ok@example.com", "ann..smith@example.com"))
+    assert [i for i, _ in outcome.recorded] == [0]
+    (failure,) = outcome.failed
+    assert (failure.index, failure.category, failure.field) == (1, "VALIDATION_ERROR", "email")
+    assert "ann..smith@example.com" in failure.message
+    assert sandbox.get_contact("ann..smith@example.com") is None
+
+
 @pytest.mark.parametrize("mode", ["207", "400"])
 def test_partial_modes_isolate_the_bad_rows(sandbox: SandboxServer, client: HubSpotClient, mode: str) -> None:
     sandbox.configure(partial_mode=mode)

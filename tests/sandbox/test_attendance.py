@@ -133,6 +133,8 @@ def test_create_by_vid_keeps_int64_ids_exact_and_reports_unknown_ids(att: Attend
 ROW_PROBLEMS: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("bad email", "register", email_input("not-an-email"), "email", "INVALID_EMAIL"),
     ("email no dot", "register", email_input("a@localhost"), "email", "INVALID_EMAIL"),
+    ("email double dot", "register", email_input("ann..smith@example.com"), "email", "INVALID_EMAIL"),
+    ("email numeric tld", "register", email_input("a@example.c0"), "email", "INVALID_EMAIL"),
     ("email missing", "register", {"interactionDateTime": T0}, "email", "REQUIRED_FIELD"),
     (
         "joinedAt on register",
