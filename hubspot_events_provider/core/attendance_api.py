@@ -27,15 +27,18 @@ from urllib.parse import quote
 
 from hubspot_events_provider.core.attendance import SUBSCRIBER_STATES, group_key, hubspot_input
 from hubspot_events_provider.core.client import HubSpotClient, HubSpotResponse
-from hubspot_events_provider.core.errors import HubSpotNotFoundError, HubSpotValidationError
+from hubspot_events_provider.core.errors import HubSpotError, HubSpotNotFoundError, HubSpotValidationError
 
 __all__ = [
     "EVENT_NOT_FOUND",
     "PARTICIPATION_STATES",
     "AttendanceOutcome",
+    "CompletionOutcome",
     "RowFailure",
     "attendance_path",
+    "complete_as_held",
     "complete_event",
+    "get_participation",
     "get_participation_breakdown",
     "get_participation_counters",
     "iter_participation_breakdown",
@@ -157,6 +160,88 @@ def complete_event(
     path = f"{client.config.api_prefix}/events/{quote(external_event_id, safe='')}/complete"
     body = {"startDateTime": start, "endDateTime": end}
     return client.request("POST", path, params={"externalAccountId": external_account_id}, json=body).body
+
+
+@dataclass(frozen=True)
+class CompletionOutcome:
+    """What became of one ``/complete`` call (for the run's report).
+
+    :param external_account_id: the event's external account id.
+    :param external_event_id: the event's external id.
+    :param status: ``completed``, ``skipped`` (HubSpot holds no start or end for the event) or
+        ``failed`` (HubSpot refused, or does not know the event).
+    :param reason: why it was skipped or failed.
+    :param start: the ``startDateTime`` sent.
+    :param end: the ``endDateTime`` sent.
+    """
+
+    external_account_id: str
+    external_event_id: str
+    status: str
+    reason: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form: ``externalAccountId``, ``externalEventId``, ``status``, ``reason``,
+        ``startDateTime``, ``endDateTime``."""
+        return {
+            "externalAccountId": self.external_account_id,
+            "externalEventId": self.external_event_id,
+            "status": self.status,
+            "reason": self.reason,
+            "startDateTime": self.start,
+            "endDateTime": self.end,
+        }
+
+
+def complete_as_held(
+    client: HubSpotClient, external_account_id: str, external_event_id: str
+) -> CompletionOutcome:
+    """Complete an event with the start and end HubSpot holds for it (read first, then ``/complete``).
+
+    A refusal (404, 400) is an outcome, not an exception; transient failures propagate.
+
+    :param client: the client.
+    :param external_account_id: the event's external account id.
+    :param external_event_id: the event's external id.
+    """
+    ids = (external_account_id, external_event_id)
+    try:
+        held = client.get_event(external_event_id, external_account_id)
+    except HubSpotNotFoundError as err:
+        return CompletionOutcome(*ids, "failed", f"HubSpot does not know the event: {err.message}")
+    start, end = held.get("startDateTime"), held.get("endDateTime")
+    if not isinstance(start, str) or not isinstance(end, str) or not start or not end:
+        reason = "HubSpot holds no startDateTime and endDateTime for the event; /complete needs both"
+        return CompletionOutcome(*ids, "skipped", reason)
+    try:
+        complete_event(client, external_account_id, external_event_id, start, end)
+    except (HubSpotNotFoundError, HubSpotValidationError) as err:
+        return CompletionOutcome(*ids, "failed", _reason(err), start, end)
+    return CompletionOutcome(*ids, "completed", None, start, end)
+
+
+def _reason(err: HubSpotError) -> str:
+    return f"HubSpot answered HTTP {err.status} ({err.category or 'no category'}): {err.message}"
+
+
+def get_participation(
+    client: HubSpotClient, external_account_id: str, external_event_id: str, contact: str | int
+) -> dict[str, Any] | None:
+    """One contact's participation in an event (``ParticipationBreakdown``), or ``None`` if HubSpot
+    shows none yet (participation writes are processed asynchronously).
+
+    :param client: the client.
+    :param external_account_id: the event's external account id.
+    :param external_event_id: the event's external id.
+    :param contact: the contact's email or id.
+    """
+    page = get_participation_breakdown(
+        client, external_account_id, external_event_id, limit=1, contact=contact
+    )
+    found = [r for r in page.get("results") or [] if isinstance(r, dict)]
+    return found[0] if found else None
 
 
 def get_participation_counters(

@@ -13,7 +13,9 @@ from hubspot_events_provider.core.attendance_api import (
     AttendanceOutcome,
     _account,
     attendance_path,
+    complete_as_held,
     complete_event,
+    get_participation,
     get_participation_breakdown,
     get_participation_counters,
     iter_participation_breakdown,
@@ -221,3 +223,31 @@ def test_other_api_versions(sandbox: SandboxServer, version: str) -> None:
         outcome = send_attendance_group(c, payloads("register", SEED_CONTACTS[3]["vid"]))
         assert outcome.recorded == [(0, SEED_CONTACTS[3]["vid"])]
         assert get_participation_counters(c, "acme", "w1")["registered"] == 1
+
+
+def test_complete_as_held_and_single_participation(sandbox: SandboxServer, client: HubSpotClient) -> None:
+    send_attendance_group(
+        client, payloads("attend", 151, joinedAt="2026-05-01T09:00:00Z", leftAt="2026-05-01T09:15:00Z")
+    )
+    found = get_participation(client, "acme", "w1", 151)
+    assert found is not None
+    assert found["properties"]["attendanceState"] == "ATTENDED"
+    assert get_participation(client, "acme", "w1", "nobody@example.com") is None
+    done = complete_as_held(client, "acme", "w1")
+    assert done.as_dict() == {
+        "externalAccountId": "acme",
+        "externalEventId": "w1",
+        "status": "completed",
+        "reason": None,
+        "startDateTime": "2026-05-01T09:00:00.000Z",
+        "endDateTime": "2026-05-01T10:00:00.000Z",
+    }
+    assert get_participation(client, "acme", "w1", 151)["properties"]["attendanceDurationSeconds"] == 900  # type: ignore[index]
+    missing = complete_as_held(client, "acme", "nope")
+    assert (missing.status, missing.start) == ("failed", None)
+    assert "does not know" in (missing.reason or "")
+    undated = {k: v for k, v in EVENT.items() if not k.endswith("DateTime")}
+    assert client.upsert_events([{**undated, "externalEventId": "undated"}]).status == 200
+    skipped = complete_as_held(client, "acme", "undated")
+    assert skipped.status == "skipped"
+    assert "startDateTime" in (skipped.reason or "")
