@@ -31,6 +31,7 @@ from hubspot_events_provider.core.attendance import (
     to_vid,
 )
 from hubspot_events_provider.core.normalize import INVALID_DATETIME, INVALID_ROW, MISSING_REQUIRED_FIELD
+from tests.contract.openapi import validate_request_body
 
 T0_MS = 1_777_626_000_000  # 2026-05-01T09:00:00Z
 
@@ -354,3 +355,17 @@ def test_state_in_any_case(state: str, data: st.DataObject) -> None:
     flips = data.draw(st.lists(st.booleans(), min_size=len(state), max_size=len(state)))
     cased = "".join(c.upper() if f else c for c, f in zip(state, flips, strict=True))
     assert mapped(subscriberState=cased)["subscriberState"] == state[: {"r": 8, "a": 6, "c": 6}[state[0]]]
+
+
+@pytest.mark.parametrize("version", ["2026-03", "2026-09", "v3"])
+def test_hubspot_inputs_match_the_spec_strictly(version: str) -> None:
+    mapper = AttendanceMapper(contact_properties=["firstname"])
+    by_email = mapped(mapper, firstname="Ann", joinedAt="2026-05-01T09:00:00Z", leftAt="2026-05-01T10:00:00Z")
+    by_vid = mapped(mapper, email=None, vid=86097279137, subscriberState="cancel")
+    bare = mapped(mapper, subscriberState="register")
+    for path, payloads in (
+        ("/attendance/{externalEventId}/{subscriberState}/email-create", [by_email, bare]),
+        ("/attendance/{externalEventId}/{subscriberState}/create", [by_vid]),
+    ):
+        body = {"inputs": [hubspot_input(p) for p in payloads]}
+        validate_request_body(version, "POST", path, body, strict=True)
