@@ -22,6 +22,7 @@ from hubspot_events_provider.core.auth import StaticTokenAuth
 from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.config import ClientConfig
 from hubspot_events_provider.core.model import EventMapper
+from hubspot_events_provider.core.sources import rows_from_file
 from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sandbox.config import SEED_CONTACTS
 
@@ -157,8 +158,6 @@ def test_a_rerun_changes_nothing(
 
 
 def test_the_export_file_reads_like_the_table(tmp_path: Path, database: Path) -> None:
-    from hubspot_events_provider.core.sources import rows_from_file
-
     for name in ("attendance.jsonl", "attendance.csv.gz"):
         path = warehouse.export_attendance_file(database, tmp_path / name)
         mapped = [MAPPER.map_row(r.data) for r in rows_from_file(lambda p=path: p.open("rb"), name=name)]
