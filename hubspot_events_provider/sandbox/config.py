@@ -114,6 +114,10 @@ class SandboxConfig:
         ``NO_SHOW`` (counters then move from ``registered`` to ``noShows``); HubSpot does not document
         it, the default is the shape that changes the counters.
     :param seed_contacts: contacts that exist before any request (``vid``, ``email``, ``properties``).
+    :param participation_lag_s: API reads of participations (counters, breakdowns, the counters of
+        event reads) see them as they were this many seconds ago: HubSpot processes participation
+        writes asynchronously. The default makes a read right after a write miss it, as in HubSpot;
+        ``0`` shows writes at once.
     """
 
     tokens: tuple[str, ...] = ("sandbox-token",)
@@ -135,6 +139,7 @@ class SandboxConfig:
     attendance_unknown_event: UnknownEventMode = "404"
     complete_marks_no_shows: bool = True
     seed_contacts: tuple[dict[str, Any], ...] = SEED_CONTACTS
+    participation_lag_s: float = 1.0
 
     def __post_init__(self) -> None:
         self.tokens = tuple(self.tokens)
@@ -148,6 +153,8 @@ class SandboxConfig:
                 f"attendance_unknown_event must be one of {UNKNOWN_EVENT_MODES}, "
                 f"got {self.attendance_unknown_event!r}"
             )
+        if self.participation_lag_s < 0:
+            raise ValueError("participation_lag_s must be >= 0")
         if self.partial_mode not in PARTIAL_MODES:
             raise ValueError(f"partial_mode must be one of {PARTIAL_MODES}, got {self.partial_mode!r}")
         if self.rate_limit is not None and self.rate_limit < 1:
@@ -188,6 +195,7 @@ class SandboxConfig:
             "attendance_unknown_event": self.attendance_unknown_event,
             "complete_marks_no_shows": self.complete_marks_no_shows,
             "seed_contacts": [dict(c) for c in self.seed_contacts],
+            "participation_lag_s": self.participation_lag_s,
         }
 
 

@@ -9,6 +9,10 @@ What the attendance routes change and read:
   (``REGISTERED``, ``ATTENDED``, ``CANCELLED``, ``NO_SHOW``), changed in arrival order (a
   ``register`` arriving after an ``attend`` moves the contact back to ``REGISTERED``: HubSpot counts
   only the current state, and does not document an ordering by ``interactionDateTime``).
+* reads through the API (counters, breakdowns, counters on event reads) see every participation as
+  it was ``lag_s`` seconds ago (``SandboxConfig.participation_lag_s``): HubSpot processes participation
+  writes asynchronously ("takes some time"), so a read right after a write may not show it yet;
+  introspection (``current=True``) sees the present.
 * timeline events: one per distinct (contact, event, state, interactionDateTime); re-sending the
   same input adds nothing (HubSpot: idempotent while the contact and the time do not change).
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +37,16 @@ STATE_OF_ACTION = {"register": "REGISTERED", "attend": "ATTENDED", "cancel": "CA
 ATTENDANCE_STATES = ("REGISTERED", "ATTENDED", "CANCELLED", "NO_SHOW")
 FIRST_CONTACT_ID = 100_000_000_001  # created contacts get ids beyond 2^31, as in real portals
 FIRST_PARTICIPATION_ID = 7_000_000_001
+#: Fields of a participation that change; API reads see them as they were ``lag_s`` seconds ago.
+_MUTABLE = (
+    "state",
+    "occurredAt",
+    "joinedAt",
+    "leftAt",
+    "attendanceDurationSeconds",
+    "attendancePercentage",
+    "updatedAt",
+)
 
 
 @dataclass(frozen=True)
@@ -67,9 +82,11 @@ class AttendanceStore:
     """Contacts, participations and timeline events of one sandbox.
 
     :param seeds: contacts that exist from the start (``vid``, ``email``, ``properties``).
+    :param lag_s: how old the view of API reads is, in seconds (changeable at runtime).
     """
 
-    def __init__(self, seeds: Iterable[Mapping[str, Any]] = ()) -> None:
+    def __init__(self, seeds: Iterable[Mapping[str, Any]] = (), lag_s: float = 0.0) -> None:
+        self.lag_s = lag_s
         self._lock = threading.RLock()
         self._contacts: dict[int, dict[str, Any]] = {}
         self._by_email: dict[str, int] = {}
@@ -178,16 +195,40 @@ class AttendanceStore:
                     part[name] = properties[name]
                     # HubSpot computes durations only when /complete is called again.
                     part["attendanceDurationSeconds"] = part["attendancePercentage"] = None
+            self._snapshot(part)
             self._counts["attendance_applied"] += 1
             self._timeline.add((vid, event.object_id, action, interaction_ms))
 
-    def counters(self, object_id: str) -> dict[str, int]:
-        """``AttendanceCounters`` of one event: contacts by *current* state.
+    def _snapshot(self, part: dict[str, Any]) -> None:
+        """Log a participation's changed fields, dropping versions no lagged read can see any more."""
+        now = time.monotonic()
+        log: list[tuple[float, dict[str, Any]]] = part.setdefault("_log", [])
+        log.append((now, {name: part[name] for name in _MUTABLE}))
+        cutoff = now - max(self.lag_s, 0.0)
+        while len(log) > 1 and log[1][0] <= cutoff:
+            del log[0]
+
+    def _view(self, part: dict[str, Any], cutoff: float | None) -> dict[str, Any] | None:
+        """A participation as seen at ``cutoff`` (monotonic; ``None`` = now); ``None`` if not yet visible."""
+        view = {k: v for k, v in part.items() if k != "_log"}
+        if cutoff is None:
+            return view
+        seen = [snapshot for stamp, snapshot in part["_log"] if stamp <= cutoff]
+        return {**view, **seen[-1]} if seen else None
+
+    def _cutoff(self, current: bool) -> float | None:
+        return None if current or self.lag_s <= 0 else time.monotonic() - self.lag_s
+
+    def counters(self, object_id: str, *, current: bool = False) -> dict[str, int]:
+        """``AttendanceCounters`` of one event: contacts by (current) state, as API reads see them.
 
         :param object_id: the event's objectId.
+        :param current: the present, not the lagged view of API reads.
         """
         with self._lock:
-            states = collections.Counter(p["state"] for p in self._parts.get(object_id, {}).values())
+            cutoff = self._cutoff(current)
+            views = [self._view(p, cutoff) for p in self._parts.get(object_id, {}).values()]
+            states = collections.Counter(v["state"] for v in views if v is not None)
         return {
             "registered": states["REGISTERED"],
             "attended": states["ATTENDED"],
@@ -195,12 +236,13 @@ class AttendanceStore:
             "noShows": states["NO_SHOW"],
         }
 
-    def add_counters(self, body: dict[str, Any]) -> dict[str, Any]:
+    def add_counters(self, body: dict[str, Any], *, current: bool = False) -> dict[str, Any]:
         """Set an event read body's ``registrants``, ``attendees``, ``cancellations``, ``noShows``.
 
         :param body: a read / list body of one event (has ``objectId``); changed and returned.
+        :param current: the present, not the lagged view of API reads.
         """
-        counts = self.counters(str(body["objectId"]))
+        counts = self.counters(str(body["objectId"]), current=current)
         body.update(
             registrants=counts["registered"],
             attendees=counts["attended"],
@@ -210,19 +252,28 @@ class AttendanceStore:
         return body
 
     def select(
-        self, *, object_id: str | None = None, vid: int | None = None, state: str | None = None
+        self,
+        *,
+        object_id: str | None = None,
+        vid: int | None = None,
+        state: str | None = None,
+        current: bool = False,
     ) -> list[dict[str, Any]]:
-        """Participations (copies, with the contact's ``email``) ordered by id, filtered.
+        """Participations (copies, with the contact's ``email``) ordered by id, filtered, as API
+        reads see them.
 
         :param object_id: only this event's.
         :param vid: only this contact's.
         :param state: only this attendance state.
+        :param current: the present, not the lagged view of API reads.
         """
         with self._lock:
+            cutoff = self._cutoff(current)
+            views = [self._view(p, cutoff) for p in self._iter(object_id) if vid is None or p["vid"] == vid]
             found = [
-                dict(p, email=self._contacts[p["vid"]]["email"])
-                for p in self._iter(object_id)
-                if (vid is None or p["vid"] == vid) and (state is None or p["state"] == state)
+                dict(v, email=self._contacts[v["vid"]]["email"])
+                for v in views
+                if v is not None and (state is None or v["state"] == state)
             ]
         return sorted(found, key=lambda p: int(p["id"]))
 
@@ -257,20 +308,13 @@ class AttendanceStore:
         length = (end - start).total_seconds()
         with self._lock:
             for part in self._parts.get(object_id, {}).values():
-                if part["state"] == "REGISTERED" and mark_no_shows:
-                    part["state"] = "NO_SHOW"
-                joined = parse_rfc3339(part["joinedAt"]) if part["joinedAt"] else None
-                left = parse_rfc3339(part["leftAt"]) if part["leftAt"] else None
-                if part["state"] != "ATTENDED" or joined is None or left is None:
-                    continue
-                seconds = max(0, int((left - joined).total_seconds()))
-                part["attendanceDurationSeconds"] = seconds
-                part["attendancePercentage"] = f"{100.0 * seconds / length:.1f}" if length > 0 else "0.0"
+                if _complete_one(part, length, mark_no_shows):
+                    self._snapshot(part)
             self._counts["completions"] += 1
 
     def participations(self) -> list[dict[str, Any]]:
-        """Every participation (introspection shape), ordered by id."""
-        return self.select()
+        """Every participation as it is now (introspection shape), ordered by id."""
+        return self.select(current=True)
 
     def stats(self) -> dict[str, int]:
         """Counters: ``contacts``, ``contacts_created``, ``participations``, ``timeline_events``,
@@ -284,3 +328,20 @@ class AttendanceStore:
                 "attendance_applied": self._counts["attendance_applied"],
                 "completions": self._counts["completions"],
             }
+
+
+def _complete_one(part: dict[str, Any], length: float, mark_no_shows: bool) -> bool:
+    """Apply ``/complete`` to one participation; whether anything changed."""
+    before = (part["state"], part["attendanceDurationSeconds"], part["attendancePercentage"])
+    if part["state"] == "REGISTERED" and mark_no_shows:
+        part["state"] = "NO_SHOW"
+    joined = parse_rfc3339(part["joinedAt"]) if part["joinedAt"] else None
+    left = parse_rfc3339(part["leftAt"]) if part["leftAt"] else None
+    if part["state"] == "ATTENDED" and joined is not None and left is not None:
+        seconds = max(0, int((left - joined).total_seconds()))
+        part["attendanceDurationSeconds"] = seconds
+        part["attendancePercentage"] = f"{100.0 * seconds / length:.1f}" if length > 0 else "0.0"
+    changed = before != (part["state"], part["attendanceDurationSeconds"], part["attendancePercentage"])
+    if changed:
+        part["updatedAt"] = now_iso()
+    return changed

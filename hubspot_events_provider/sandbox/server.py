@@ -161,7 +161,7 @@ class SandboxServer:
     def events(self) -> list[dict[str, Any]]:
         """Every stored event in read-response shape (with externalAccountId/EventId, objectId)."""
         store = self.state.attendance
-        return [store.add_counters(shapes.read_response(r)) for r in self.state.all_events()]
+        return [store.add_counters(shapes.read_response(r), current=True) for r in self.state.all_events()]
 
     def get_event(self, external_account_id: str, external_event_id: str) -> dict[str, Any] | None:
         """One stored event in read-response shape, or ``None``.
@@ -170,7 +170,9 @@ class SandboxServer:
         :param external_event_id: the event's externalEventId.
         """
         record = self.state.get((external_account_id, external_event_id))
-        return None if record is None else self.state.attendance.add_counters(shapes.read_response(record))
+        if record is None:
+            return None
+        return self.state.attendance.add_counters(shapes.read_response(record), current=True)
 
     def contacts(self) -> list[dict[str, Any]]:
         """Every contact: ``vid`` (int), ``email``, ``properties``, ``createdAt``, ``origin``

@@ -56,7 +56,7 @@ class SandboxState:
         self._access_tokens: dict[str, float] = {}
         self._fault_counts: dict[int, int] = {}
         self._counters: collections.Counter[str] = collections.Counter()
-        self.attendance = AttendanceStore(config.seed_contacts)
+        self.attendance = AttendanceStore(config.seed_contacts, config.participation_lag_s)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -67,6 +67,7 @@ class SandboxState:
         """
         with self._lock:
             self.config = self.config.replace(**changes)
+            self.attendance.lag_s = self.config.participation_lag_s
             if "seed" in changes:
                 self._rng = random.Random(self.config.seed)
             if "faults" in changes:

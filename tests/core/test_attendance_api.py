@@ -47,6 +47,7 @@ def client_for(sb: SandboxServer, **kwargs: Any) -> HubSpotClient:
 
 @pytest.fixture
 def sandbox(hubspot_sandbox: SandboxServer) -> SandboxServer:
+    hubspot_sandbox.configure(participation_lag_s=0)  # reads show writes at once
     with client_for(hubspot_sandbox) as c:
         c.upsert_events([EVENT])
     return hubspot_sandbox

@@ -40,6 +40,7 @@ def database(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(hubspot_sandbox: SandboxServer) -> Iterator[HubSpotClient]:
+    hubspot_sandbox.configure(participation_lag_s=0)  # reads show writes at once
     with HubSpotClient(
         ClientConfig(base_url=hubspot_sandbox.url), StaticTokenAuth(hubspot_sandbox.token)
     ) as c:

@@ -5,6 +5,7 @@ Every JSON answer is checked against the spec of the prefix it came from (``Api.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,7 +71,8 @@ class AttendanceApi(Api):
 
 @pytest.fixture
 def att(hubspot_sandbox: SandboxServer) -> Iterator[AttendanceApi]:
-    """An attendance API on a fresh sandbox holding event ``acct``/``w1``."""
+    """An attendance API on a fresh sandbox holding event ``acct``/``w1``; reads show writes at once."""
+    hubspot_sandbox.configure(participation_lag_s=0)
     client = AttendanceApi(hubspot_sandbox)
     assert client.upsert([event("w1")]).status_code == 200
     yield client
@@ -437,12 +439,35 @@ def test_object_id_routes_and_contact_breakdown(att: AttendanceApi) -> None:
 
 @pytest.mark.parametrize("version", ["2026-09", "v3"])
 def test_other_prefixes_serve_attendance(hubspot_sandbox: SandboxServer, version: str) -> None:
+    hubspot_sandbox.configure(participation_lag_s=0)
     client = AttendanceApi(hubspot_sandbox, version)
     client.upsert([event("w1")])
     resp = client.record("register", [vid_input(BIG["vid"])], by="vid")
     assert resp.json()["results"] == [{"vid": BIG["vid"]}]  # never narrowed, whatever 2026-09 says
     client.record("attend", [email_input("n@example.com", properties={"leftAt": "2026-05-01T10:00:00Z"})])
     assert client.counters().json() == {"registered": 1, "attended": 1, "cancelled": 0, "noShows": 0}
+    client.session.close()
+
+
+def test_reads_lag_behind_writes_by_default(hubspot_sandbox: SandboxServer) -> None:
+    assert SandboxConfig().participation_lag_s == 1.0
+    hubspot_sandbox.configure(participation_lag_s=0.4)
+    client = AttendanceApi(hubspot_sandbox)
+    client.upsert([event("w1")])
+    client.record("register", [email_input("late@example.com")])
+    zero = {"registered": 0, "attended": 0, "cancelled": 0, "noShows": 0}
+    assert client.counters().json() == zero
+    assert client.breakdown().json() == {"results": [], "total": 0}
+    assert client.read("w1").json()["registrants"] == 0
+    assert [p["state"] for p in hubspot_sandbox.participations()] == ["REGISTERED"]  # introspection: now
+    assert hubspot_sandbox.get_event("acct", "w1")["registrants"] == 1  # type: ignore[index]
+    time.sleep(0.5)
+    assert client.counters().json() == {**zero, "registered": 1}
+    client.record("attend", [email_input("late@example.com", T0 + 1)])
+    (seen,) = client.breakdown().json()["results"]
+    assert (seen["properties"]["attendanceState"], seen["properties"]["occurredAt"]) == ("REGISTERED", T0)
+    time.sleep(0.5)
+    assert client.counters().json() == {**zero, "attended": 1}
     client.session.close()
 
 
@@ -475,3 +500,5 @@ def test_seed_contacts_are_configurable(hubspot_sandbox_factory: Any) -> None:
     ]
     with pytest.raises(ValueError, match="attendance_unknown_event"):
         SandboxConfig(attendance_unknown_event="400")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="participation_lag_s"):
+        SandboxConfig(participation_lag_s=-1)
