@@ -21,6 +21,7 @@ from hubspot_events_provider.core.attendance import (
     LEFT_BEFORE_JOINED,
     MAX_INT64,
     PROPERTY_NOT_ALLOWED,
+    STATE_ORDER,
     AttendanceMapper,
     UnmappedAttendanceFieldsError,
     dedup_key,
@@ -369,3 +370,35 @@ def test_hubspot_inputs_match_the_spec_strictly(version: str) -> None:
     ):
         body = {"inputs": [hubspot_input(p) for p in payloads]}
         validate_request_body(version, "POST", path, body, strict=True)
+
+
+PAYLOADS = st.lists(
+    st.builds(
+        lambda event, state, contact: {
+            "externalAccountId": "acme",
+            "externalEventId": event,
+            "subscriberState": state,
+            **({"vid": contact} if isinstance(contact, int) else {"email": contact}),
+            "interactionDateTime": T0_MS,
+        },
+        st.sampled_from(["w1", "w2"]),
+        st.sampled_from(["register", "attend", "cancel"]),
+        st.one_of(st.integers(1, 5), st.sampled_from(["a@example.com", "b@example.com"])),
+    ),
+    max_size=60,
+)
+
+
+@given(PAYLOADS, st.integers(1, 7))
+def test_plan_requests_sends_each_item_once_in_state_order(payloads: list[dict[str, Any]], size: int) -> None:
+    items = list(enumerate(payloads))
+    phases = plan_requests(items, lambda item: item[1], batch_size=size)
+    sent = [item for phase in phases for _, chunk in phase for item in chunk]
+    assert sorted(i for i, _ in sent) == list(range(len(payloads)))
+    ranks = [STATE_ORDER[key[2]] for phase in phases for key, _ in phase]
+    assert ranks == sorted(ranks)
+    for phase in phases:
+        assert len({key[2] for key, _ in phase}) == 1
+        for key, chunk in phase:
+            assert 1 <= len(chunk) <= size
+            assert {group_key(p) for _, p in chunk} == {key}
