@@ -24,19 +24,32 @@ import sqlite3
 import sys
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "ACCOUNT_ID",
+    "ATTENDANCE_ACCOUNT_ID",
+    "ATTENDANCE_CONTACT_PROPERTIES",
+    "ATTENDANCE_FIELD_MAP",
+    "ATTENDANCE_IGNORE_FIELDS",
     "DAY",
+    "EXISTING_CONTACTS",
     "EXPORT_KEYS",
     "PARTITIONS",
+    "WEBINAR_DEFAULTS",
+    "WEBINAR_FIELD_MAP",
+    "ExpectedAttendance",
+    "build_attendance",
     "build_warehouse",
+    "expected_attendance",
     "expected_events",
+    "export_attendance_file",
     "export_file",
+    "generate_attendance_rows",
     "generate_rows",
+    "generate_webinars",
     "partition_of",
     "update_event",
 ]
@@ -367,6 +380,373 @@ def export_file(database: str | Path, path: str | Path) -> Path:
         else:
             for record in records:
                 handle.write(json.dumps(record) + "\n")
+    return target
+
+
+# -- webinars and their attendance (a Zoom-like export) --------------------------------------------
+
+ATTENDANCE_ACCOUNT_ID = "acme-zoom"
+"""``externalAccountId`` of the webinars (the account in the webinar platform)."""
+#: Contacts the sandbox seeds (``SandboxConfig.seed_contacts``): the export names some of them by
+#: email with other names (HubSpot must leave them untouched) and some by HubSpot contact id.
+EXISTING_CONTACTS = (
+    ("erin.existing@example.com", 47733471576),
+    ("omar.onfile@example.org", 86097279137),
+    ("big.vid@example.com", 9007199254740993),
+)
+#: Source column -> HubSpot event field, for upserting ``webinars`` as marketing events.
+WEBINAR_FIELD_MAP = {
+    "webinar_id": "externalEventId",
+    "account_id": "externalAccountId",
+    "topic": "eventName",
+    "host": "eventOrganizer",
+    "start_time": "startDateTime",
+    "end_time": "endDateTime",
+    "join_url": "eventUrl",
+}
+WEBINAR_DEFAULTS = {"eventType": "WEBINAR"}
+#: Source column -> attendance field, for recording ``webinar_attendance``.
+ATTENDANCE_FIELD_MAP = {
+    "webinar_id": "externalEventId",
+    "account_id": "externalAccountId",
+    "action": "subscriberState",
+    "email": "email",
+    "hubspot_contact_id": "vid",
+    "action_at": "interactionDateTime",
+    "join_time": "joinedAt",
+    "leave_time": "leftAt",
+}
+ATTENDANCE_CONTACT_PROPERTIES = {"first_name": "firstname", "last_name": "lastname", "company": "company"}
+ATTENDANCE_IGNORE_FIELDS = ["row_id"]
+
+WEBINAR_COLUMNS = ("webinar_id", "account_id", "topic", "host", "start_time", "end_time", "join_url")
+ATTENDANCE_COLUMNS = (
+    "row_id",
+    "webinar_id",
+    "account_id",
+    "action",
+    "email",
+    "hubspot_contact_id",
+    "first_name",
+    "last_name",
+    "company",
+    "action_at",
+    "join_time",
+    "leave_time",
+)
+_WEBINAR_DDL = """
+CREATE TABLE webinars (
+    webinar_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, topic TEXT NOT NULL, host TEXT NOT NULL,
+    start_time TEXT NOT NULL, end_time TEXT NOT NULL, join_url TEXT
+)
+"""
+_ATTENDANCE_DDL = """
+CREATE TABLE webinar_attendance (
+    row_id TEXT PRIMARY KEY, webinar_id TEXT, account_id TEXT NOT NULL, action TEXT, email TEXT,
+    hubspot_contact_id INTEGER, first_name TEXT, last_name TEXT, company TEXT, action_at TEXT,
+    join_time TEXT, leave_time TEXT
+)
+"""
+_FIRST = ("Ava", "Ben", "Chloe", "Dev", "Elif", "Femi", "Gus", "Hana", "Ivo", "Jules", "Kai", "Lena")
+_LAST = ("Okafor", "Schmidt", "Tanaka", "Moreau", "Silva", "Nguyen", "Kowalski", "Haddad", "Berg")
+_COMPANIES = ("Northwind", "Globex", "Initech", "Umbrella Analytics", None)
+_UNKNOWN_WEBINAR = "89999999999"
+_UNKNOWN_CONTACT_ID = 424242424242
+_STATE_OF_ACTION = {"register": "REGISTERED", "attend": "ATTENDED", "cancel": "CANCELLED"}
+_ACTION_OF = {
+    "register": "register",
+    "registered": "register",
+    "attend": "attend",
+    "attended": "attend",
+    "cancelled": "cancel",
+}
+
+
+def _zulu(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp()) * 1000
+
+
+def generate_webinars(count: int = 4) -> list[dict[str, Any]]:
+    """The ``webinars`` rows: ids are Zoom-like 11-digit numbers kept as text.
+
+    :param count: number of webinars.
+    """
+    rng = random.Random(20250610)
+    rows = []
+    for index in range(count):
+        starts = dt.datetime(2025, 6, 3 + 2 * index, 15, 0, tzinfo=dt.UTC)
+        webinar_id = str(81_000_000_000 + rng.randrange(10**9))
+        rows.append(
+            {
+                "webinar_id": webinar_id,
+                "account_id": ATTENDANCE_ACCOUNT_ID,
+                "topic": f"{_TOPICS[index % len(_TOPICS)]} Live",
+                "host": _ORGANIZERS[index % len(_ORGANIZERS)],
+                "start_time": _stamp(starts),
+                "end_time": _stamp(starts + dt.timedelta(minutes=60)),
+                "join_url": f"https://acme.zoom.example/w/{webinar_id}",
+            }
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class _Person:
+    email: str | None
+    vid: int | None
+    first: str
+    last: str
+    company: str | None
+
+
+def _people(count: int) -> list[_Person]:
+    rng = random.Random(7)
+    people = []
+    for index in range(count):
+        first, last = _FIRST[index % len(_FIRST)], _LAST[rng.randrange(len(_LAST))]
+        domain = ("example.com", "example.org", "example.net")[index % 3]
+        email = f"{first}.{last}{index}@{domain}"
+        people.append(
+            _Person(email if index % 5 else email.lower(), None, first, last, rng.choice(_COMPANIES))
+        )
+    return people
+
+
+@dataclass
+class ExpectedAttendance:
+    """What HubSpot must hold after recording the export (and what the run must report).
+
+    :param participations: ``(account, webinar id, contact)`` -> ``state`` (REGISTERED, ATTENDED,
+        CANCELLED), ``occurredAt`` (epoch ms), ``joinedAt`` / ``leftAt`` (RFC 3339 or ``None``);
+        the contact is the email case-folded or the HubSpot contact id (int).
+    :param counters: ``(account, webinar id)`` -> ``{registered, attended, cancelled, noShows}``
+        before ``/complete`` (after it, ``registered`` become ``noShows``).
+    :param rejected: ``row_id`` -> category of every row not recorded (validation or HubSpot).
+    :param superseded: ``row_id`` of the rows a later row of the same (event, contact, state) replaced.
+    :param new_contacts: email (case-folded) -> properties HubSpot must create the contact with.
+    :param durations: ``(account, webinar id, contact)`` -> attendance seconds after ``/complete``.
+    """
+
+    participations: dict[tuple[str, str, str | int], dict[str, Any]] = field(default_factory=dict)
+    counters: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    superseded: set[str] = field(default_factory=set)
+    new_contacts: dict[str, dict[str, str]] = field(default_factory=dict)
+    durations: dict[tuple[str, str, str | int], int] = field(default_factory=dict)
+
+
+def generate_attendance_rows(webinars: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every ``webinar_attendance`` row, in export order (see :func:`_attendance_plan`)."""
+    return [row for row, _ in _attendance_plan(webinars or generate_webinars())]
+
+
+def _attendance_plan(webinars: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str | None]]:
+    """Rows with the category each bad row must be refused with (``None`` for a good row).
+
+    Per webinar: registrations (a week before), attendance of about two thirds with join / leave
+    times (one attendee re-joined: two rows, the later wins), a few cancellations and walk-ins who
+    never registered. Some rows name existing HubSpot contacts (by email, with other names; by id).
+    The bad rows: an invalid email, leave before join, an unknown action, a missing time, both email
+    and contact id, join time on a registration, a contact id HubSpot does not have, a webinar
+    HubSpot does not know.
+    """
+    rng = random.Random(20250611)
+    people = _people(60)
+    planned: list[tuple[dict[str, Any], str | None]] = []
+
+    def add(
+        webinar: dict[str, Any],
+        action: str,
+        person: _Person,
+        at: dt.datetime,
+        bad: str | None = None,
+        **extra: Any,
+    ) -> None:
+        row = {
+            "row_id": f"r{len(planned) + 1:04d}",
+            "webinar_id": webinar["webinar_id"],
+            "account_id": ATTENDANCE_ACCOUNT_ID,
+            "action": action,
+            "email": person.email,
+            "hubspot_contact_id": person.vid,
+            "first_name": person.first,
+            "last_name": person.last,
+            "company": person.company,
+            "action_at": _stamp(at),
+            "join_time": None,
+            "leave_time": None,
+        }
+        row.update(extra)
+        planned.append((row, bad))
+
+    for index, webinar in enumerate(webinars):
+        starts = dt.datetime.fromisoformat(webinar["start_time"]).replace(tzinfo=dt.UTC)
+        registrants = rng.sample(people[:48], 14)
+        if index == 0:  # existing contacts attend the first webinar (first of them re-joins)
+            erin, omar, big = EXISTING_CONTACTS
+            registrants = [
+                _Person(erin[0].upper(), None, "Someone", "Else", "Not Updated Inc"),
+                _Person(None, omar[1], "Omar", "Onfile", None),
+                _Person(None, big[1], "Bea", "Big", None),
+                *registrants,
+            ]
+        for n, person in enumerate(registrants):
+            add(
+                webinar,
+                ("registered", "REGISTER", "Registered")[n % 3],
+                person,
+                starts - dt.timedelta(days=7, minutes=n),
+            )
+        attendees = registrants[: len(registrants) * 2 // 3]
+        walk_ins = people[48 + 2 * index : 50 + 2 * index]
+        for n, person in enumerate([*attendees, *walk_ins]):
+            joined = starts + dt.timedelta(minutes=rng.randrange(0, 10), seconds=rng.randrange(60))
+            left = min(
+                joined + dt.timedelta(minutes=rng.randrange(10, 70)), starts + dt.timedelta(minutes=65)
+            )
+            if n == 0:  # re-joined: an early short session first, superseded by the later row
+                add(
+                    webinar,
+                    "attended",
+                    person,
+                    joined,
+                    "superseded",
+                    join_time=_zulu(joined),
+                    leave_time=_zulu(joined + dt.timedelta(minutes=2)),
+                )
+            add(
+                webinar,
+                ("attended", "ATTENDED", "attend")[n % 3],
+                person,
+                joined,
+                join_time=_zulu(joined),
+                leave_time=_zulu(left),
+            )
+        for person in registrants[len(attendees) : len(attendees) + 2]:
+            add(webinar, "cancelled", person, starts - dt.timedelta(days=1))
+    first, second = webinars[0], webinars[1 % len(webinars)]
+    starts = dt.datetime.fromisoformat(first["start_time"]).replace(tzinfo=dt.UTC)
+    stranger = _Person("stranger@example.com", None, "Sam", "Stranger", None)
+    add(first, "registered", _Person("jane.doe@", None, "Jane", "Doe", None), starts, "INVALID_EMAIL")
+    add(
+        first,
+        "attended",
+        stranger,
+        starts,
+        "LEFT_BEFORE_JOINED",
+        join_time=_zulu(starts + dt.timedelta(minutes=30)),
+        leave_time=_zulu(starts + dt.timedelta(minutes=5)),
+    )
+    add(first, "waitlisted", stranger, starts, "INVALID_SUBSCRIBER_STATE")
+    add(second, "registered", stranger, starts, "MISSING_REQUIRED_FIELD", action_at=None)
+    add(second, "registered", _Person("both@example.com", 151, "Bo", "Th", None), starts, "AMBIGUOUS_CONTACT")
+    add(second, "registered", stranger, starts, "PROPERTY_NOT_ALLOWED", join_time=_zulu(starts))
+    add(
+        second,
+        "registered",
+        _Person(None, _UNKNOWN_CONTACT_ID, "No", "Body", None),
+        starts,
+        "OBJECT_NOT_FOUND",
+    )
+    add({"webinar_id": _UNKNOWN_WEBINAR}, "registered", stranger, starts, "EVENT_NOT_FOUND")
+    return planned
+
+
+def expected_attendance(webinars: list[dict[str, Any]] | None = None) -> ExpectedAttendance:
+    """What HubSpot must hold after recording :func:`generate_attendance_rows` (sent register, then
+    attend, then cancel: the latest state wins), and how every other row must be reported.
+
+    :param webinars: the webinars the rows were generated for (default :func:`generate_webinars`).
+    """
+    webinars = webinars or generate_webinars()
+    ends = {w["webinar_id"]: w for w in webinars}
+    out = ExpectedAttendance()
+    seeded = {vid for _, vid in EXISTING_CONTACTS} | {email for email, _ in EXISTING_CONTACTS}
+    for row, bad in _attendance_plan(webinars):
+        if bad == "superseded":
+            out.superseded.add(row["row_id"])
+            continue
+        if bad is not None:
+            out.rejected[row["row_id"]] = bad
+            continue
+        action = _ACTION_OF[row["action"].casefold()]
+        contact: str | int = row["email"].casefold() if row["email"] else row["hubspot_contact_id"]
+        key = (row["account_id"], row["webinar_id"], contact)
+        current = out.participations.get(key)
+        rank = list(_STATE_OF_ACTION).index(action)
+        if current is None or rank >= list(_STATE_OF_ACTION.values()).index(current["state"]):
+            joined, left = row["join_time"], row["leave_time"]
+            out.participations[key] = {
+                "state": _STATE_OF_ACTION[action],
+                "occurredAt": _ms(dt.datetime.fromisoformat(row["action_at"]).replace(tzinfo=dt.UTC)),
+                "joinedAt": joined if joined is not None else (current or {}).get("joinedAt"),
+                "leftAt": left if left is not None else (current or {}).get("leftAt"),
+            }
+        if isinstance(contact, str) and contact not in seeded and contact not in out.new_contacts:
+            props = {"firstname": row["first_name"], "lastname": row["last_name"], "company": row["company"]}
+            out.new_contacts[contact] = {k: v for k, v in props.items() if v is not None}
+    for (account, webinar_id, contact), part in out.participations.items():
+        counts = out.counters.setdefault(
+            (account, webinar_id), {"registered": 0, "attended": 0, "cancelled": 0, "noShows": 0}
+        )
+        counts[
+            {"REGISTERED": "registered", "ATTENDED": "attended", "CANCELLED": "cancelled"}[part["state"]]
+        ] += 1
+        if part["state"] == "ATTENDED" and part["joinedAt"] and part["leftAt"] and webinar_id in ends:
+            seconds = dt.datetime.fromisoformat(part["leftAt"]) - dt.datetime.fromisoformat(part["joinedAt"])
+            out.durations[(account, webinar_id, contact)] = int(seconds.total_seconds())
+    return out
+
+
+def build_attendance(database: str | Path) -> Path:
+    """Add (or replace) the ``webinars`` and ``webinar_attendance`` tables in a SQLite file.
+
+    :param database: the SQLite file (created if missing; other tables are left alone).
+    :returns: the path.
+    """
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    webinars = generate_webinars()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE IF EXISTS webinars")
+        conn.execute("DROP TABLE IF EXISTS webinar_attendance")
+        conn.execute(_WEBINAR_DDL)
+        conn.execute(_ATTENDANCE_DDL)
+        for table, columns, rows in (
+            ("webinars", WEBINAR_COLUMNS, webinars),
+            ("webinar_attendance", ATTENDANCE_COLUMNS, generate_attendance_rows(webinars)),
+        ):
+            placeholders = ", ".join(f":{name}" for name in columns)
+            conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+    return path
+
+
+def export_attendance_file(database: str | Path, path: str | Path) -> Path:
+    """Write ``webinar_attendance`` as the webinar platform's export: JSON Lines or CSV (``.gz`` too).
+
+    Every column is on every row (empty in CSV, ``null`` in JSON) as warehouse exports do.
+
+    :param database: the SQLite file built by :func:`build_attendance`.
+    :param path: the file to write (``.jsonl``, ``.csv``, optionally ``.gz``); its folder is created.
+    :returns: the path.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(database) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute("SELECT * FROM webinar_attendance ORDER BY row_id")]
+    opener = gzip.open if target.name.endswith(".gz") else open
+    with opener(target, "wt", encoding="utf-8", newline="") as handle:
+        if target.name.removesuffix(".gz").endswith(".csv"):
+            writer = csv.DictWriter(handle, fieldnames=list(ATTENDANCE_COLUMNS))
+            writer.writeheader()
+            writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+        else:
+            handle.writelines(json.dumps(row) + "\n" for row in rows)
     return target
 
 

@@ -23,6 +23,8 @@ CORE_MODULES = [
     "hubspot_events_provider.core.batching",
     "hubspot_events_provider.core.upsert",
     "hubspot_events_provider.core.jsoncodec",
+    "hubspot_events_provider.core.attendance",
+    "hubspot_events_provider.core.attendance_api",
     "hubspot_events_provider.sandbox",
 ]
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FaultKind = Literal["5xx_before", "5xx_after", "drop_before", "drop_after", "truncate", "latency", "429"]
-FaultRoute = Literal["upsert", "read", "any"]
+FaultRoute = Literal["upsert", "read", "attendance", "any"]
 PartialMode = Literal["200", "207", "400"]
+UnknownEventMode = Literal["404", "row"]
 
 FAULT_KINDS: tuple[str, ...] = (
     "5xx_before",
@@ -24,8 +25,20 @@ FAULT_KINDS: tuple[str, ...] = (
     "latency",
     "429",
 )
-FAULT_ROUTES: tuple[str, ...] = ("upsert", "read", "any")
+FAULT_ROUTES: tuple[str, ...] = ("upsert", "read", "attendance", "any")
 PARTIAL_MODES: tuple[str, ...] = ("200", "207", "400")
+UNKNOWN_EVENT_MODES: tuple[str, ...] = ("404", "row")
+
+#: Contacts every sandbox starts with (and gets back on reset): real HubSpot contact ids exceed
+#: 2^31 (47733471576 is the guide's example, 86097279137 a live test's), so most seeds do too; one
+#: sits exactly on 2^31 and one is small, to catch a client that narrows or pads ids.
+SEED_CONTACTS: tuple[dict[str, Any], ...] = (
+    {"vid": 47733471576, "email": "erin.existing@example.com", "properties": {"firstname": "Erin"}},
+    {"vid": 86097279137, "email": "omar.onfile@example.org", "properties": {"firstname": "Omar"}},
+    {"vid": 2147483648, "email": "ada.atlimit@example.net", "properties": {"firstname": "Ada"}},
+    {"vid": 9007199254740993, "email": "big.vid@example.com", "properties": {"firstname": "Bea"}},
+    {"vid": 151, "email": "sam.small@example.com", "properties": {"firstname": "Sam"}},
+)
 
 
 @dataclass
@@ -39,7 +52,8 @@ class Fault:
         spent the budget).
     :param probability: chance of injection per matching request (seeded RNG).
     :param times: maximum number of injections; ``None`` = unlimited.
-    :param route: ``upsert`` (POST events/upsert), ``read`` (GET data routes) or ``any`` data route.
+    :param route: ``upsert`` (POST events/upsert), ``read`` (GET data routes), ``attendance`` (POST
+        attendance create / email-create) or ``any`` data route.
     :param status: HTTP status of ``5xx_*`` faults.
     :param latency_s: sleep of ``latency`` faults, in seconds.
     """
@@ -97,6 +111,18 @@ class SandboxConfig:
         scoped per app: an app never reads, finds, cancels or deletes another app's events.
     :param batch_delete_status: success status of ``POST /events/delete``: ``202`` (what HubSpot
         answers live, per third-party live tests; the spec declares none) or ``204``.
+    :param attendance_unknown_event: answer to attendance for an event HubSpot does not know
+        (undocumented): ``"404"`` refuses the whole request (the default: the least helpful, the
+        client must fail every row of the request itself), ``"row"`` answers 200 with one
+        ``OBJECT_NOT_FOUND`` error per input.
+    :param complete_marks_no_shows: ``/complete`` turns registered contacts who never attended into
+        ``NO_SHOW`` (counters then move from ``registered`` to ``noShows``); HubSpot does not document
+        it, the default is the shape that changes the counters.
+    :param seed_contacts: contacts that exist before any request (``vid``, ``email``, ``properties``).
+    :param participation_lag_s: API reads of participations (counters, breakdowns, the counters of
+        event reads) see them as they were this many seconds ago: HubSpot processes participation
+        writes asynchronously. The default makes a read right after a write miss it, as in HubSpot;
+        ``0`` shows writes at once.
     """
 
     tokens: tuple[str, ...] = ("sandbox-token",)
@@ -117,6 +143,10 @@ class SandboxConfig:
     hub_id: int = 62515
     app_tokens: dict[str, int] = field(default_factory=dict)
     batch_delete_status: int = 202
+    attendance_unknown_event: UnknownEventMode = "404"
+    complete_marks_no_shows: bool = True
+    seed_contacts: tuple[dict[str, Any], ...] = SEED_CONTACTS
+    participation_lag_s: float = 1.0
 
     def __post_init__(self) -> None:
         self.tokens = tuple(self.tokens)
@@ -127,6 +157,14 @@ class SandboxConfig:
         low, high = self.latency_s
         self.latency_s = (float(low), float(high))
         self.faults = [f if isinstance(f, Fault) else Fault.from_dict(f) for f in self.faults]
+        self.seed_contacts = tuple(dict(c) for c in self.seed_contacts)
+        if self.attendance_unknown_event not in UNKNOWN_EVENT_MODES:
+            raise ValueError(
+                f"attendance_unknown_event must be one of {UNKNOWN_EVENT_MODES}, "
+                f"got {self.attendance_unknown_event!r}"
+            )
+        if self.participation_lag_s < 0:
+            raise ValueError("participation_lag_s must be >= 0")
         if self.partial_mode not in PARTIAL_MODES:
             raise ValueError(f"partial_mode must be one of {PARTIAL_MODES}, got {self.partial_mode!r}")
         if self.rate_limit is not None and self.rate_limit < 1:
@@ -166,6 +204,10 @@ class SandboxConfig:
             "hub_id": self.hub_id,
             "apps": sorted({self.app_id, *self.app_tokens.values()}),
             "batch_delete_status": self.batch_delete_status,
+            "attendance_unknown_event": self.attendance_unknown_event,
+            "complete_marks_no_shows": self.complete_marks_no_shows,
+            "seed_contacts": [dict(c) for c in self.seed_contacts],
+            "participation_lag_s": self.participation_lag_s,
         }
 
 

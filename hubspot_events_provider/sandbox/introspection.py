@@ -1,6 +1,7 @@
 """``/_sandbox/...`` introspection routes (no auth), for a sandbox run from the CLI.
 
-``GET /_sandbox/health``, ``GET /_sandbox/events``, ``GET /_sandbox/requests``,
+``GET /_sandbox/health``, ``GET /_sandbox/events``, ``GET /_sandbox/contacts``,
+``GET /_sandbox/participations``, ``GET /_sandbox/requests``,
 ``GET /_sandbox/stats``, ``POST /_sandbox/reset``, ``POST /_sandbox/config`` (JSON object of
 :class:`~hubspot_events_provider.sandbox.SandboxConfig` fields; ``faults`` as a list of Fault dicts).
 """
@@ -31,6 +32,10 @@ def handle(sandbox: SandboxServer, method: str, path: str, body: bytes) -> Reply
         return Reply(200, {"status": "ok", "url": sandbox.url})
     if route == ("GET", "/_sandbox/events"):
         return Reply(200, {"results": sandbox.events()})
+    if route == ("GET", "/_sandbox/contacts"):
+        return Reply(200, {"results": sandbox.contacts()})
+    if route == ("GET", "/_sandbox/participations"):
+        return Reply(200, {"results": sandbox.participations()})
     if route == ("GET", "/_sandbox/requests"):
         return Reply(200, {"results": [r.to_dict() for r in sandbox.requests()]})
     if route == ("GET", "/_sandbox/stats"):
@@ -50,7 +55,7 @@ def _configure(sandbox: SandboxServer, body: bytes) -> Reply:
             raise ValueError("the body must be a JSON object of SandboxConfig fields")
         if "faults" in changes:
             changes["faults"] = [Fault.from_dict(f) for f in changes["faults"]]
-        for name in ("tokens", "reject_external_event_ids", "latency_s"):
+        for name in ("tokens", "reject_external_event_ids", "latency_s", "seed_contacts"):
             if name in changes:
                 changes[name] = tuple(changes[name])
         sandbox.configure(**changes)

@@ -59,8 +59,10 @@ def _complete_changes(body: bytes) -> dict[str, Any] | Reply:
         parsed = parse_rfc3339(value) if isinstance(value, str) else None
         if parsed is None:
             return _invalid(f"{name} is required, as an ISO 8601 date-time with an offset.", name)
-        changes[name] = iso_utc(parsed)
-    return changes
+        changes[name] = parsed
+    if changes["endDateTime"] < changes["startDateTime"]:
+        return _invalid("endDateTime must not be before startDateTime.", "endDateTime")
+    return {name: iso_utc(v) if name != "eventCompleted" else v for name, v in changes.items()}
 
 
 def _invalid(message: str, where: str) -> Reply:

@@ -88,7 +88,9 @@ def route_kind(method: str, rest: str) -> str:
         return "upsert"
     if method == "GET":
         return "read"
-    return "other"
+    from hubspot_events_provider.sandbox import attendance  # imports Reply from this module
+
+    return attendance.route_kind(method, rest) or "other"
 
 
 def needs_write_scope(method: str) -> bool:
@@ -105,6 +107,11 @@ def dispatch(state: SandboxState, req: Request) -> Reply:
     :param state: the sandbox state.
     :param req: the parsed request.
     """
+    from hubspot_events_provider.sandbox import attendance  # imports Reply from this module
+
+    reply = attendance.dispatch(state, req)
+    if reply is not None:
+        return reply
     rest, method = req.rest, req.method
     if rest == "":
         return list_events(state, req) if method == "GET" else _not_allowed(method)
@@ -201,14 +208,14 @@ def _whole_batch_error(problems: list[list[RowProblem]]) -> dict[str, Any]:
 
 
 def read_event(state: SandboxState, req: Request, event_id: str) -> Reply:
-    """``GET /events/{externalEventId}?externalAccountId=``."""
+    """``GET /events/{externalEventId}?externalAccountId=`` (with the participation counters)."""
     account = req.query.get("externalAccountId")
     if not account:
         return _missing_param("externalAccountId")
     record = state.get((account, event_id), app=req.app)
     if record is None:
         return Reply(404, _event_not_found(account, event_id))
-    return Reply(200, shapes.read_response(record))
+    return Reply(200, state.attendance.add_counters(shapes.read_response(record)))
 
 
 def delete_event(state: SandboxState, req: Request, event_id: str) -> Reply:
@@ -266,8 +273,11 @@ def list_events(state: SandboxState, req: Request) -> Reply:
         return _bad_param(f"limit must be between 1 and {MAX_LIMIT}.", "limit")
     records = [r for r in state.all_events() if after is None or int(r["objectId"]) > after]
     page = records[:limit]
+    store = state.attendance
     body: dict[str, Any] = {
-        "results": [shapes.read_response_v2(r, r.get("appId", state.config.app_id)) for r in page]
+        "results": [
+            store.add_counters(shapes.read_response_v2(r, r.get("appId", state.config.app_id))) for r in page
+        ]
     }
     if len(records) > limit:
         cursor = page[-1]["objectId"]

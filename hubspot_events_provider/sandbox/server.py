@@ -163,7 +163,9 @@ class SandboxServer:
 
         :param app_id: only the events this app created (default: every app's).
         """
-        return [shapes.read_response(r) for r in self.state.all_events(app_id)]
+        store = self.state.attendance
+        records = self.state.all_events(app_id)
+        return [store.add_counters(shapes.read_response(r), current=True) for r in records]
 
     def get_event(
         self, external_account_id: str, external_event_id: str, app_id: int | None = None
@@ -175,7 +177,40 @@ class SandboxServer:
         :param app_id: the app that created it (default: ``config.app_id``).
         """
         record = self.state.get((external_account_id, external_event_id), app=app_id)
-        return None if record is None else shapes.read_response(record)
+        if record is None:
+            return None
+        return self.state.attendance.add_counters(shapes.read_response(record), current=True)
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every contact: ``vid`` (int), ``email``, ``properties``, ``createdAt``, ``origin``
+        (``seed`` or ``email-create``)."""
+        return self.state.attendance.contacts()
+
+    def get_contact(self, identifier: int | str) -> dict[str, Any] | None:
+        """One contact by id or email (any case), or ``None``.
+
+        :param identifier: a contact id or an email address.
+        """
+        vid = self.state.attendance.contact_id(str(identifier))
+        return next((c for c in self.contacts() if c["vid"] == vid), None)
+
+    def participations(
+        self, external_account_id: str | None = None, external_event_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Participations, ordered by id: ``id``, ``marketingEventId``, ``externalAccountId``,
+        ``externalEventId``, ``vid``, ``email``, ``state`` (REGISTERED | ATTENDED | CANCELLED |
+        NO_SHOW), ``occurredAt`` (ms as sent), ``joinedAt``, ``leftAt``, ``attendanceDurationSeconds``,
+        ``attendancePercentage`` (``None`` until ``/complete``), ``createdAt``, ``updatedAt``.
+
+        :param external_account_id: only this account's events.
+        :param external_event_id: only events with this external id.
+        """
+        return [
+            p
+            for p in self.state.attendance.participations()
+            if external_account_id in (None, p["externalAccountId"])
+            and external_event_id in (None, p["externalEventId"])
+        ]
 
     def requests(self) -> list[RequestRecord]:
         """The request log (introspection routes excluded)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubspot_events_provider.sandbox.config import Fault, RequestRecord, SandboxConfig
+from hubspot_events_provider.sandbox.participations import AttendanceStore
 from hubspot_events_provider.sandbox.responses import iso_utc, now_iso
 from hubspot_events_provider.sandbox.validation import parse_rfc3339
 
@@ -57,6 +58,7 @@ class SandboxState:
         self._access_tokens: dict[str, float] = {}
         self._fault_counts: dict[int, int] = {}
         self._counters: collections.Counter[str] = collections.Counter()
+        self.attendance = AttendanceStore(config.seed_contacts, config.participation_lag_s)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -67,6 +69,7 @@ class SandboxState:
         """
         with self._lock:
             self.config = self.config.replace(**changes)
+            self.attendance.lag_s = self.config.participation_lag_s
             if "seed" in changes:
                 self._rng = random.Random(self.config.seed)
             if "faults" in changes:
@@ -91,6 +94,7 @@ class SandboxState:
             self._counters.clear()
             self._rng = random.Random(self.config.seed)
             self.config = self.config.replace(faults=[])
+            self.attendance.reset(self.config.seed_contacts)
 
     # -- auth ------------------------------------------------------------------------------------
 
@@ -284,6 +288,17 @@ class SandboxState:
                 self._counters["deletes"] += 1
             return existed
 
+    def update_event(
+        self, key: EventKey, changes: dict[str, Any], *, app: int | None = None
+    ) -> dict[str, Any] | None:
+        """Set fields of one stored event (e.g. ``/complete``); ``None`` when it does not exist.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        :param changes: field -> already normalised value (not ``customProperties``).
+        :param app: the app that created it (default: ``config.app_id``).
+        """
+        return self.set_lifecycle(key, changes, app=app)
+
     def set_lifecycle(
         self, key: EventKey, changes: dict[str, Any], *, app: int | None = None
     ) -> dict[str, Any] | None:
@@ -360,4 +375,7 @@ class SandboxState:
             out["requests"] = len(self._log)
             out["upsert_requests"] = sum(1 for r in self._log if r.path.endswith("/events/upsert"))
             out["events"] = len(self._events)
+            out["rejected_attendance_rows"] = self._counters["rejected_attendance_rows"]
+            out["attendance_requests"] = sum(1 for r in self._log if "/attendance/" in r.path)
+            out.update(self.attendance.stats())
             return out

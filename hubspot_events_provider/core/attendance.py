@@ -1,0 +1,691 @@
+"""Marketing-event attendance: fields, and :class:`AttendanceMapper` (map, normalise, validate rows).
+
+A source row (a registration, an attendance or a cancellation exported from an event platform)
+becomes one participation to record in HubSpot through :meth:`AttendanceMapper.map_row`. Like
+:class:`~hubspot_events_provider.core.model.EventMapper`, the mapper never raises on bad data: a row
+with errors has no payload and is never sent; unmapped source keys are refused before anything is
+sent (:meth:`AttendanceMapper.unmapped_error`).
+
+The normalised payload (JSON-able, what a spool stores) is::
+
+    {"externalAccountId": str, "externalEventId": str, "subscriberState": "register" | "attend" | "cancel",
+     "email": str  |  "vid": int (int64, never narrowed),
+     "interactionDateTime": int (epoch milliseconds),
+     "properties": {"joinedAt": str, "leftAt": str},      # attend only, when present
+     "contactProperties": {name: str}}                     # email rows only, when present
+
+:func:`hubspot_input` turns it into the HubSpot request input; :func:`dedup_key`,
+:func:`group_key` and :func:`plan_requests` say which rows supersede each other, which rows may
+share a request, and in which order requests go (``register`` < ``attend`` < ``cancel``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, NamedTuple, TypeVar
+
+from hubspot_events_provider.core.errors import InputError, UnmappedFieldsError
+from hubspot_events_provider.core.model import RowError
+from hubspot_events_provider.core.normalize import (
+    INVALID_DATETIME,
+    INVALID_ROW,
+    INVALID_TYPE,
+    MISSING_REQUIRED_FIELD,
+    VALUE_TOO_LONG,
+    ValueProblem,
+    format_rfc3339,
+    preview,
+    resolve_timezone,
+    to_custom_value,
+    to_string,
+    to_utc_datetime,
+)
+
+__all__ = [
+    "AMBIGUOUS_CONTACT",
+    "ATTENDANCE_ERROR_CATEGORIES",
+    "ATTENDANCE_FIELDS",
+    "ATTEND_PROPERTIES",
+    "INVALID_CONTACT_ID",
+    "INVALID_CONTACT_PROPERTY",
+    "INVALID_EMAIL",
+    "INVALID_SUBSCRIBER_STATE",
+    "LEFT_BEFORE_JOINED",
+    "MAX_REQUEST_INPUTS",
+    "PROPERTY_NOT_ALLOWED",
+    "STATE_ORDER",
+    "SUBSCRIBER_STATES",
+    "AttendanceMapper",
+    "MappedAttendance",
+    "UnmappedAttendanceFieldsError",
+    "dedup_key",
+    "group_key",
+    "hubspot_input",
+    "normalise_state",
+    "plan_requests",
+    "suggest_attendance_field",
+    "to_epoch_ms",
+    "to_vid",
+    "valid_email",
+]
+
+# Stable error categories of attendance rows (besides the shared ones of core.normalize).
+INVALID_EMAIL = "INVALID_EMAIL"
+INVALID_SUBSCRIBER_STATE = "INVALID_SUBSCRIBER_STATE"
+INVALID_CONTACT_ID = "INVALID_CONTACT_ID"
+AMBIGUOUS_CONTACT = "AMBIGUOUS_CONTACT"
+PROPERTY_NOT_ALLOWED = "PROPERTY_NOT_ALLOWED"
+LEFT_BEFORE_JOINED = "LEFT_BEFORE_JOINED"
+INVALID_CONTACT_PROPERTY = "INVALID_CONTACT_PROPERTY"
+ATTENDANCE_ERROR_CATEGORIES = frozenset(
+    {
+        MISSING_REQUIRED_FIELD,
+        INVALID_TYPE,
+        INVALID_DATETIME,
+        VALUE_TOO_LONG,
+        INVALID_ROW,
+        INVALID_EMAIL,
+        INVALID_SUBSCRIBER_STATE,
+        INVALID_CONTACT_ID,
+        AMBIGUOUS_CONTACT,
+        PROPERTY_NOT_ALLOWED,
+        LEFT_BEFORE_JOINED,
+        INVALID_CONTACT_PROPERTY,
+    }
+)
+
+SUBSCRIBER_STATES = ("register", "attend", "cancel")
+#: Send order within one event and contact: a registration before the attendance before a cancellation.
+STATE_ORDER = {state: rank for rank, state in enumerate(SUBSCRIBER_STATES)}
+ATTEND_PROPERTIES = ("joinedAt", "leftAt")
+CONTACT_PROPERTIES = "contactProperties"
+#: Every field a source row can map to, in payload order.
+ATTENDANCE_FIELDS = (
+    "externalAccountId",
+    "externalEventId",
+    "subscriberState",
+    "email",
+    "vid",
+    "interactionDateTime",
+    *ATTEND_PROPERTIES,
+    CONTACT_PROPERTIES,
+)
+#: HubSpot's limit of inputs per attendance request (as for every batch operation).
+MAX_REQUEST_INPUTS = 100
+MAX_INT64 = 2**63 - 1
+_MAX_EXACT_FLOAT = 2**53
+_MAX_EMAIL = 254
+# local@domain.tld: one @, no blanks, at least one dot in the domain, no empty domain labels.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$")
+_STATE_ALIASES = {
+    "register": "register",
+    "registered": "register",
+    "attend": "attend",
+    "attended": "attend",
+    "cancel": "cancel",
+    "cancelled": "cancel",
+    "canceled": "cancel",
+}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ONE_MS = dt.timedelta(milliseconds=1)
+_FIELD_BY_LOWER = {f.lower(): f for f in ATTENDANCE_FIELDS}
+_NO_KEYS: frozenset[str] = frozenset()
+
+DedupKey = tuple[str, str, str, str]
+GroupKey = tuple[str, str, str, str]
+T = TypeVar("T")
+
+
+class MappedAttendance(NamedTuple):
+    """The result of :meth:`AttendanceMapper.map_row`.
+
+    ``payload`` is the normalised participation (``None`` when ``errors`` is not empty); ``key`` is
+    its :func:`dedup_key`; ``unmapped`` holds the row's source keys that map to no field.
+    """
+
+    payload: dict[str, Any] | None
+    errors: list[RowError]
+    key: DedupKey | None
+    unmapped: frozenset[str] = frozenset()
+
+
+# -- value helpers ---------------------------------------------------------------------------------
+
+
+def normalise_state(value: Any) -> str | None:
+    """``register`` / ``attend`` / ``cancel`` from any case of those or of HubSpot's
+    ``REGISTERED`` / ``ATTENDED`` / ``CANCELLED``; ``None`` for an empty value.
+
+    :raises ValueProblem: ``INVALID_SUBSCRIBER_STATE`` or ``INVALID_TYPE``.
+    """
+    text = to_string(value)
+    if text is None:
+        return None
+    state = _STATE_ALIASES.get(text.casefold())
+    if state is None:
+        raise ValueProblem(
+            INVALID_SUBSCRIBER_STATE,
+            f"subscriberState must be register, attend or cancel (or REGISTERED, ATTENDED, CANCELLED), "
+            f"got {preview(value)}",
+        )
+    return state
+
+
+def valid_email(value: Any) -> str | None:
+    """A stripped email address after a syntax check; ``None`` for an empty value.
+
+    :raises ValueProblem: ``INVALID_EMAIL`` or ``INVALID_TYPE``.
+    """
+    text = to_string(value)
+    if text is None:
+        return None
+    if len(text) > _MAX_EMAIL or not _EMAIL.match(text):
+        raise ValueProblem(INVALID_EMAIL, f"not a valid email address: {preview(value)}")
+    return text
+
+
+def to_vid(value: Any) -> int | None:
+    """A HubSpot contact id as an exact int64 (never narrowed); ``None`` for an empty value.
+
+    Accepts integers, digit strings, integral Decimals and integral floats below 2^53 (a float
+    above that may already have lost digits, so it is refused rather than guessed).
+
+    :raises ValueProblem: ``INVALID_CONTACT_ID``.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    number = _exact_int(value)
+    if number is None or not 0 < number <= MAX_INT64:
+        raise ValueProblem(
+            INVALID_CONTACT_ID, f"vid must be a positive 64-bit integer contact id, got {preview(value)}"
+        )
+    return number
+
+
+def _exact_int(value: Any) -> int | None:
+    """The integer a value holds exactly, or ``None`` (booleans, fractions, floats beyond 2^53...)."""
+    exact = False
+    if isinstance(value, int):
+        exact = not isinstance(value, bool)
+    elif isinstance(value, str):
+        text = value.strip()
+        return int(text) if text.isascii() and text.isdigit() else None
+    elif isinstance(value, Decimal):
+        exact = value.is_finite() and value == value.to_integral_value()
+    elif isinstance(value, float):
+        exact = value.is_integer() and abs(value) < _MAX_EXACT_FLOAT
+    return int(value) if exact else None
+
+
+def to_epoch_ms(value: Any, tz: dt.tzinfo = dt.UTC) -> int | None:
+    """Epoch milliseconds of any date/time pendulum reads (naive values in ``tz``); ``None`` if empty.
+
+    Numbers are epoch seconds, or milliseconds above 1e11 (as in :mod:`core.normalize`).
+
+    :raises ValueProblem: ``INVALID_DATETIME`` (unparseable, before 1970) or ``INVALID_TYPE``.
+    """
+    moment = to_utc_datetime(value, tz)
+    if moment is None:
+        return None
+    if moment < _EPOCH:
+        raise ValueProblem(INVALID_DATETIME, f"date/time before 1970: {preview(value)}")
+    return (moment - _EPOCH) // _ONE_MS
+
+
+def suggest_attendance_field(name: str) -> str | None:
+    """The attendance field a mistyped name probably meant (``subscriber_state`` -> ``subscriberState``).
+
+    :param name: a source key or a field name.
+    """
+    lowered = name.lower().replace("_", "")
+    if lowered in _FIELD_BY_LOWER:
+        return _FIELD_BY_LOWER[lowered]
+    close = difflib.get_close_matches(lowered, list(_FIELD_BY_LOWER), n=1, cutoff=0.8)
+    return _FIELD_BY_LOWER[close[0]] if close else None
+
+
+# -- keys and request planning ---------------------------------------------------------------------
+
+
+def _contact(payload: Mapping[str, Any]) -> tuple[str, str]:
+    if "email" in payload:
+        return "email", str(payload["email"]).casefold()
+    return "vid", str(payload["vid"])
+
+
+def dedup_key(payload: Mapping[str, Any]) -> DedupKey:
+    """``(externalAccountId, externalEventId, contact, subscriberState)``: rows with the same key
+    supersede each other (the last row wins). The contact is ``email:<address, case-folded>`` or
+    ``vid:<id>`` (an email and a vid of the same contact cannot be matched without HubSpot).
+
+    :param payload: a normalised payload.
+    """
+    kind, value = _contact(payload)
+    return (
+        payload["externalAccountId"],
+        payload["externalEventId"],
+        f"{kind}:{value}",
+        payload["subscriberState"],
+    )
+
+
+def group_key(payload: Mapping[str, Any]) -> GroupKey:
+    """``(externalAccountId, externalEventId, subscriberState, "email" | "vid")``: rows with the same
+    key can share one request (one URL: event, state and route).
+
+    :param payload: a normalised payload.
+    """
+    return (
+        payload["externalAccountId"],
+        payload["externalEventId"],
+        payload["subscriberState"],
+        _contact(payload)[0],
+    )
+
+
+def plan_requests(
+    items: Iterable[T],
+    payload_of: Callable[[T], Mapping[str, Any]],
+    *,
+    batch_size: int = MAX_REQUEST_INPUTS,
+) -> list[list[tuple[GroupKey, list[T]]]]:
+    """Split items into phases of requests: every ``register`` request, then ``attend``, then ``cancel``.
+
+    Requests of one phase may go in parallel; a phase starts once the previous one is answered, so
+    within one event and contact a registration is recorded before the attendance, and the
+    attendance before a cancellation (HubSpot keeps the state that arrived last).
+
+    :param items: anything carrying a normalised payload (e.g. spooled rows), in source order.
+    :param payload_of: how to get an item's payload.
+    :param batch_size: inputs per request, 1..100.
+    :returns: phases (empty ones left out), each a list of ``(group key, items of one request)``.
+    """
+    if not 1 <= batch_size <= MAX_REQUEST_INPUTS:
+        raise ValueError(f"batch_size must be between 1 and {MAX_REQUEST_INPUTS}, got {batch_size}")
+    groups: dict[GroupKey, list[T]] = {}
+    for item in items:
+        groups.setdefault(group_key(payload_of(item)), []).append(item)
+    phases: list[list[tuple[GroupKey, list[T]]]] = [[] for _ in SUBSCRIBER_STATES]
+    for key, members in groups.items():
+        phase = phases[STATE_ORDER[key[2]]]
+        phase.extend((key, members[i : i + batch_size]) for i in range(0, len(members), batch_size))
+    return [phase for phase in phases if phase]
+
+
+def hubspot_input(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The HubSpot input of one payload: ``{email, interactionDateTime, properties, contactProperties}``
+    (email-create) or ``{vid, interactionDateTime, properties}`` (create).
+
+    ``properties`` and ``contactProperties`` are always sent (``{}`` when empty): the spec marks them
+    required.
+
+    :param payload: a normalised payload.
+    """
+    body: dict[str, Any] = {}
+    if "email" in payload:
+        body["email"] = payload["email"]
+    else:
+        body["vid"] = payload["vid"]
+    body["interactionDateTime"] = payload["interactionDateTime"]
+    body["properties"] = dict(payload.get("properties") or {})
+    if "email" in payload:
+        body[CONTACT_PROPERTIES] = dict(payload.get(CONTACT_PROPERTIES) or {})
+    return body
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+class UnmappedAttendanceFieldsError(UnmappedFieldsError):
+    """Source keys that map to no attendance field: refused rather than dropped silently.
+
+    :param keys: the unmapped source keys.
+    :param suggestions: key -> the field it probably meant.
+    """
+
+    def __init__(
+        self,
+        keys: list[str],
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        suggestions: Mapping[str, str] | None = None,
+    ) -> None:
+        self.keys = sorted(keys)
+        self.suggestions = dict(suggestions or {})
+        message = (
+            f"source keys {', '.join(repr(k) for k in self.keys)} map to no attendance field. "
+            "Map them with field_map, send them as contact_properties, or list them in ignore_fields "
+            "(ignore_unmapped=True ignores every unmapped key)."
+        )
+        if self.suggestions:
+            message += f" Did you mean {', '.join(f'{k!r} -> {v!r}' for k, v in self.suggestions.items())}?"
+        InputError.__init__(self, message, source=source, line=line)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_unmapped, (self.keys, self.source, self.line, self.suggestions))
+
+
+def _rebuild_unmapped(
+    keys: list[str], source: str | None, line: int | None, suggestions: dict[str, str]
+) -> UnmappedAttendanceFieldsError:
+    return UnmappedAttendanceFieldsError(keys, source=source, line=line, suggestions=suggestions)
+
+
+def _key_list(value: Iterable[str] | str | None, what: str) -> list[str]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise ValueError(f"{what} must hold non-empty strings, got {preview(item)}")
+    return items
+
+
+def _check_targets(kind: str, names: Iterable[str]) -> None:
+    bad = sorted(str(n) for n in names if n not in ATTENDANCE_FIELDS)
+    if not bad:
+        return
+    hints = [f"{b!r} -> {s!r}" for b in bad if (s := suggest_attendance_field(b))]
+    hint = f" Did you mean {', '.join(hints)}?" if hints else ""
+    raise ValueError(
+        f"{kind} {', '.join(repr(b) for b in bad)} {'is not an' if len(bad) == 1 else 'are not'} "
+        f"attendance field{'s' if len(bad) > 1 else ''}.{hint} Fields: {', '.join(ATTENDANCE_FIELDS)}."
+    )
+
+
+# -- the mapper ------------------------------------------------------------------------------------
+
+_REQUIRED = ("externalAccountId", "externalEventId", "subscriberState", "interactionDateTime")
+_SCALARS = ATTENDANCE_FIELDS[:-1]
+
+
+class AttendanceMapper:
+    """Turn source rows into normalised attendance payloads (see the module docstring).
+
+    :param field_map: source key -> attendance field. A source key equal to a field name maps to
+        itself unless it is mapped elsewhere or ignored; an explicit mapping is read first and the
+        same-named key is the fallback when the mapped value is empty.
+    :param contact_properties: source keys sent as ``contactProperties`` (used by HubSpot only when
+        ``email-create`` creates the contact): a list (the property name is the key) or a mapping
+        source key -> HubSpot contact property name. Rows identified by ``vid`` name an existing
+        contact, which HubSpot never updates, so their contact properties are not sent.
+    :param defaults: field -> value used when the row's value is missing or empty (normalised once,
+        here), e.g. ``{"externalAccountId": "acme", "subscriberState": "attend"}``.
+    :param timezone: IANA zone of naive datetimes, dates and offset-less strings.
+    :param ignore_fields: source keys deliberately not sent.
+    :param ignore_unmapped: ignore every source key that maps to nothing (opt out of the check).
+    :raises ValueError: an unknown field, a bad default, an unknown time zone.
+    """
+
+    def __init__(
+        self,
+        *,
+        field_map: Mapping[str, str] | None = None,
+        contact_properties: Iterable[str] | Mapping[str, str] | str | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        timezone: str = "UTC",
+        ignore_fields: Iterable[str] | str | None = None,
+        ignore_unmapped: bool = False,
+    ) -> None:
+        field_map = dict(field_map or {})
+        _key_list(list(field_map), "field_map keys")
+        _check_targets("field_map target", field_map.values())
+        self.tz = resolve_timezone(timezone)
+        self.timezone = timezone
+        self.ignore_unmapped = bool(ignore_unmapped)
+        self.ignore_fields = frozenset(_key_list(ignore_fields, "ignore_fields"))
+        contradictory = sorted(self.ignore_fields & set(field_map))
+        if contradictory:
+            raise ValueError(f"keys {contradictory} are both in field_map and in ignore_fields")
+        if isinstance(contact_properties, Mapping):
+            pairs = [(str(k), str(v)) for k, v in contact_properties.items()]
+            _key_list([p for pair in pairs for p in pair], "contact_properties")
+        else:
+            pairs = [(k, k) for k in _key_list(contact_properties, "contact_properties")]
+        self._contact_columns: tuple[tuple[str, str], ...] = tuple(pairs)
+        self._sources: dict[str, tuple[str, ...]] = {}
+        for field in ATTENDANCE_FIELDS:
+            sources = [src for src, target in field_map.items() if target == field]
+            if field not in field_map and field not in self.ignore_fields and field not in sources:
+                sources.append(field)
+            self._sources[field] = tuple(sources)
+        self._converters: dict[str, Callable[[Any], Any]] = {
+            "externalAccountId": to_string,
+            "externalEventId": to_string,
+            "subscriberState": normalise_state,
+            "email": valid_email,
+            "vid": to_vid,
+            "interactionDateTime": lambda raw: to_epoch_ms(raw, self.tz),
+            "joinedAt": lambda raw: to_utc_datetime(raw, self.tz),
+            "leftAt": lambda raw: to_utc_datetime(raw, self.tz),
+            CONTACT_PROPERTIES: self._row_contact,
+        }
+        self._defaults: dict[str, Any] = {}
+        for field, raw in (defaults or {}).items():
+            _check_targets("defaults key", [field])
+            try:
+                value = self._converters[field](raw)
+            except ValueProblem as exc:
+                raise ValueError(f"defaults[{field!r}]: {exc.message}") from None
+            if value is not None:
+                self._defaults[field] = value
+        self._known = frozenset(
+            {s for sources in self._sources.values() for s in sources}
+            | {src for src, _ in self._contact_columns}
+            | self.ignore_fields
+            | set(field_map)
+        )
+
+    @classmethod
+    def validate_config(cls, **kwargs: Any) -> None:
+        """Check mapping parameters early (e.g. at DAG parse time) without keeping a mapper.
+
+        :param kwargs: the constructor's keyword arguments.
+        :raises ValueError: as the constructor would.
+        """
+        cls(**kwargs)
+
+    # -- unmapped keys ---------------------------------------------------------------------------
+
+    def unmapped_keys(self, keys: Iterable[Any]) -> set[str]:
+        """The source keys that map to no field (empty with ``ignore_unmapped``).
+
+        :param keys: source keys (a row, a CSV header, cursor column names).
+        """
+        if self.ignore_unmapped or self._known.issuperset(keys):
+            return set()
+        return {str(k) for k in keys if k not in self._known}
+
+    def unmapped_error(
+        self, keys: Iterable[Any], *, source: str | None = None, line: int | None = None
+    ) -> UnmappedAttendanceFieldsError:
+        """The error refusing these unmapped keys, with did-you-mean hints for likely typos.
+
+        :param keys: the unmapped source keys.
+        :param source: the input they came from.
+        :param line: the first line where one was seen.
+        """
+        names = sorted({str(k) for k in keys})
+        hints = {k: s for k in names if (s := suggest_attendance_field(k)) is not None}
+        return UnmappedAttendanceFieldsError(names, source=source, line=line, suggestions=hints)
+
+    # -- mapping ---------------------------------------------------------------------------------
+
+    def map_row(self, row: Any) -> MappedAttendance:
+        """Map, normalise and validate one source row. Never raises on bad data.
+
+        :param row: the source row (normally a dict; anything else is an ``INVALID_ROW``).
+        """
+        if not isinstance(row, Mapping):
+            problem = RowError(None, INVALID_ROW, f"expected an object, got {type(row).__name__}")
+            return MappedAttendance(None, [problem], None)
+        errors: list[RowError] = []
+        values: dict[str, Any] = {}
+        failed: set[str] = set()
+        for field in _SCALARS:
+            self._read(row, field, values, failed, errors)
+        errors.extend(
+            self._missing(field) for field in _REQUIRED if field not in values and field not in failed
+        )
+        self._check_contact(values, failed, errors)
+        self._check_attend_times(values, errors)
+        contact_props = self._contact_props(row, errors) if "email" in values else None
+        unmapped = (
+            _NO_KEYS
+            if self.ignore_unmapped or self._known.issuperset(row)
+            else frozenset(self.unmapped_keys(row))
+        )
+        if errors:
+            return MappedAttendance(None, errors, None, unmapped)
+        payload = self._payload(values, contact_props)
+        return MappedAttendance(payload, errors, dedup_key(payload), unmapped)
+
+    def _read(
+        self,
+        row: Mapping[str, Any],
+        field: str,
+        values: dict[str, Any],
+        failed: set[str],
+        errors: list[RowError],
+    ) -> None:
+        """Set ``values[field]`` from the first non-empty source, else the default; record a problem."""
+        convert = self._converters[field]
+        for src in self._sources[field]:
+            raw = row.get(src)
+            if raw is None:
+                continue
+            try:
+                value = convert(raw)
+            except ValueProblem as exc:
+                errors.append(RowError(field, exc.category, exc.message))
+                failed.add(field)
+                return
+            if value is not None:
+                values[field] = value
+                return
+        if field in self._defaults:
+            values[field] = self._defaults[field]
+
+    def _missing(self, field: str) -> RowError:
+        looked = ", ".join(repr(s) for s in self._sources[field]) or "none"
+        return RowError(field, MISSING_REQUIRED_FIELD, f"{field} is required (source keys: {looked})")
+
+    def _check_contact(self, values: dict[str, Any], failed: set[str], errors: list[RowError]) -> None:
+        if "email" in values and "vid" in values:
+            errors.append(
+                RowError(
+                    "vid",
+                    AMBIGUOUS_CONTACT,
+                    f"give exactly one of email or vid, got both: {preview(values['email'])} "
+                    f"and {values['vid']}",
+                )
+            )
+        elif "email" not in values and "vid" not in values and not failed & {"email", "vid"}:
+            looked = ", ".join(repr(s) for s in (*self._sources["email"], *self._sources["vid"])) or "none"
+            errors.append(
+                RowError("email", MISSING_REQUIRED_FIELD, f"email or vid is required (source keys: {looked})")
+            )
+
+    @staticmethod
+    def _check_attend_times(values: dict[str, Any], errors: list[RowError]) -> None:
+        state = values.get("subscriberState")
+        times = [name for name in ATTEND_PROPERTIES if name in values]
+        if state is not None and state != "attend":
+            errors.extend(
+                RowError(name, PROPERTY_NOT_ALLOWED, f"{name} is allowed only for attend, not for {state}")
+                for name in times
+            )
+            return
+        joined: dt.datetime | None = values.get("joinedAt")
+        left: dt.datetime | None = values.get("leftAt")
+        if joined is not None and left is not None and left < joined:
+            errors.append(
+                RowError(
+                    "leftAt",
+                    LEFT_BEFORE_JOINED,
+                    f"leftAt {format_rfc3339(left)} is before joinedAt {format_rfc3339(joined)}",
+                )
+            )
+
+    @staticmethod
+    def _payload(values: dict[str, Any], contact_props: dict[str, str] | None) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "externalAccountId": values["externalAccountId"],
+            "externalEventId": values["externalEventId"],
+            "subscriberState": values["subscriberState"],
+        }
+        if "email" in values:
+            payload["email"] = values["email"]
+        else:
+            payload["vid"] = values["vid"]
+        payload["interactionDateTime"] = values["interactionDateTime"]
+        times = {name: format_rfc3339(values[name]) for name in ATTEND_PROPERTIES if name in values}
+        if times:
+            payload["properties"] = times
+        if contact_props:
+            payload[CONTACT_PROPERTIES] = contact_props
+        return payload
+
+    # -- contact properties ----------------------------------------------------------------------
+
+    def _contact_props(self, row: Mapping[str, Any], errors: list[RowError]) -> dict[str, str] | None:
+        props: dict[str, str] | None = None
+        for src in self._sources[CONTACT_PROPERTIES]:
+            raw = row.get(src)
+            if raw is None:
+                continue
+            try:
+                props = self._row_contact(raw)
+            except ValueProblem as exc:
+                errors.append(RowError(CONTACT_PROPERTIES, exc.category, exc.message))
+                return None
+            if props:
+                break
+        for src, name in self._contact_columns:
+            try:
+                text = to_custom_value(row.get(src), self.tz)
+            except ValueProblem as exc:
+                category = VALUE_TOO_LONG if exc.category == VALUE_TOO_LONG else INVALID_CONTACT_PROPERTY
+                errors.append(RowError(f"{CONTACT_PROPERTIES}.{name}", category, exc.message))
+                continue
+            if text is not None:
+                props = {**(props or {}), name: text}
+        return props or self._defaults.get(CONTACT_PROPERTIES)
+
+    def _row_contact(self, raw: Any) -> dict[str, str] | None:
+        """A row's own ``contactProperties``: an object, a list of ``{name, value}``, or JSON text."""
+        if isinstance(raw, str):
+            if not raw.strip():
+                return None
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise ValueProblem(
+                    INVALID_CONTACT_PROPERTY, f"contactProperties text is not JSON: {preview(raw)}"
+                ) from None
+        pairs: Sequence[tuple[Any, Any]]
+        if isinstance(raw, Mapping):
+            pairs = list(raw.items())
+        elif isinstance(raw, list | tuple) and all(isinstance(i, Mapping) and "name" in i for i in raw):
+            pairs = [(i["name"], i.get("value")) for i in raw]
+        else:
+            raise ValueProblem(
+                INVALID_CONTACT_PROPERTY,
+                f"contactProperties must be an object or a list of {{name, value}}, got {preview(raw)}",
+            )
+        result: dict[str, str] = {}
+        for name, value in pairs:
+            if not isinstance(name, str) or not name.strip():
+                raise ValueProblem(
+                    INVALID_CONTACT_PROPERTY, f"contact property name {preview(name)} is not valid"
+                )
+            text = to_custom_value(value, self.tz)
+            if text is not None:
+                result[name.strip()] = text
+        return result or None
