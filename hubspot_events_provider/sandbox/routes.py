@@ -53,6 +53,7 @@ class Request:
     :param rest: the path after the prefix (``""`` for the list route).
     :param query: parsed query string (first value of each key).
     :param body: raw request body.
+    :param content_type: the request's ``Content-Type`` header (``""`` when absent).
     """
 
     method: str
@@ -60,6 +61,7 @@ class Request:
     rest: str
     query: dict[str, str]
     body: bytes
+    content_type: str = "application/json"
 
 
 def split_prefix(path: str) -> tuple[str, str] | None:
@@ -102,13 +104,13 @@ def dispatch(state: SandboxState, req: Request) -> Reply:
     """
     rest, method = req.rest, req.method
     if rest == "":
-        return list_events(state, req) if method == "GET" else _not_allowed(method)
+        return list_events(state, req) if method == "GET" else _not_allowed(method, "GET")
     if rest == "/events/upsert":
-        return upsert(state, req) if method == "POST" else _not_allowed(method)
+        return upsert(state, req) if method == "POST" else _not_allowed(method, "POST")
     if rest == "/events/delete":
-        return batch_delete(state, req) if method == "POST" else _not_allowed(method)
+        return batch_delete(state, req) if method == "POST" else _not_allowed(method, "POST")
     if rest == "/events/search":
-        return search(state, req) if method == "GET" else _not_allowed(method)
+        return search(state, req) if method == "GET" else _not_allowed(method, "GET")
     parts = rest.split("/")
     if len(parts) == 3 and parts[1] == "events" and parts[2]:
         event_id = urllib.parse.unquote(parts[2])
@@ -116,13 +118,15 @@ def dispatch(state: SandboxState, req: Request) -> Reply:
             return read_event(state, req, event_id)
         if method == "DELETE":
             return delete_event(state, req, event_id)
-        return _not_allowed(method)
+        return _not_allowed(method, "GET, DELETE")
     return Reply(404, responses.not_found(f"No route for {method} {req.prefix}{rest}."))
 
 
 def upsert(state: SandboxState, req: Request) -> Reply:
     """``POST /events/upsert``: validate, apply valid rows, answer per ``partial_mode``."""
     started = responses.now_iso()
+    if not _is_json(req.content_type):
+        return _unsupported_media_type(req.content_type)
     try:
         inputs = parse_batch(req.body)
     except RequestError as exc:
@@ -210,7 +214,12 @@ def delete_event(state: SandboxState, req: Request, event_id: str) -> Reply:
 
 
 def batch_delete(state: SandboxState, req: Request) -> Reply:
-    """``POST /events/delete``: delete every listed event (unknown ones are ignored); 204."""
+    """``POST /events/delete``: delete every listed event (unknown ones are ignored); 202, no body.
+
+    HubSpot's spec declares no success status here; its live answer is 202 (hubspot-api-facts §8).
+    """
+    if not _is_json(req.content_type):
+        return _unsupported_media_type(req.content_type)
     try:
         inputs = parse_batch(req.body)
     except RequestError as exc:
@@ -222,7 +231,7 @@ def batch_delete(state: SandboxState, req: Request) -> Reply:
         return Reply(400, responses.validation_error(message, [{"message": message, "in": "inputs"}]))
     for item in inputs:
         state.delete((item["externalAccountId"], item["externalEventId"]))
-    return Reply(204)
+    return Reply(202)
 
 
 def search(state: SandboxState, req: Request) -> Reply:
@@ -268,5 +277,23 @@ def _bad_param(message: str, where: str) -> Reply:
     return Reply(400, responses.validation_error(message, [{"message": message, "in": where}]))
 
 
-def _not_allowed(method: str) -> Reply:
-    return Reply(405, responses.error_body("METHOD_NOT_ALLOWED", f"Method {method} is not allowed here."))
+def _is_json(content_type: str) -> bool:
+    """Whether a ``Content-Type`` names JSON (``application/json`` or a ``+json`` type)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _unsupported_media_type(content_type: str) -> Reply:
+    """415 for a JSON route sent another media type (or none), as HubSpot's JSON API does."""
+    shown = content_type or "none"
+    message = f"Content-Type '{shown}' is not supported; send application/json."
+    return Reply(415, responses.validation_error(message, [{"message": message, "in": "Content-Type"}]))
+
+
+def _not_allowed(method: str, allow: str) -> Reply:
+    """405 with the ``Allow`` header RFC 9110 requires (the methods the sandbox serves there)."""
+    return Reply(
+        405,
+        responses.error_body("METHOD_NOT_ALLOWED", f"Method {method} is not allowed here."),
+        headers={"Allow": allow},
+    )
