@@ -75,6 +75,20 @@ class SandboxHandler(BaseHTTPRequestHandler):
         """Handle PATCH (no such route; answered 404/405 through routing)."""
         self._handle("PATCH")
 
+    # Methods no route serves are answered 405 + Allow through routing (HubSpot-shaped JSON), not
+    # with http.server's HTML 501, which a client would read as a server error.
+    def do_OPTIONS(self) -> None:
+        """Handle OPTIONS (no such route; answered 404/405 through routing)."""
+        self._handle("OPTIONS")
+
+    def do_TRACE(self) -> None:
+        """Handle TRACE (no such route; answered 404/405 through routing)."""
+        self._handle("TRACE")
+
+    def do_QUERY(self) -> None:
+        """Handle QUERY (no such route; answered 404/405 through routing)."""
+        self._handle("QUERY")
+
     # -- main flow -------------------------------------------------------------------------------
 
     def _handle(self, method: str) -> None:
@@ -114,7 +128,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 record, Reply(404, responses.not_found(f"No route for {method} {path}.")), None, None
             )
             return
-        self._data_route(record, routes.Request(method, split[0], split[1], _query(url.query), body))
+        content_type = self.headers.get("Content-Type", "")
+        request = routes.Request(method, split[0], split[1], _query(url.query), body, content_type=content_type)
+        self._data_route(record, request)
 
     def _data_route(self, record: dict[str, Any], req: routes.Request) -> None:
         state = self.sandbox.state

@@ -27,7 +27,12 @@ def iso_utc(moment: dt.datetime) -> str:
     :param moment: an aware datetime.
     """
     utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # Not strftime("%Y"): it drops the leading zeros of a year below 1000 ("315-05-06T..."), which
+    # is not an RFC 3339 date-time; HubSpot always writes four digits.
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+        f".{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def error_body(

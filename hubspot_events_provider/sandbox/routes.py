@@ -57,6 +57,7 @@ class Request:
     :param query: parsed query string (first value of each key).
     :param body: raw request body.
     :param app: the calling app's id (``None``: the sandbox's default ``app_id``).
+    :param content_type: the request's ``Content-Type`` header (``""`` when absent).
     """
 
     method: str
@@ -65,6 +66,7 @@ class Request:
     query: dict[str, str]
     body: bytes
     app: int | None = None
+    content_type: str = "application/json"
 
 
 def split_prefix(path: str) -> tuple[str, str] | None:
@@ -114,13 +116,13 @@ def dispatch(state: SandboxState, req: Request) -> Reply:
         return reply
     rest, method = req.rest, req.method
     if rest == "":
-        return list_events(state, req) if method == "GET" else _not_allowed(method)
+        return list_events(state, req) if method == "GET" else _not_allowed(method, "GET")
     if rest == "/events/upsert":
-        return upsert(state, req) if method == "POST" else _not_allowed(method)
+        return upsert(state, req) if method == "POST" else _not_allowed(method, "POST")
     if rest == "/events/delete":
-        return batch_delete(state, req) if method == "POST" else _not_allowed(method)
+        return batch_delete(state, req) if method == "POST" else _not_allowed(method, "POST")
     if rest == "/events/search":
-        return search(state, req) if method == "GET" else _not_allowed(method)
+        return search(state, req) if method == "GET" else _not_allowed(method, "GET")
     parts = rest.split("/")
     if len(parts) == 3 and parts[1] == "events" and parts[2]:
         event_id = urllib.parse.unquote(parts[2])
@@ -128,13 +130,13 @@ def dispatch(state: SandboxState, req: Request) -> Reply:
             return read_event(state, req, event_id)
         if method == "DELETE":
             return delete_event(state, req, event_id)
-        return _not_allowed(method)
+        return _not_allowed(method, "GET, DELETE")
     if len(parts) == 4 and parts[1] == "events" and parts[2] and parts[3] in ("cancel", "complete"):
         # Imported here: lifecycle imports this module (Reply, Request), a top-level import would cycle.
         from hubspot_events_provider.sandbox import lifecycle
 
         if method != "POST":
-            return _not_allowed(method)
+            return _not_allowed(method, "POST")
         return lifecycle.handle(state, req, urllib.parse.unquote(parts[2]), parts[3])
     return Reply(404, responses.not_found(f"No route for {method} {req.prefix}{rest}."))
 
@@ -142,6 +144,8 @@ def dispatch(state: SandboxState, req: Request) -> Reply:
 def upsert(state: SandboxState, req: Request) -> Reply:
     """``POST /events/upsert``: validate, apply valid rows, answer per ``partial_mode``."""
     started = responses.now_iso()
+    if not _is_json(req.content_type):
+        return _unsupported_media_type(req.content_type)
     try:
         inputs = parse_batch(req.body)
     except RequestError as exc:
@@ -236,6 +240,8 @@ def batch_delete(state: SandboxState, req: Request) -> Reply:
     nothing about it), as unknown ones are. The spec declares no success status; HubSpot answers 202
     live (``batch_delete_status`` can switch to 204).
     """
+    if not _is_json(req.content_type):
+        return _unsupported_media_type(req.content_type)
     try:
         inputs = parse_batch(req.body)
     except RequestError as exc:
@@ -317,5 +323,23 @@ def _bad_param(message: str, where: str) -> Reply:
     return Reply(400, responses.validation_error(message, [{"message": message, "in": where}]))
 
 
-def _not_allowed(method: str) -> Reply:
-    return Reply(405, responses.error_body("METHOD_NOT_ALLOWED", f"Method {method} is not allowed here."))
+def _is_json(content_type: str) -> bool:
+    """Whether a ``Content-Type`` names JSON (``application/json`` or a ``+json`` type)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _unsupported_media_type(content_type: str) -> Reply:
+    """415 for a JSON route sent another media type (or none), as HubSpot's JSON API does."""
+    shown = content_type or "none"
+    message = f"Content-Type '{shown}' is not supported; send application/json."
+    return Reply(415, responses.validation_error(message, [{"message": message, "in": "Content-Type"}]))
+
+
+def _not_allowed(method: str, allow: str) -> Reply:
+    """405 with the ``Allow`` header RFC 9110 requires (the methods the sandbox serves there)."""
+    return Reply(
+        405,
+        responses.error_body("METHOD_NOT_ALLOWED", f"Method {method} is not allowed here."),
+        headers={"Allow": allow},
+    )

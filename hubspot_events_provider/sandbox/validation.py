@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_INPUTS = 100
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 REQUIRED_STRINGS = ("externalAccountId", "externalEventId", "eventName", "eventOrganizer")
 OPTIONAL_STRINGS = ("eventType", "eventDescription", "eventUrl")
 BOOLEANS = ("eventCancelled", "eventCompleted")
@@ -59,9 +60,13 @@ def parse_rfc3339(value: str) -> dt.datetime | None:
         return None
     text = value.replace("t", "T").replace("z", "Z")
     try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
+        parsed = dt.datetime.fromisoformat(text)
+        # Stored and echoed in UTC: an instant whose UTC year leaves 1..9999 (0001-01-01T00:00+01:00)
+        # cannot be written back as an RFC 3339 date-time, so it is refused like any invalid date.
+        parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return None
+    return parsed
 
 
 def parse_batch(raw: bytes) -> list[Any]:
@@ -166,14 +171,17 @@ def _custom_property_problems(value: Any) -> list[RowProblem]:
 
 
 def validate_delete_input(item: Any) -> bool:
-    """Whether one batch-delete input has ``appId`` (int) and the two external ids (strings).
+    """Whether one batch-delete input has ``appId`` (int32) and the two external ids (strings).
 
     :param item: one element of ``inputs``.
     """
+    app_id = item.get("appId") if isinstance(item, dict) else None
     return (
         isinstance(item, dict)
-        and isinstance(item.get("appId"), int)
-        and not isinstance(item.get("appId"), bool)
+        and isinstance(app_id, int)
+        and not isinstance(app_id, bool)
+        # The spec types appId as int32: a larger number cannot name a HubSpot app.
+        and INT32_MIN <= app_id <= INT32_MAX
         and isinstance(item.get("externalAccountId"), str)
         and isinstance(item.get("externalEventId"), str)
     )
