@@ -129,7 +129,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             )
             return
         content_type = self.headers.get("Content-Type", "")
-        request = routes.Request(method, split[0], split[1], _query(url.query), body, content_type=content_type)
+        request = routes.Request(
+            method, split[0], split[1], _query(url.query), body, content_type=content_type
+        )
         self._data_route(record, request)
 
     def _data_route(self, record: dict[str, Any], req: routes.Request) -> None:
