@@ -16,9 +16,11 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
+from hubspot_events_provider.core.summary import ERROR_STAGES, STAGE_HUBSPOT, STAGE_VALIDATION
+
 __all__ = ["MarketingEventsUpsertCheckOperator", "SummaryError", "merge_summaries"]
 
-STAGES = ("validation", "hubspot")
+STAGES = ERROR_STAGES
 """Stages a row error comes from: ``validation`` (counted as ``rejected``, refused before sending)
 and ``hubspot`` (counted as ``failed``, refused by HubSpot)."""
 
@@ -135,6 +137,9 @@ def _format_sample(sample: Mapping[str, Any]) -> str:
         where += f" (line {sample['line']})"
     if "summary_index" in sample:
         where += f" of summary #{sample['summary_index']}"
+    ids = sample.get("ids")
+    if isinstance(ids, Mapping) and ids:
+        where += " " + ", ".join(f"{name}={value!r}" for name, value in ids.items())
     parts = [str(sample[key]) for key in ("stage", "category", "field") if sample.get(key)]
     return f"{where}: {', '.join(parts)}: {sample.get('message', '')}"
 
@@ -269,7 +274,7 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
         thresholds = self.thresholds
         errors, total = merged["errors"], merged["total"]
         rate = errors / total if total else 0.0
-        by_stage = {"validation": merged["rejected"], "hubspot": merged["failed"]}
+        by_stage = {STAGE_VALIDATION: merged["rejected"], STAGE_HUBSPOT: merged["failed"]}
         violations: list[str] = []
         if "max_errors" in thresholds and errors > thresholds["max_errors"]:
             violations.append(f"{errors} errors exceed max_errors={thresholds['max_errors']}")

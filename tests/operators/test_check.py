@@ -121,6 +121,17 @@ def test_failure_message_names_values_thresholds_counts_samples_and_file() -> No
     ]
 
 
+def test_sample_errors_name_the_external_ids_of_their_row() -> None:
+    summary = make_summary(total=10, failed=1)
+    summary["sample_errors"][0]["ids"] = {"externalAccountId": "acme", "externalEventId": "webinar-7"}
+    with pytest.raises(AirflowFailException) as info:
+        run_check(summary, max_errors=0)
+    assert (
+        "  - row 1 (line 2) externalAccountId='acme', externalEventId='webinar-7': "
+        "hubspot, VALIDATION_ERROR: problem number 1"
+    ) in str(info.value).splitlines()
+
+
 def test_stage_and_category_violations_are_named() -> None:
     summary = make_summary(rejected=3, failed=2)
     with pytest.raises(AirflowFailException) as info:
