@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Never
 
 from hubspot_events_provider.core.rows import Key, RowRef
 from hubspot_events_provider.core.summary import (
@@ -149,7 +149,7 @@ class _Count:
             raise AttributeError(self._name)
         return obj._counts.get(self._name, 0)
 
-    def __set__(self, obj: UpsertReport, value: int) -> None:
+    def __set__(self, obj: UpsertReport, value: Never) -> None:
         raise AttributeError(f"{self._name} is counted by the report; use its record_* methods")
 
 
