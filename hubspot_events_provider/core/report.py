@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import IO, Any, Never
+from typing import IO, Any, Never, Self
 
 from hubspot_events_provider.core.rows import Key, RowRef
 from hubspot_events_provider.core.summary import (
@@ -41,6 +41,7 @@ __all__ = [
     "MAX_CATEGORIES",
     "MAX_SAMPLE_ERRORS",
     "SUPERSEDED",
+    "ClosesOnExit",
     "JsonLinesWriter",
     "UpsertReport",
     "json_default",
@@ -83,7 +84,25 @@ def _cut(text: str | None, limit: int) -> str | None:
     return text[: limit - 3] + "..."
 
 
-class JsonLinesWriter:
+class ClosesOnExit:
+    """``with obj:`` closes ``obj`` on the way out (for classes with a ``close()`` method)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class JsonLinesWriter(ClosesOnExit):
     """Write one JSON object per line to a path or to an open text or binary file object.
 
     A path is opened (and closed) by the writer; a file object is only flushed, its owner closes it.
@@ -125,17 +144,6 @@ class JsonLinesWriter:
         self._closed = True
         if self._owned:
             self._handle.close()
-
-    def __enter__(self) -> JsonLinesWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _Count:

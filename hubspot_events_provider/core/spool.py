@@ -21,11 +21,10 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
 from hubspot_events_provider.core.jsoncodec import decode, encode_payload
-from hubspot_events_provider.core.report import json_default
+from hubspot_events_provider.core.report import ClosesOnExit, json_default
 from hubspot_events_provider.core.rows import Key, RowRef, WriteItem
 
 __all__ = ["EventSpool", "RowSpool", "SupersededRow"]
@@ -42,7 +41,7 @@ class SupersededRow(NamedTuple):
     replaced_by: int
 
 
-class RowSpool:
+class RowSpool(ClosesOnExit):
     """SQLite-backed de-duplicating spool of valid rows.
 
     :param directory: where to create the temporary file (default: the system temp directory).
@@ -203,17 +202,6 @@ class RowSpool:
         self._db.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-
-    def __enter__(self) -> RowSpool:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 EventSpool = RowSpool

@@ -88,18 +88,10 @@ def run_upsert(
     headroom: Callable[[], str | None] | None = None,
     hooks: RowHooks | None = None,
 ) -> UpsertReport:
-    """Upsert ``rows`` and account for every one of them in ``report``.
+    """Upsert ``rows`` and account for every one of them in ``report``: :func:`run_writes` with the
+    events kind built on ``mapper`` (the other parameters are :func:`run_writes`'s).
 
-    :param rows: source rows (see :mod:`~hubspot_events_provider.core.sources`).
-    :param mapper: turns a source row into a HubSpot input object, or errors.
-    :param client: sends batches; may be ``None`` on a dry run.
-    :param report: counts and writes the rejected/results files.
-    :param options: batch size, concurrency, dry run...
-    :param spool_dir: where the temporary spool lives (default: the system temp dir).
-    :param log: logger for progress lines.
-    :param stats: returns the client's ``requests``/``retries``/``rate_limited`` counters.
-    :param headroom: returns a short text on the rate-limit budget left, for progress lines.
-    :param hooks: a state store's callbacks (see :class:`~hubspot_events_provider.core.kinds.RowHooks`).
+    :param mapper: turns a source row into a HubSpot event input, or errors.
     :raises InputError: bad input, raised before anything is sent.
     """
     return run_writes(
