@@ -161,12 +161,33 @@ def run_writes(
 
 def _read_and_validate(rows: Iterable[SourceRow], run: _Run, spool: RowSpool) -> None:
     """Pass 1: every row is read, mapped and validated; invalid ones are reported, valid ones spooled."""
-    mapper, report, source = run.kind.mapper, run.report, run.options.source
-    route = run.kind.route
+    counted = [0]
+    try:
+        unmapped = _validate_rows(rows, run, spool, counted)
+    finally:
+        run.report.record_read(counted[0])  # once, not per row: the report's lock costs per call
+    source = run.options.source
+    if unmapped:
+        raise run.kind.mapper.unmapped_error(sorted(unmapped), source=source, line=min(unmapped.values()))
+    if counted[0] == 0 and not run.options.allow_empty:
+        raise InputError(
+            f"the input has no rows; nothing to {run.kind.words.verb}. "
+            "Pass allow_empty=True when an empty input is normal.",
+            source=source,
+        )
+    spool.finish()
+    run.logger.debug("Spooled %d valid rows.", spool.winner_count)
+
+
+def _validate_rows(
+    rows: Iterable[SourceRow], run: _Run, spool: RowSpool, counted: list[int]
+) -> dict[str, int]:
+    """Map every row; return the unmapped source keys (with where each was first seen)."""
+    mapper, report, source, route = run.kind.mapper, run.report, run.options.source, run.kind.route
     unmapped: dict[str, int] = {}
     checked_key_sets: set[tuple[str, ...]] = set()
     for row in rows:
-        report.record_read()
+        counted[0] += 1
         ref = RowRef(row.position, row.line, row.data, source)
         if isinstance(row.data, Mapping):
             keys = tuple(row.data)
@@ -184,16 +205,7 @@ def _read_and_validate(rows: Iterable[SourceRow], run: _Run, spool: RowSpool) ->
             continue
         group, phase = route(key, payload)
         spool.add(ref, key, payload, group=group, phase=phase)
-    if unmapped:
-        raise mapper.unmapped_error(sorted(unmapped), source=source, line=min(unmapped.values()))
-    if report.total == 0 and not run.options.allow_empty:
-        raise InputError(
-            f"the input has no rows; nothing to {run.kind.words.verb}. "
-            "Pass allow_empty=True when an empty input is normal.",
-            source=source,
-        )
-    spool.finish()
-    run.logger.debug("Spooled %d valid rows.", spool.winner_count)
+    return unmapped
 
 
 def _reject(ref: RowRef, errors: Iterable[Any], key: Any, report: UpsertReport) -> None:

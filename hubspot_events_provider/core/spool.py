@@ -23,6 +23,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
+
 from hubspot_events_provider.core.jsoncodec import decode, encode_payload
 from hubspot_events_provider.core.report import ClosesOnExit, json_default
 from hubspot_events_provider.core.rows import Key, RowRef, WriteItem
@@ -31,6 +33,7 @@ __all__ = ["EventSpool", "RowSpool", "SupersededRow"]
 
 _CHUNK_ROWS = 1000
 _NO_GROUP = encode_payload(())
+_decode_key = msgspec.json.Decoder(tuple[str, ...]).decode
 
 
 class SupersededRow(NamedTuple):
@@ -66,14 +69,12 @@ class RowSpool(ClosesOnExit):
             "key BLOB NOT NULL, grp BLOB NOT NULL, phase INTEGER NOT NULL, original TEXT NOT NULL, "
             "payload BLOB NOT NULL)"
         )
-        self._db.execute(
-            "CREATE TABLE winners (phase INTEGER, grp BLOB, position INTEGER, "
-            "PRIMARY KEY (phase, grp, position)) WITHOUT ROWID"
-        )
+        self._db.execute("CREATE TABLE winners (position INTEGER PRIMARY KEY, phase INTEGER, grp BLOB)")
         self._db.execute("BEGIN")
         self._pending: list[tuple[int, int | None, int, bytes, bytes, int, str, bytes]] = []
         self._sources: dict[str, int] = {}
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default).encode
+        self._routed = False  # some row has a group or a phase: winners are read in that order
         self._finished = False
         self._closed = False
         self.total_count = 0
@@ -102,6 +103,8 @@ class RowSpool(ClosesOnExit):
         if self._finished:
             raise RuntimeError("RowSpool.add() after finish()")
         source = self._sources.setdefault(ref.source, len(self._sources))
+        if group or phase:
+            self._routed = True
         self._pending.append(
             (
                 ref.position,
@@ -134,7 +137,15 @@ class RowSpool(ClosesOnExit):
         db = self._db
         db.execute("CREATE INDEX rows_key ON rows (key, position)")
         # With a lone MAX(), SQLite takes the bare columns (phase, grp) from the row holding the max.
-        db.execute("INSERT INTO winners SELECT phase, grp, MAX(position) FROM rows GROUP BY key")
+        if self._routed:
+            db.execute("INSERT INTO winners SELECT MAX(position), phase, grp FROM rows GROUP BY key")
+            db.execute("CREATE INDEX winners_route ON winners (phase, grp, position)")
+        else:  # one group, one phase (events): the index on (key, position) covers this, read by position
+            db.execute(
+                "INSERT INTO winners (position, phase, grp) "
+                "SELECT MAX(position), 0, ? FROM rows GROUP BY key",
+                (_NO_GROUP,),
+            )
         db.execute("COMMIT")
         (self.winner_count,) = db.execute("SELECT COUNT(*) FROM winners").fetchone()
         self._finished = True
@@ -168,14 +179,15 @@ class RowSpool(ClosesOnExit):
         names = list(self._sources)
         for position, line, source, key, original, replaced_by in cursor:
             ref = RowRef(position, line, decode(original), names[source])
-            yield SupersededRow(ref, tuple(decode(key)), replaced_by)
+            yield SupersededRow(ref, _decode_key(key), replaced_by)
 
     def winners(self) -> Iterator[WriteItem]:
         """Yield the rows to send (the last row of each key) by phase, group, then input order."""
         self._require_finished()
         cursor = self._db.execute(
             "SELECT r.position, r.line, r.source, r.key, r.original, r.payload, w.grp, w.phase "
-            "FROM winners w JOIN rows r ON r.position = w.position ORDER BY w.phase, w.grp, w.position"
+            "FROM winners w JOIN rows r ON r.position = w.position "
+            + ("ORDER BY w.phase, w.grp, w.position" if self._routed else "ORDER BY w.position")
         )
         names = list(self._sources)
         loads = decode
@@ -185,7 +197,7 @@ class RowSpool(ClosesOnExit):
             if group is None:
                 group = groups.setdefault(grp, tuple(loads(grp))) if len(groups) < 1024 else tuple(loads(grp))
             ref = RowRef(position, line, loads(original), names[source])
-            yield WriteItem(ref, tuple(loads(key)), loads(payload), group, phase)
+            yield WriteItem(ref, _decode_key(key), loads(payload), group, phase)
 
     def _require_finished(self) -> None:
         if not self._finished:
