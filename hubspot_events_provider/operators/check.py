@@ -81,14 +81,14 @@ def merge_summaries(value: Any) -> dict[str, Any]:
     order, each tagged with ``summary_index``) and every ``rejected_path``/``results_path`` listed.
 
     :param value: one summary dict, a sequence of them, or their JSON / Python-literal text.
-    :return: ``{"summaries", "total", "upserted", "rejected", "failed", "superseded", "errors",
-        "errors_by_category", "sample_errors", "rejected_paths", "results_paths"}``.
+    :return: ``{"summaries", "total", "upserted", "unchanged", "rejected", "failed", "superseded",
+        "errors", "errors_by_category", "sample_errors", "rejected_paths", "results_paths"}``.
     :raises SummaryError: missing, malformed (bad counts, broken invariant
-        ``upserted + rejected + failed + superseded == total``, ``numErrors != rejected + failed``)
-        or dry-run summary.
+        ``upserted + unchanged + rejected + failed + superseded == total`` where ``unchanged`` is 0
+        when absent, ``numErrors != rejected + failed``) or dry-run summary.
     """
     summaries = _as_summary_list(value)
-    merged: dict[str, Any] = {key: 0 for key in _COUNT_KEYS}
+    merged: dict[str, Any] = {key: 0 for key in (*_COUNT_KEYS, "unchanged")}
     by_category: dict[str, int] = {}
     samples: list[dict[str, Any]] = []
     rejected_paths: list[str] = []
@@ -101,9 +101,13 @@ def merge_summaries(value: Any) -> dict[str, Any]:
                 "nothing to check; run the upsert without dry_run or remove the check"
             )
         counts = {key: _count(summary, key, where) for key in _COUNT_KEYS}
+        # ``unchanged`` (rows a sync state skipped) is present only when some were skipped.
+        unchanged = _count(summary, "unchanged", where) if "unchanged" in summary else 0
         errors = counts["rejected"] + counts["failed"]
-        if counts["upserted"] + errors + counts["superseded"] != counts["total"]:
-            raise SummaryError(f"{where}: upserted + rejected + failed + superseded != total ({counts})")
+        if counts["upserted"] + unchanged + errors + counts["superseded"] != counts["total"]:
+            terms = "upserted + unchanged" if "unchanged" in summary else "upserted"
+            raise SummaryError(f"{where}: {terms} + rejected + failed + superseded != total ({counts})")
+        merged["unchanged"] += unchanged
         if "numErrors" in summary and _count(summary, "numErrors", where) != errors:
             raise SummaryError(f"{where}: numErrors={summary['numErrors']!r} but rejected+failed={errors}")
         for key, count in counts.items():
