@@ -14,6 +14,9 @@ import tempfile
 
 import pytest
 
+from hubspot_events_provider.sandbox import SandboxServer
+from tests.support import connect
+
 _HOME = tempfile.mkdtemp(prefix="hubspot-af-home-")
 os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -32,3 +35,10 @@ def airflow_db() -> None:
     from airflow.utils import db
 
     db.resetdb()
+
+
+@pytest.fixture
+def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
+    """A fresh sandbox (default config), also reachable as the Airflow connection ``hubspot_default``."""
+    connect(monkeypatch, hubspot_sandbox)
+    return hubspot_sandbox

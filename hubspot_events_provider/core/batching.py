@@ -1,16 +1,18 @@
-"""Send one batch of events and learn, for every row in it, whether HubSpot took it.
+"""Send one batch of rows and learn, for every row in it, whether HubSpot took it.
 
-HubSpot's answer to a partly invalid upsert batch is undocumented; this module copes with all
-three shapes seen in the wild:
+HubSpot's answer to a partly invalid batch is undocumented; this module copes with every shape:
 
 * ``200`` with ``numErrors``/``errors[]`` and the valid rows applied,
 * ``207`` with the same body,
-* a whole-batch ``400`` that applies nothing and may not say which row was bad.
+* a whole-batch ``400`` that applies nothing and may not say which row was bad,
+* a request-level error the write kind declares permanent for these rows (e.g. a ``404`` for an
+  unknown event): every row of the request fails with that reason, the run goes on.
 
-Each error is attributed to its row through the error ``context`` (``inputIndex``, or the
-``externalAccountId``/``externalEventId`` pair). When HubSpot does not say which rows failed, the
-batch is split in halves and the halves are re-sent (safe: upsert is idempotent by external ids)
-until every row is known good or known bad, so one bad row never costs its neighbours.
+Each error is attributed to its row through the error ``context`` (``inputIndex``, or the key the
+kind reads from the context, e.g. the ``externalAccountId``/``externalEventId`` pair). When HubSpot
+does not say which rows failed, the batch is split in halves and the halves are re-sent (safe: every
+write the pipeline carries is idempotent by key) until every row is known good or known bad, so one
+bad row never costs its neighbours.
 """
 
 from __future__ import annotations
@@ -19,40 +21,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hubspot_events_provider.core.errors import HubSpotValidationError
+from hubspot_events_provider.core.errors import HubSpotError, HubSpotValidationError
+from hubspot_events_provider.core.kinds import WriteKind
+from hubspot_events_provider.core.rows import Key, WriteItem
 
-__all__ = ["BatchItem", "BatchOutcome", "RowFailure", "UpsertSender", "send_batch"]
+__all__ = ["BatchOutcome", "RowFailure", "UpsertSender", "context_value", "send_batch"]
 
 
 class UpsertSender(Protocol):
-    """What :func:`send_batch` needs from a client (``HubSpotClient`` satisfies it)."""
+    """What the events kind needs from a client (``HubSpotClient`` satisfies it)."""
 
     def upsert_events(self, inputs: Sequence[Mapping[str, Any]]) -> Any: ...
-
-
-@dataclass(frozen=True)
-class BatchItem:
-    """One event ready to send, with where it came from.
-
-    :param position: 1-based row number in the source.
-    :param line: line number in the source file, when known.
-    :param key: ``(externalAccountId, externalEventId)``.
-    :param original: the row as read from the source (for the rejected file).
-    :param payload: the HubSpot input object.
-    """
-
-    position: int
-    line: int | None
-    key: tuple[str, str]
-    original: Mapping[str, Any]
-    payload: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class RowFailure:
     """A row HubSpot refused."""
 
-    item: BatchItem
+    item: WriteItem
     category: str
     message: str
     field: str | None = None
@@ -62,7 +48,7 @@ class RowFailure:
 class BatchOutcome:
     """What became of every row of a batch, and what it cost."""
 
-    upserted: list[tuple[BatchItem, str | None]] = field(default_factory=list)
+    upserted: list[tuple[WriteItem, str | None]] = field(default_factory=list)
     failed: list[RowFailure] = field(default_factory=list)
     requests: int = 0
     splits: int = 0
@@ -74,41 +60,36 @@ class BatchOutcome:
         self.splits += other.splits
 
 
-def send_batch(sender: UpsertSender, items: Sequence[BatchItem]) -> BatchOutcome:
-    """Upsert ``items`` and account for each row; split the batch when HubSpot does not say.
+def send_batch(kind: WriteKind[Any], client: Any, items: Sequence[WriteItem]) -> BatchOutcome:
+    """Send ``items`` (one request group) and account for each row; split when HubSpot does not say.
 
     Transient failures (5xx, transport, rate limits after retries, auth) propagate to the caller:
     they fail the run so that an Airflow retry can succeed later.
+
+    :param kind: the write kind (send call, result and error attribution).
+    :param client: what ``kind.send`` sends through.
+    :param items: rows of one group, at most one request's worth.
     """
     outcome = BatchOutcome()
     if not items:
         return outcome
     outcome.requests += 1
     try:
-        response = sender.upsert_events([item.payload for item in items])
-    except HubSpotValidationError as err:
-        # Whole-batch refusal: nothing was applied.
-        if len(items) == 1:
-            outcome.failed.append(_failure_from_error(items[0], err.category, err.message, err.body))
-            return outcome
-        return _split(sender, items, outcome)
-
+        response = kind.send(client, items[0].group, [item.payload for item in items])
+    except HubSpotError as err:
+        return _request_refused(kind, client, items, err, outcome)
     body: Mapping[str, Any] = response.body if isinstance(response.body, Mapping) else {}
     errors = [e for e in body.get("errors") or [] if isinstance(e, Mapping)]
     num_errors = _as_int(body.get("numErrors"), default=len(errors))
     results = [r for r in body.get("results") or [] if isinstance(r, Mapping)]
 
     if not errors and num_errors == 0:
-        ids = _object_ids(results, len(items))
-        outcome.upserted.extend(zip(items, ids, strict=True))
+        outcome.upserted.extend(zip(items, _object_ids(kind, results, len(items)), strict=True))
         return outcome
-
-    attributed = _attribute(errors, items)
+    attributed = _attribute(kind, errors, items)
     if attributed is not None and len(attributed) == max(num_errors, len(errors)):
-        bad_indexes = set(attributed)
-        good = [item for i, item in enumerate(items) if i not in bad_indexes]
-        ids = _object_ids(results, len(good))
-        outcome.upserted.extend(zip(good, ids, strict=True))
+        good = [item for i, item in enumerate(items) if i not in attributed]
+        outcome.upserted.extend(zip(good, _object_ids(kind, results, len(good)), strict=True))
         for index, error in sorted(attributed.items()):
             outcome.failed.append(
                 _failure_from_error(
@@ -116,7 +97,6 @@ def send_batch(sender: UpsertSender, items: Sequence[BatchItem]) -> BatchOutcome
                 )
             )
         return outcome
-
     # HubSpot said some rows failed but not which: isolate them by re-sending halves.
     if len(items) == 1:
         first = errors[0] if errors else {}
@@ -124,22 +104,41 @@ def send_batch(sender: UpsertSender, items: Sequence[BatchItem]) -> BatchOutcome
             _failure_from_error(items[0], _str(first.get("category")), _str(first.get("message")), first)
         )
         return outcome
-    return _split(sender, items, outcome)
+    return _split(kind, client, items, outcome)
 
 
-def _split(sender: UpsertSender, items: Sequence[BatchItem], outcome: BatchOutcome) -> BatchOutcome:
+def _request_refused(
+    kind: WriteKind[Any], client: Any, items: Sequence[WriteItem], err: HubSpotError, outcome: BatchOutcome
+) -> BatchOutcome:
+    """The request as a whole was refused: fail its rows, isolate the bad ones, or re-raise."""
+    refusal = kind.refuse_request(err, items[0].group)
+    if refusal is not None:
+        outcome.failed.extend(RowFailure(item, *refusal) for item in items)
+        return outcome
+    if not isinstance(err, HubSpotValidationError):
+        raise err
+    # Whole-batch refusal: nothing was applied.
+    if len(items) == 1:
+        outcome.failed.append(_failure_from_error(items[0], err.category, err.message, err.body))
+        return outcome
+    return _split(kind, client, items, outcome)
+
+
+def _split(
+    kind: WriteKind[Any], client: Any, items: Sequence[WriteItem], outcome: BatchOutcome
+) -> BatchOutcome:
     middle = len(items) // 2
     outcome.splits += 1
-    outcome.merge(send_batch(sender, items[:middle]))
-    outcome.merge(send_batch(sender, items[middle:]))
+    outcome.merge(send_batch(kind, client, items[:middle]))
+    outcome.merge(send_batch(kind, client, items[middle:]))
     return outcome
 
 
 def _attribute(
-    errors: Sequence[Mapping[str, Any]], items: Sequence[BatchItem]
+    kind: WriteKind[Any], errors: Sequence[Mapping[str, Any]], items: Sequence[WriteItem]
 ) -> dict[int, Mapping[str, Any]] | None:
     """Map each error to the index of its row, or ``None`` if any error cannot be placed."""
-    by_key: dict[tuple[str, str], list[int]] = {}
+    by_key: dict[Key, list[int]] = {}
     for index, item in enumerate(items):
         by_key.setdefault(item.key, []).append(index)
     placed: dict[int, Mapping[str, Any]] = {}
@@ -148,15 +147,13 @@ def _attribute(
         if not isinstance(context, Mapping):
             return None
         found = _context_index(context, len(items))
-        if found is not None:
-            placed[found] = error
-            continue
-        account = _first(context.get("externalAccountId"))
-        event = _first(context.get("externalEventId"))
-        candidates = by_key.get((account, event), []) if account is not None and event is not None else []
-        if len(candidates) != 1:
-            return None
-        placed[candidates[0]] = error
+        if found is None:
+            key = kind.key_from_context(context)
+            candidates = by_key.get(key, []) if key is not None else []
+            if len(candidates) != 1:
+                return None
+            found = candidates[0]
+        placed[found] = error
     return placed
 
 
@@ -171,25 +168,32 @@ def _context_index(context: Mapping[str, Any], size: int) -> int | None:
     return index if 0 <= index < size else None
 
 
+def context_value(context: Mapping[str, Any], name: str) -> str | None:
+    """A string in a HubSpot error ``context`` (values are one-element lists of strings).
+
+    :param context: the error's ``context``.
+    :param name: e.g. ``externalEventId``.
+    """
+    return _first(context.get(name))
+
+
 def _first(value: Any) -> str | None:
     if isinstance(value, list | tuple) and value:
         value = value[0]
     return value if isinstance(value, str) else None
 
 
-def _object_ids(results: Sequence[Mapping[str, Any]], expected: int) -> list[str | None]:
+def _object_ids(
+    kind: WriteKind[Any], results: Sequence[Mapping[str, Any]], expected: int
+) -> list[str | None]:
     """Object ids in input order when HubSpot returned one result per applied row, else unknowns."""
     if len(results) != expected:
         return [None] * expected
-    ids: list[str | None] = []
-    for result in results:
-        value = result.get("objectId", result.get("id"))
-        ids.append(str(value) if value is not None else None)
-    return ids
+    return [kind.object_id(result) for result in results]
 
 
 def _failure_from_error(
-    item: BatchItem, category: str | None, message: str | None, body: Mapping[str, Any]
+    item: WriteItem, category: str | None, message: str | None, body: Mapping[str, Any]
 ) -> RowFailure:
     field_name: str | None = None
     details = body.get("errors")

@@ -238,20 +238,34 @@ class UnmappedFieldsError(InputError):
     """Source keys that map to no HubSpot field: refused rather than dropped silently.
 
     :param keys: the unmapped source keys, sorted.
+    :param suggestions: unmapped key -> the HubSpot field it probably meant (a typo), if any.
     """
 
-    def __init__(self, keys: list[str], *, source: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self,
+        keys: list[str],
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        suggestions: Mapping[str, str] | None = None,
+    ) -> None:
         self.keys = sorted(keys)
+        self.suggestions: dict[str, str] = dict(suggestions or {})
         message = (
             f"source keys {', '.join(repr(k) for k in self.keys)} map to no HubSpot field. "
             "Map them with field_map, send them as custom_properties, or list them in ignore_fields "
             "(ignore_unmapped=True ignores every unmapped key)."
         )
+        if self.suggestions:
+            hints = ", ".join(f"{k!r} -> {v!r}" for k, v in self.suggestions.items())
+            message += f" Did you mean {hints}?"
         super().__init__(message, source=source, line=line)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_unmapped, (self.keys, self.source, self.line))
+        return (_rebuild_unmapped, (self.keys, self.source, self.line, self.suggestions))
 
 
-def _rebuild_unmapped(keys: list[str], source: str | None, line: int | None) -> UnmappedFieldsError:
-    return UnmappedFieldsError(keys, source=source, line=line)
+def _rebuild_unmapped(
+    keys: list[str], source: str | None, line: int | None, suggestions: Mapping[str, str] | None = None
+) -> UnmappedFieldsError:
+    return UnmappedFieldsError(keys, source=source, line=line, suggestions=suggestions)

@@ -109,6 +109,12 @@ class MappedRow(NamedTuple):
 _new_mapped = tuple.__new__  # builds a MappedRow without the NamedTuple keyword handling (hot path)
 
 
+def _bad_value(field: str, src: str, problem: ValueProblem) -> RowError:
+    """A row error naming the HubSpot field and, when it differs, the source column it came from."""
+    where = field if src == field or field.endswith(f".{src}") else f"{field} (from column {src!r})"
+    return RowError(field, problem.category, f"{where}: {problem.message}")
+
+
 def suggest_field(name: str) -> str | None:
     """Return the HubSpot field a mistyped name probably meant (``eventDescripton`` -> ``eventDescription``).
 
@@ -234,11 +240,10 @@ class EventMapper:
             | self.ignore_fields
             | set(field_map)
         )
-        self._string_plan = tuple(
-            (f, self._sources[f], f in REQUIRED_FIELDS) for f in (*REQUIRED_FIELDS, *STRING_FIELDS)
-        )
-        self._typed_plan: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = tuple(
-            (f, self._sources[f], self._converter(f)) for f in (*DATETIME_FIELDS, *BOOLEAN_FIELDS)
+        # One plan for every scalar field: (field, source keys in order, normaliser, required).
+        self._plan: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any], bool], ...] = tuple(
+            (f, self._sources[f], self._converter(f), f in REQUIRED_FIELDS)
+            for f in (*REQUIRED_FIELDS, *STRING_FIELDS, *DATETIME_FIELDS, *BOOLEAN_FIELDS)
         )
 
     @classmethod
@@ -342,12 +347,8 @@ class EventMapper:
         :param line: the first line where one was seen.
         """
         names = sorted({str(k) for k in keys})
-        err = UnmappedFieldsError(names, source=source, line=line)
         hints = {k: s for k in names if (s := suggest_field(k)) is not None}
-        err.suggestions = hints  # type: ignore[attr-defined]
-        if hints:
-            err.args = (f"{err} Did you mean {', '.join(f'{k!r} -> {v!r}' for k, v in hints.items())}?",)
-        return err
+        return UnmappedFieldsError(names, source=source, line=line, suggestions=hints)
 
     # -- mapping ---------------------------------------------------------------------------------
 
@@ -364,35 +365,7 @@ class EventMapper:
         payload: dict[str, Any] = {}
         get = row.get
         defaults = self._defaults
-        value: Any
-        for field, sources, required in self._string_plan:
-            for src in sources:
-                raw = get(src)
-                if raw is None:
-                    continue
-                if raw.__class__ is str:
-                    value = raw.strip()
-                    if not value:
-                        continue
-                    if len(value) > MAX_STRING_LENGTH:
-                        errors.append(self._problem(field, src, raw, to_string))
-                        break
-                else:
-                    try:
-                        value = to_string(raw)
-                    except ValueProblem as exc:
-                        errors.append(RowError(field, exc.category, exc.message))
-                        break
-                    if value is None:
-                        continue
-                payload[field] = value
-                break
-            else:
-                if field in defaults:
-                    payload[field] = defaults[field]
-                elif required:
-                    errors.append(self._missing(field))
-        for field, sources, convert in self._typed_plan:
+        for field, sources, convert, required in self._plan:
             for src in sources:
                 raw = get(src)
                 if raw is None:
@@ -400,7 +373,7 @@ class EventMapper:
                 try:
                     value = convert(raw)
                 except ValueProblem as exc:
-                    errors.append(RowError(field, exc.category, exc.message))
+                    errors.append(_bad_value(field, src, exc))
                     break
                 if value is not None:
                     payload[field] = value
@@ -408,30 +381,20 @@ class EventMapper:
             else:
                 if field in defaults:
                     payload[field] = defaults[field]
+                elif required:
+                    errors.append(self._missing(field))
         self._finish_dates(payload, errors)
         self._map_custom(get, payload, errors)
         account = payload.get("externalAccountId")
         event = payload.get("externalEventId")
         key = (account, event) if account and event else None
-        if self.ignore_unmapped or self._known.issuperset(row):
-            unmapped = _NO_KEYS
-        else:
-            unmapped = frozenset(self.unmapped_keys(row))
+        found = self.unmapped_keys(row)
+        unmapped = frozenset(found) if found else _NO_KEYS
         return _new_mapped(MappedRow, (None if errors else payload, errors, key, unmapped))
 
     def _missing(self, field: str) -> RowError:
         looked = ", ".join(repr(s) for s in self._sources[field]) or "none"
         return RowError(field, MISSING_REQUIRED_FIELD, f"{field} is required (source keys: {looked})")
-
-    @staticmethod
-    def _problem(field: str, src: str, raw: Any, convert: Callable[[Any], Any]) -> RowError:
-        try:
-            convert(raw)
-        except ValueProblem as exc:
-            return RowError(field, exc.category, exc.message)
-        return RowError(
-            field, INVALID_TYPE, f"unexpected value in {src!r}: {preview(raw)}"
-        )  # pragma: no cover
 
     @staticmethod
     def _finish_dates(payload: dict[str, Any], errors: list[RowError]) -> None:
@@ -459,7 +422,7 @@ class EventMapper:
             try:
                 props = self._row_custom(raw)
             except ValueProblem as exc:
-                errors.append(RowError(CUSTOM_PROPERTIES, exc.category, exc.message))
+                errors.append(_bad_value(CUSTOM_PROPERTIES, src, exc))
                 return
             if props:
                 break
@@ -472,7 +435,9 @@ class EventMapper:
                 text = to_custom_value(raw, tz)
             except ValueProblem as exc:
                 category = INVALID_CUSTOM_PROPERTY if exc.category != VALUE_TOO_LONG else VALUE_TOO_LONG
-                errors.append(RowError(f"{CUSTOM_PROPERTIES}.{name}", category, exc.message))
+                errors.append(
+                    _bad_value(f"{CUSTOM_PROPERTIES}.{name}", src, ValueProblem(category, exc.message))
+                )
                 continue
             if text is not None:
                 if props is None:

@@ -1,12 +1,14 @@
-"""EventSpool: an on-disk (SQLite) store of valid rows that de-duplicates by external ids, last row wins.
+"""RowSpool: an on-disk (SQLite) store of valid rows that de-duplicates by key, last row wins.
 
-Pass 1 of an upsert adds every valid row; :meth:`EventSpool.finish` then decides, for each
-``(externalAccountId, externalEventId)``, which row wins (the one with the highest position, i.e.
-the last one read). :meth:`EventSpool.superseded` lists the others (each with the position of the
-row that replaced it) and :meth:`EventSpool.winners` yields the rows to send, in input order.
+Pass 1 of a write adds every valid row with its key (any tuple of strings: the external ids of an
+event, or of an event, a contact and a state). :meth:`RowSpool.finish` then decides, for each key,
+which row wins (the one with the highest position, i.e. the last one read).
+:meth:`RowSpool.superseded` lists the others (each with the position of the row that replaced it)
+and :meth:`RowSpool.winners` yields the rows to send, ordered by phase, then request group, then
+input order, so that the rows of one request come out next to each other.
 
 Everything lives in a temporary SQLite file, so memory stays flat whatever the number of rows:
-no Python structure holds all keys. The file is deleted on :meth:`EventSpool.close`. A spool is
+no Python structure holds all keys. The file is deleted on :meth:`RowSpool.close`. A spool is
 used by one thread at a time.
 """
 
@@ -19,39 +21,30 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
-from hubspot_events_provider.core.jsoncodec import decode, encode_payload
-from hubspot_events_provider.core.report import json_default
+import msgspec
 
-__all__ = ["EventSpool", "SpooledEvent", "SupersededEvent"]
+from hubspot_events_provider.core.jsoncodec import decode, encode_payload
+from hubspot_events_provider.core.report import ClosesOnExit, json_default
+from hubspot_events_provider.core.rows import Key, RowRef, WriteItem
+
+__all__ = ["EventSpool", "RowSpool", "SupersededRow"]
 
 _CHUNK_ROWS = 1000
+_NO_GROUP = encode_payload(())
+_decode_key = msgspec.json.Decoder(tuple[str, ...]).decode
 
 
-class SpooledEvent(NamedTuple):
-    """A winning row: 1-based ``position``, source ``line``, ``key``, the ``original`` row and the
-    HubSpot ``payload``."""
-
-    position: int
-    line: int | None
-    key: tuple[str, str]
-    original: Any
-    payload: dict[str, Any]
-
-
-class SupersededEvent(NamedTuple):
+class SupersededRow(NamedTuple):
     """A row replaced by a later row with the same key (at position ``replaced_by``)."""
 
-    position: int
-    line: int | None
-    key: tuple[str, str]
-    original: Any
+    ref: RowRef
+    key: Key
     replaced_by: int
 
 
-class EventSpool:
+class RowSpool(ClosesOnExit):
     """SQLite-backed de-duplicating spool of valid rows.
 
     :param directory: where to create the temporary file (default: the system temp directory).
@@ -72,13 +65,16 @@ class EventSpool:
         ):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute(
-            "CREATE TABLE rows (position INTEGER PRIMARY KEY, line INTEGER, account TEXT NOT NULL, "
-            "event TEXT NOT NULL, original TEXT NOT NULL, payload BLOB NOT NULL)"
+            "CREATE TABLE rows (position INTEGER PRIMARY KEY, line INTEGER, source INTEGER NOT NULL, "
+            "key BLOB NOT NULL, grp BLOB NOT NULL, phase INTEGER NOT NULL, original TEXT NOT NULL, "
+            "payload BLOB NOT NULL)"
         )
-        self._db.execute("CREATE TABLE winners (position INTEGER PRIMARY KEY)")
+        self._db.execute("CREATE TABLE winners (position INTEGER PRIMARY KEY, phase INTEGER, grp BLOB)")
         self._db.execute("BEGIN")
-        self._pending: list[tuple[int, int | None, str, str, str, bytes]] = []
+        self._pending: list[tuple[int, int | None, int, bytes, bytes, int, str, bytes]] = []
+        self._sources: dict[str, int] = {}
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default).encode
+        self._routed = False  # some row has a group or a phase: winners are read in that order
         self._finished = False
         self._closed = False
         self.total_count = 0
@@ -88,35 +84,48 @@ class EventSpool:
 
     def add(
         self,
-        position: int,
-        line: int | None,
-        key: tuple[str, str],
-        original_row: Any,
+        ref: RowRef,
+        key: Key,
         payload: Mapping[str, Any],
+        *,
+        group: Key = (),
+        phase: int = 0,
     ) -> None:
         """Spool one valid row.
 
-        :param position: the row's 1-based position in the input (a later row has a higher one).
-        :param line: its line in the source, if any.
-        :param key: ``(externalAccountId, externalEventId)``.
-        :param original_row: the source row as read (JSON-serialisable, or made so with ``str``).
+        :param ref: the row's identity (its position orders duplicates: a later row wins).
+        :param key: the row's key; rows with equal keys are duplicates.
         :param payload: the HubSpot input object.
+        :param group: the request group (rows sent in one request share it).
+        :param phase: every row of a lower phase is yielded before any row of a higher one.
         :raises RuntimeError: after :meth:`finish`.
         """
         if self._finished:
-            raise RuntimeError("EventSpool.add() after finish()")
-        account, event = key
-        dumps = self._dumps
-        self._pending.append((position, line, account, event, dumps(original_row), encode_payload(payload)))
+            raise RuntimeError("RowSpool.add() after finish()")
+        source = self._sources.setdefault(ref.source, len(self._sources))
+        if group or phase:
+            self._routed = True
+        self._pending.append(
+            (
+                ref.position,
+                ref.line,
+                source,
+                encode_payload(key),
+                encode_payload(group) if group else _NO_GROUP,
+                phase,
+                self._dumps(ref.original),
+                encode_payload(payload),
+            )
+        )
         if len(self._pending) >= _CHUNK_ROWS:
             self._flush()
 
     def _flush(self) -> None:
         if self._pending:
             try:
-                self._db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?)", self._pending)
+                self._db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._pending)
             except sqlite3.IntegrityError:
-                raise ValueError("EventSpool.add(): the same position was added twice") from None
+                raise ValueError("RowSpool.add(): the same position was added twice") from None
             self.total_count += len(self._pending)
             self._pending.clear()
 
@@ -126,8 +135,17 @@ class EventSpool:
             return
         self._flush()
         db = self._db
-        db.execute("CREATE INDEX rows_key ON rows (account, event, position)")
-        db.execute("INSERT INTO winners SELECT MAX(position) FROM rows GROUP BY account, event")
+        db.execute("CREATE INDEX rows_key ON rows (key, position)")
+        # With a lone MAX(), SQLite takes the bare columns (phase, grp) from the row holding the max.
+        if self._routed:
+            db.execute("INSERT INTO winners SELECT MAX(position), phase, grp FROM rows GROUP BY key")
+            db.execute("CREATE INDEX winners_route ON winners (phase, grp, position)")
+        else:  # one group, one phase (events): the index on (key, position) covers this, read by position
+            db.execute(
+                "INSERT INTO winners (position, phase, grp) "
+                "SELECT MAX(position), 0, ? FROM rows GROUP BY key",
+                (_NO_GROUP,),
+            )
         db.execute("COMMIT")
         (self.winner_count,) = db.execute("SELECT COUNT(*) FROM winners").fetchone()
         self._finished = True
@@ -139,34 +157,51 @@ class EventSpool:
         """Rows replaced by a later duplicate (known after :meth:`finish`)."""
         return self.total_count - self.winner_count if self._finished else 0
 
-    def superseded(self) -> Iterator[SupersededEvent]:
+    def batch_count(self, batch_size: int) -> int:
+        """Requests needed to send the winners ``batch_size`` at a time, a batch never spanning groups.
+
+        :param batch_size: rows per request.
+        """
+        self._require_finished()
+        cursor = self._db.execute("SELECT COUNT(*) FROM winners GROUP BY phase, grp")
+        return sum(-(-n // batch_size) for (n,) in cursor)
+
+    def superseded(self) -> Iterator[SupersededRow]:
         """Yield rows replaced by a later row with the same key, in input order."""
         self._require_finished()
         if not self.superseded_count:
             return
         cursor = self._db.execute(
-            "SELECT r.position, r.line, r.account, r.event, r.original, "
-            "(SELECT MAX(x.position) FROM rows x WHERE x.account = r.account AND x.event = r.event) "
+            "SELECT r.position, r.line, r.source, r.key, r.original, "
+            "(SELECT MAX(x.position) FROM rows x WHERE x.key = r.key) "
             "FROM rows r WHERE r.position NOT IN (SELECT position FROM winners) ORDER BY r.position"
         )
-        loads = decode
-        for position, line, account, event, original, replaced_by in cursor:
-            yield SupersededEvent(position, line, (account, event), loads(original), replaced_by)
+        names = list(self._sources)
+        for position, line, source, key, original, replaced_by in cursor:
+            ref = RowRef(position, line, decode(original), names[source])
+            yield SupersededRow(ref, _decode_key(key), replaced_by)
 
-    def winners(self) -> Iterator[SpooledEvent]:
-        """Yield the rows to send (the last row of each key), in input order."""
+    def winners(self) -> Iterator[WriteItem]:
+        """Yield the rows to send (the last row of each key) by phase, group, then input order."""
         self._require_finished()
         cursor = self._db.execute(
-            "SELECT r.position, r.line, r.account, r.event, r.original, r.payload "
-            "FROM winners w JOIN rows r ON r.position = w.position ORDER BY w.position"
+            "SELECT r.position, r.line, r.source, r.key, r.original, r.payload, w.grp, w.phase "
+            "FROM winners w JOIN rows r ON r.position = w.position "
+            + ("ORDER BY w.phase, w.grp, w.position" if self._routed else "ORDER BY w.position")
         )
+        names = list(self._sources)
         loads = decode
-        for position, line, account, event, original, payload in cursor:
-            yield SpooledEvent(position, line, (account, event), loads(original), loads(payload))
+        groups: dict[bytes, Key] = {}
+        for position, line, source, key, original, payload, grp, phase in cursor:
+            group = groups.get(grp)
+            if group is None:
+                group = groups.setdefault(grp, tuple(loads(grp))) if len(groups) < 1024 else tuple(loads(grp))
+            ref = RowRef(position, line, loads(original), names[source])
+            yield WriteItem(ref, _decode_key(key), loads(payload), group, phase)
 
     def _require_finished(self) -> None:
         if not self._finished:
-            raise RuntimeError("call EventSpool.finish() before reading winners or superseded rows")
+            raise RuntimeError("call RowSpool.finish() before reading winners or superseded rows")
 
     # -- lifetime ----------------------------------------------------------------------------------
 
@@ -180,13 +215,6 @@ class EventSpool:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
-    def __enter__(self) -> EventSpool:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+EventSpool = RowSpool
+"""The name of the spool before it carried other write kinds than events."""

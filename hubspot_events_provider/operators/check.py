@@ -16,9 +16,11 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
+from hubspot_events_provider.core.summary import ERROR_STAGES, STAGE_HUBSPOT, STAGE_VALIDATION
+
 __all__ = ["MarketingEventsUpsertCheckOperator", "SummaryError", "merge_summaries"]
 
-STAGES = ("validation", "hubspot")
+STAGES = ERROR_STAGES
 """Stages a row error comes from: ``validation`` (counted as ``rejected``, refused before sending)
 and ``hubspot`` (counted as ``failed``, refused by HubSpot)."""
 
@@ -79,14 +81,14 @@ def merge_summaries(value: Any) -> dict[str, Any]:
     order, each tagged with ``summary_index``) and every ``rejected_path``/``results_path`` listed.
 
     :param value: one summary dict, a sequence of them, or their JSON / Python-literal text.
-    :return: ``{"summaries", "total", "upserted", "rejected", "failed", "superseded", "errors",
-        "errors_by_category", "sample_errors", "rejected_paths", "results_paths"}``.
+    :return: ``{"summaries", "total", "upserted", "unchanged", "rejected", "failed", "superseded",
+        "errors", "errors_by_category", "sample_errors", "rejected_paths", "results_paths"}``.
     :raises SummaryError: missing, malformed (bad counts, broken invariant
-        ``upserted + rejected + failed + superseded == total``, ``numErrors != rejected + failed``)
-        or dry-run summary.
+        ``upserted + unchanged + rejected + failed + superseded == total`` where ``unchanged`` is 0
+        when absent, ``numErrors != rejected + failed``) or dry-run summary.
     """
     summaries = _as_summary_list(value)
-    merged: dict[str, Any] = {key: 0 for key in _COUNT_KEYS}
+    merged: dict[str, Any] = {key: 0 for key in (*_COUNT_KEYS, "unchanged")}
     by_category: dict[str, int] = {}
     samples: list[dict[str, Any]] = []
     rejected_paths: list[str] = []
@@ -99,9 +101,13 @@ def merge_summaries(value: Any) -> dict[str, Any]:
                 "nothing to check; run the upsert without dry_run or remove the check"
             )
         counts = {key: _count(summary, key, where) for key in _COUNT_KEYS}
+        # ``unchanged`` (rows a sync state skipped) is present only when some were skipped.
+        unchanged = _count(summary, "unchanged", where) if "unchanged" in summary else 0
         errors = counts["rejected"] + counts["failed"]
-        if counts["upserted"] + errors + counts["superseded"] != counts["total"]:
-            raise SummaryError(f"{where}: upserted + rejected + failed + superseded != total ({counts})")
+        if counts["upserted"] + unchanged + errors + counts["superseded"] != counts["total"]:
+            terms = "upserted + unchanged" if "unchanged" in summary else "upserted"
+            raise SummaryError(f"{where}: {terms} + rejected + failed + superseded != total ({counts})")
+        merged["unchanged"] += unchanged
         if "numErrors" in summary and _count(summary, "numErrors", where) != errors:
             raise SummaryError(f"{where}: numErrors={summary['numErrors']!r} but rejected+failed={errors}")
         for key, count in counts.items():
@@ -135,6 +141,9 @@ def _format_sample(sample: Mapping[str, Any]) -> str:
         where += f" (line {sample['line']})"
     if "summary_index" in sample:
         where += f" of summary #{sample['summary_index']}"
+    ids = sample.get("ids")
+    if isinstance(ids, Mapping) and ids:
+        where += " " + ", ".join(f"{name}={value!r}" for name, value in ids.items())
     parts = [str(sample[key]) for key in ("stage", "category", "field") if sample.get(key)]
     return f"{where}: {', '.join(parts)}: {sample.get('message', '')}"
 
@@ -269,7 +278,7 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
         thresholds = self.thresholds
         errors, total = merged["errors"], merged["total"]
         rate = errors / total if total else 0.0
-        by_stage = {"validation": merged["rejected"], "hubspot": merged["failed"]}
+        by_stage = {STAGE_VALIDATION: merged["rejected"], STAGE_HUBSPOT: merged["failed"]}
         violations: list[str] = []
         if "max_errors" in thresholds and errors > thresholds["max_errors"]:
             violations.append(f"{errors} errors exceed max_errors={thresholds['max_errors']}")

@@ -271,7 +271,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
             )
         summary = report.summary()
         self._log_summary(summary)
-        return summary
+        return dict(summary)
 
     # -- inputs -------------------------------------------------------------------------------
 

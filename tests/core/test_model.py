@@ -250,6 +250,65 @@ def test_unmapped_keys_are_reported_not_dropped() -> None:
     assert isinstance(pickle.loads(pickle.dumps(err)), UnmappedFieldsError)  # noqa: S301 - our own bytes
 
 
+def test_unmapped_error_keeps_its_suggestions_across_pickling() -> None:
+    err = EventMapper().unmapped_error(["eventDescripton", "zzz"], source="events", line=3)
+    back = pickle.loads(pickle.dumps(err))  # noqa: S301 - our own bytes
+    assert isinstance(back, UnmappedFieldsError)
+    assert back.suggestions == err.suggestions == {"eventDescripton": "eventDescription"}
+    assert (back.keys, back.source, back.line) == (["eventDescripton", "zzz"], "events", 3)
+    assert str(back) == str(err)
+    assert str(err).endswith("Did you mean 'eventDescripton' -> 'eventDescription'?")
+
+
+@pytest.mark.parametrize(
+    ("row", "kwargs", "field", "message"),
+    [
+        (
+            {**BASE, "starts_at": "tomorrow"},
+            {"field_map": {"starts_at": "startDateTime"}},
+            "startDateTime",
+            "startDateTime (from column 'starts_at'): not an ISO 8601 date/time: 'tomorrow'",
+        ),
+        (
+            {**BASE, "startDateTime": "tomorrow"},
+            {},
+            "startDateTime",
+            "startDateTime: not an ISO 8601 date/time: 'tomorrow'",
+        ),
+        (
+            {**BASE, "done": "maybe"},
+            {"field_map": {"done": "eventCompleted"}},
+            "eventCompleted",
+            "eventCompleted (from column 'done'): expected a boolean (true/false, yes/no, 1/0), got 'maybe'",
+        ),
+        (
+            {**BASE, "kind": 1.5},
+            {"field_map": {"kind": "eventType"}},
+            "eventType",
+            "eventType (from column 'kind'): expected a string, got float 1.5",
+        ),
+        (
+            {**BASE, "reg": [1]},
+            {"custom_properties": {"reg": "region"}},
+            "customProperties.region",
+            "customProperties.region (from column 'reg'): ",
+        ),
+        (
+            {**BASE, "region": [1]},
+            {"custom_properties": ["region"]},
+            "customProperties.region",
+            "customProperties.region: ",
+        ),
+    ],
+)
+def test_a_bad_value_names_the_source_column_and_the_hubspot_field(
+    row: dict[str, Any], kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    (error,) = _map(row, **kwargs).errors
+    assert error.field == field
+    assert error.message.startswith(message)
+
+
 def test_ignore_unmapped_opts_out() -> None:
     mapper = EventMapper(ignore_unmapped=True)
     assert mapper.unmapped_keys({**BASE, "anything": 1}) == set()

@@ -4,45 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import ClientConfig
 from hubspot_events_provider.core.errors import HubSpotServerError, InputError, UnmappedFieldsError
 from hubspot_events_provider.core.model import EventMapper
 from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
 from hubspot_events_provider.core.sources import rows_from_events
 from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
-from hubspot_events_provider.sandbox import Fault, SandboxConfig, SandboxServer
-
-
-def event(i: int, **overrides: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "externalAccountId": "acme",
-        "externalEventId": f"evt-{i}",
-        "eventName": f"Webinar {i}",
-        "eventOrganizer": "Acme Marketing",
-        "eventType": "WEBINAR",
-        "startDateTime": "2026-12-01T10:00:00Z",
-        "endDateTime": "2026-12-01T11:00:00Z",
-    }
-    row.update(overrides)
-    return row
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as server:
-        yield server
-
-
-def make_client(sandbox: SandboxServer, **config: Any) -> HubSpotClient:
-    cfg = ClientConfig(base_url=sandbox.url, max_requests_per_10s=10_000, backoff_base=0.01, **config)
-    return HubSpotClient(cfg, StaticTokenAuth(sandbox.token))
+from hubspot_events_provider.sandbox import Fault, SandboxServer
+from tests.support import event, make_client
 
 
 def run(

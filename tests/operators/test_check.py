@@ -121,6 +121,28 @@ def test_failure_message_names_values_thresholds_counts_samples_and_file() -> No
     ]
 
 
+def test_rows_skipped_as_unchanged_count_in_the_invariant() -> None:
+    summary = make_summary(total=10, failed=1)
+    summary.update(upserted=6, unchanged=3)
+    assert run_check(summary, max_errors=1)["passed"] is True
+    merged = merge_summaries([summary, make_summary(total=5)])
+    assert (merged["total"], merged["upserted"], merged["unchanged"]) == (15, 11, 3)
+    summary["unchanged"] = 2
+    with pytest.raises(AirflowFailException, match="upserted \\+ unchanged \\+ rejected"):
+        run_check(summary, max_errors=1)
+
+
+def test_sample_errors_name_the_external_ids_of_their_row() -> None:
+    summary = make_summary(total=10, failed=1)
+    summary["sample_errors"][0]["ids"] = {"externalAccountId": "acme", "externalEventId": "webinar-7"}
+    with pytest.raises(AirflowFailException) as info:
+        run_check(summary, max_errors=0)
+    assert (
+        "  - row 1 (line 2) externalAccountId='acme', externalEventId='webinar-7': "
+        "hubspot, VALIDATION_ERROR: problem number 1"
+    ) in str(info.value).splitlines()
+
+
 def test_stage_and_category_violations_are_named() -> None:
     summary = make_summary(rejected=3, failed=2)
     with pytest.raises(AirflowFailException) as info:

@@ -24,6 +24,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.operators.upsert import UpsertMarketingEventsOperator
 from hubspot_events_provider.sandbox import SandboxServer
+from tests.support import read_jsonl
 
 
 def event(eid: str, **overrides: Any) -> dict[str, Any]:
@@ -41,24 +42,11 @@ def event(eid: str, **overrides: Any) -> dict[str, Any]:
 EVENTS = [event("e1"), event("e2"), event("e3")]
 
 
-@pytest.fixture
-def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": hubspot_sandbox.url, "password": hubspot_sandbox.token}),
-    )
-    return hubspot_sandbox
-
-
 def run(tmp_path: pathlib.Path, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("rejected_path", str(tmp_path / "rejected.jsonl"))
     op = UpsertMarketingEventsOperator(task_id="upsert", **kwargs)
     summary: dict[str, Any] = op.execute({})
     return summary
-
-
-def read_jsonl(path: str | pathlib.Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in pathlib.Path(path).read_text().splitlines()]
 
 
 def stored_ids(sandbox: SandboxServer) -> list[str]:

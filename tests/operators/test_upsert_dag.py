@@ -8,28 +8,19 @@ default per-map-index rejected file.
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any
 
 import pytest
 
 from hubspot_events_provider.sandbox import SandboxServer
+from tests.support import read_jsonl
 
 
 def event(eid: str, **overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"externalEventId": eid, "eventName": f"Event {eid}", "eventOrganizer": "Acme"}
     row.update(overrides)
     return row
-
-
-@pytest.fixture
-def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": hubspot_sandbox.url, "password": hubspot_sandbox.token}),
-    )
-    return hubspot_sandbox
 
 
 def run_dag(native: bool, conf: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -60,10 +51,6 @@ def run_dag(native: bool, conf: dict[str, Any]) -> tuple[dict[str, str], dict[st
         ).all()
         xcoms = {key(row.task_id, row.map_index): XComModel.deserialize_value(row) for row in rows}
     return states, xcoms
-
-
-def read_jsonl(path: str | pathlib.Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in pathlib.Path(path).read_text().splitlines()]
 
 
 def stored(sandbox: SandboxServer, account: str) -> dict[str, dict[str, Any]]:

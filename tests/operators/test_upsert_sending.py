@@ -15,33 +15,13 @@ from hubspot_events_provider.core.errors import HubSpotError
 from hubspot_events_provider.operators.upsert import UpsertMarketingEventsOperator
 from hubspot_events_provider.sandbox import Fault, SandboxServer
 from tests.contract.openapi import validate_request_body
+from tests.support import connect, event, read_jsonl
 
 SUMMARY_KEYS = {
     "total", "upserted", "rejected", "failed", "numErrors", "error_rate", "superseded",
     "errors_by_category", "sample_errors", "batches", "requests", "retries", "rate_limited",
     "rejected_path", "results_path", "started_at", "completed_at", "dry_run",
 }  # fmt: skip
-
-
-def event(i: int, **overrides: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "externalAccountId": "acme",
-        "externalEventId": f"evt-{i}",
-        "eventName": f"Webinar {i}",
-        "eventOrganizer": "Acme",
-        "eventType": "WEBINAR",
-        "startDateTime": "2026-12-01T10:00:00Z",
-        "endDateTime": "2026-12-01T11:00:00Z",
-    }
-    row.update(overrides)
-    return row
-
-
-def connect(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, **extra: Any) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": sandbox.url, "password": sandbox.token, "extra": extra}),
-    )
 
 
 @pytest.fixture
@@ -55,10 +35,6 @@ def run(tmp_path: pathlib.Path, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("results_path", str(tmp_path / "results.jsonl"))
     summary: dict[str, Any] = UpsertMarketingEventsOperator(task_id="upsert", **kwargs).execute({})
     return summary
-
-
-def read_jsonl(path: str | pathlib.Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in pathlib.Path(path).read_text().splitlines()]
 
 
 def upsert_requests(sandbox: SandboxServer) -> list[Any]:

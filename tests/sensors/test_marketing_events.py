@@ -38,15 +38,6 @@ def upsert(sandbox: SandboxServer, *eids: str) -> None:
         client.close()
 
 
-@pytest.fixture
-def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": hubspot_sandbox.url, "password": hubspot_sandbox.token}),
-    )
-    return hubspot_sandbox
-
-
 def object_id(sandbox: SandboxServer, eid: str) -> str:
     stored = sandbox.get_event("acme", eid)
     assert stored is not None

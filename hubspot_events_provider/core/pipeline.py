@@ -1,0 +1,393 @@
+"""The write pipeline: rows in, every row out as upserted, unchanged, rejected, failed or superseded.
+
+::
+
+    rows ─> RowRef ─> validate (kind.mapper) ──invalid──> report.record_invalid
+                          │ valid (key, payload, kind.route -> group, phase)
+                          v
+                      RowSpool (on disk; last row of each key wins) ──older──> report.record_superseded
+                          │ winners by phase, group, input order
+                          v
+                      hooks.unchanged? ──yes──> report.record_unchanged
+                          │ no
+                          v
+                      batches (one group, <= batch_size) ─> max_in_flight threads: send_batch(kind)
+                          │ per-row answers (attributed, split, or refused as a request)
+                          v
+                      report.record_upserted / record_refused  (+ hooks.confirmed / hooks.refused)
+
+Pass 1 (read and validate) raises every input error (a bad line, unmapped keys, an empty input)
+before anything is sent. Pass 2 sends through one shared client, whose limiter keeps the app inside
+HubSpot's rolling window. Transient failures that outlast the client's retries propagate and fail
+the run; what was already decided is in the report files, and a rerun is safe because every kind
+the pipeline carries is idempotent by key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from hubspot_events_provider.core.batching import BatchOutcome, send_batch
+from hubspot_events_provider.core.errors import InputError
+from hubspot_events_provider.core.kinds import RowHooks, WriteKind
+from hubspot_events_provider.core.report import UpsertReport
+from hubspot_events_provider.core.rows import RowRef, WriteItem
+from hubspot_events_provider.core.sources import SourceRow
+from hubspot_events_provider.core.spool import RowSpool
+
+__all__ = ["MAX_BATCH_SIZE", "Logger", "WriteOptions", "run_writes"]
+
+MAX_BATCH_SIZE = 100
+"""HubSpot's batch limit: "Batch operations are limited to 100 records at a time"."""
+
+_log = logging.getLogger(__name__)
+_NO_HOOKS = RowHooks()
+
+
+class Logger(Protocol):
+    """What the pipeline needs from a logger (stdlib ``logging`` and Airflow's task logger fit)."""
+
+    def debug(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def error(self, msg: Any, /, *args: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How to run a write.
+
+    :param batch_size: rows per request, 1 to 100.
+    :param max_in_flight: requests sent concurrently (threads sharing one client and limiter).
+    :param dry_run: read, map, validate and report; send nothing.
+    :param allow_empty: an input with no rows is a success instead of an error.
+    :param progress_interval_s: seconds between progress log lines.
+    :param source: a name for the input, used in error messages and carried by every row.
+    """
+
+    batch_size: int = MAX_BATCH_SIZE
+    max_in_flight: int = 8
+    dry_run: bool = False
+    allow_empty: bool = False
+    progress_interval_s: float = 10.0
+    source: str = "input"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_SIZE}, got {self.batch_size}")
+        if not 1 <= self.max_in_flight <= 64:
+            raise ValueError(f"max_in_flight must be between 1 and 64, got {self.max_in_flight}")
+        if self.progress_interval_s <= 0:
+            raise ValueError("progress_interval_s must be positive")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one run shares."""
+
+    kind: WriteKind[Any]
+    report: UpsertReport
+    options: WriteOptions
+    logger: Logger
+    hooks: RowHooks
+
+
+def run_writes(
+    rows: Iterable[SourceRow],
+    kind: WriteKind[Any],
+    client: Any,
+    report: UpsertReport,
+    *,
+    options: WriteOptions,
+    spool_dir: str | Path | None = None,
+    log: Logger | None = None,
+    stats: Callable[[], Mapping[str, int]] | None = None,
+    headroom: Callable[[], str | None] | None = None,
+    hooks: RowHooks | None = None,
+) -> UpsertReport:
+    """Write ``rows`` as ``kind`` says and account for every one of them in ``report``.
+
+    :param rows: source rows (see :mod:`~hubspot_events_provider.core.sources`).
+    :param kind: what is specific to this write (mapper, grouping, send call, answers).
+    :param client: what ``kind.send`` sends through; may be ``None`` on a dry run.
+    :param report: counts and writes the rejected/results files.
+    :param options: batch size, concurrency, dry run...
+    :param spool_dir: where the temporary spool lives (default: the system temp dir).
+    :param log: logger for progress lines.
+    :param stats: returns the client's ``requests``/``retries``/``rate_limited`` counters.
+    :param headroom: returns a short text on the rate-limit budget left, for progress lines.
+    :param hooks: a state store's callbacks (skip unchanged rows, learn confirmed/refused rows).
+    :raises InputError: bad input, raised before anything is sent.
+    """
+    run = _Run(kind, report, options, log or _log, hooks or _NO_HOOKS)
+    report.start()
+    with RowSpool(spool_dir) as spool:
+        _read_and_validate(rows, run, spool)
+        for dup in spool.superseded():
+            report.record_superseded(dup.ref, dup.replaced_by, dup.key)
+        pending = spool.winner_count
+        run.logger.info(
+            "Read %d rows from %s: %d valid and unique, %d rejected by validation, "
+            "%d superseded by a later duplicate.",
+            report.total,
+            options.source,
+            pending,
+            report.rejected,
+            report.superseded,
+        )
+        if options.dry_run or pending == 0:
+            if options.dry_run:
+                report.record_would_send(_count_to_send(spool, run))
+            report.finish()
+            return report
+        if client is None:
+            raise ValueError("a client is required unless dry_run is set")
+        try:
+            batches = spool.batch_count(options.batch_size)
+            _send_all(_to_send(spool.winners(), run), batches, pending, client, run, headroom)
+        finally:
+            if stats is not None:
+                report.add_client_stats(stats())
+            report.finish()
+    return report
+
+
+def _read_and_validate(rows: Iterable[SourceRow], run: _Run, spool: RowSpool) -> None:
+    """Pass 1: every row is read, mapped and validated; invalid ones are reported, valid ones spooled."""
+    counted = [0]
+    try:
+        unmapped = _validate_rows(rows, run, spool, counted)
+    finally:
+        run.report.record_read(counted[0])  # once, not per row: the report's lock costs per call
+    source = run.options.source
+    if unmapped:
+        raise run.kind.mapper.unmapped_error(sorted(unmapped), source=source, line=min(unmapped.values()))
+    if counted[0] == 0 and not run.options.allow_empty:
+        raise InputError(
+            f"the input has no rows; nothing to {run.kind.words.verb}. "
+            "Pass allow_empty=True when an empty input is normal.",
+            source=source,
+        )
+    spool.finish()
+    run.logger.debug("Spooled %d valid rows.", spool.winner_count)
+
+
+def _validate_rows(
+    rows: Iterable[SourceRow], run: _Run, spool: RowSpool, counted: list[int]
+) -> dict[str, int]:
+    """Map every row; return the unmapped source keys (with where each was first seen)."""
+    mapper, report, source, route = run.kind.mapper, run.report, run.options.source, run.kind.route
+    unmapped: dict[str, int] = {}
+    checked_key_sets: set[tuple[str, ...]] = set()
+    for row in rows:
+        counted[0] += 1
+        ref = RowRef(row.position, row.line, row.data, source)
+        if isinstance(row.data, Mapping):
+            keys = tuple(row.data)
+            if keys not in checked_key_sets:
+                for name in mapper.unmapped_keys(keys):
+                    unmapped.setdefault(name, ref.where)
+                if len(checked_key_sets) < 10_000:
+                    checked_key_sets.add(keys)
+        if unmapped:
+            continue  # keep reading to name every unmapped key, but map nothing
+        mapped = mapper.map_row(row.data)
+        payload, key = mapped.payload, mapped.key
+        if payload is None or key is None:
+            _reject(ref, mapped.errors, key, report)
+            continue
+        group, phase = route(key, payload)
+        spool.add(ref, key, payload, group=group, phase=phase)
+    return unmapped
+
+
+def _reject(ref: RowRef, errors: Iterable[Any], key: Any, report: UpsertReport) -> None:
+    problems = list(errors)
+    if not problems:
+        report.record_invalid(ref, "INVALID_ROW", "row refused", key=key)
+        return
+    first = problems[0]
+    message = "; ".join(p.message for p in problems)
+    report.record_invalid(ref, first.category, message, first.field, key=key)
+
+
+def _to_send(winners: Iterable[WriteItem], run: _Run) -> Iterator[WriteItem]:
+    """The winners minus the rows a state store says HubSpot already holds (counted ``unchanged``)."""
+    unchanged = run.hooks.unchanged
+    if unchanged is None:
+        yield from winners
+        return
+    for item in winners:
+        if unchanged(item):
+            run.report.record_unchanged(item.ref, item.key)
+        else:
+            yield item
+
+
+def _count_to_send(spool: RowSpool, run: _Run) -> int:
+    if run.hooks.unchanged is None:
+        return spool.winner_count
+    return sum(1 for _ in _to_send(spool.winners(), run))
+
+
+def _batches(items: Iterable[WriteItem], size: int) -> Iterator[list[WriteItem]]:
+    """Consecutive rows of one phase and group, at most ``size`` per batch."""
+    batch: list[WriteItem] = []
+    for item in items:
+        if batch and (len(batch) == size or item.group != batch[0].group or item.phase != batch[0].phase):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
+def _send_all(
+    items: Iterable[WriteItem],
+    total_batches: int,
+    pending: int,
+    client: Any,
+    run: _Run,
+    headroom: Callable[[], str | None] | None,
+) -> None:
+    """Pass 2: send the batches ``max_in_flight`` at a time, one phase after the other."""
+    progress = _Progress(
+        total_batches, pending, run.kind.words.noun, run.options.progress_interval_s, run.logger, headroom
+    )
+    in_flight: set[Future[BatchOutcome]] = set()
+    prefix = f"hubspot-{run.kind.words.verb}"
+    with ThreadPoolExecutor(max_workers=run.options.max_in_flight, thread_name_prefix=prefix) as pool:
+        try:
+            phase: int | None = None
+            for batch in _batches(items, run.options.batch_size):
+                limit = 1 if batch[0].phase != phase else run.options.max_in_flight
+                phase = batch[0].phase
+                while len(in_flight) >= limit:  # a new phase waits for the previous one to finish
+                    _collect(in_flight, run, progress)
+                in_flight.add(pool.submit(send_batch, run.kind, client, batch))
+            while in_flight:
+                _collect(in_flight, run, progress)
+        except BaseException:
+            _drain(in_flight, run, progress)
+            raise
+    progress.finish()
+
+
+def _drain(in_flight: set[Future[BatchOutcome]], run: _Run, progress: _Progress) -> None:
+    """After a failure: account for the batches already on the wire (they may have been applied),
+    so the report files say exactly what happened before it."""
+    for future in in_flight:
+        future.cancel()
+    for future in wait(in_flight).done:
+        if not future.cancelled() and future.exception() is None:
+            _record(future.result(), run, progress)
+    words = run.kind.words
+    run.logger.error(
+        "%s stopped after %d of %d batches (%d %s %s, %d failed). Re-running is safe: %s.",
+        words.verb.capitalize(),
+        progress.batches_done,
+        progress.total_batches,
+        run.report.upserted,
+        words.noun,
+        words.done,
+        run.report.failed,
+        words.rerun,
+    )
+
+
+def _collect(in_flight: set[Future[BatchOutcome]], run: _Run, progress: _Progress) -> None:
+    """Wait for at least one batch, record every finished one, re-raise the first failure.
+
+    Finished futures leave ``in_flight`` (in place) before anything is raised, so the caller's
+    clean-up never records a batch twice.
+    """
+    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+    in_flight.difference_update(done)
+    failure: BaseException | None = None
+    for future in done:
+        exc = future.exception()
+        if exc is not None:
+            failure = failure or exc
+            continue
+        _record(future.result(), run, progress)
+    if failure is not None:
+        raise failure
+
+
+def _record(outcome: BatchOutcome, run: _Run, progress: _Progress) -> None:
+    report, confirmed, refused = run.report, run.hooks.confirmed, run.hooks.refused
+    for item, object_id in outcome.upserted:
+        report.record_upserted(item.ref, item.key, object_id)
+        if confirmed is not None:
+            confirmed(item, object_id)
+    for failure in outcome.failed:
+        item = failure.item
+        report.record_refused(item.ref, failure.category, failure.message, failure.field, key=item.key)
+        if refused is not None:
+            refused(item)
+    report.record_batch(requests=outcome.requests, splits=outcome.splits)
+    progress.batch_done(len(outcome.upserted) + len(outcome.failed))
+
+
+class _Progress:
+    """Logs batches done / total, rows per second, rate-limit headroom and ETA."""
+
+    def __init__(
+        self,
+        total_batches: int,
+        total_events: int,
+        noun: str,
+        interval_s: float,
+        logger: Logger,
+        headroom: Callable[[], str | None] | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total_batches = total_batches
+        self.total_events = total_events
+        self.batches_done = 0
+        self.events_done = 0
+        self._noun = noun
+        self._interval = interval_s
+        self._log = logger
+        self._headroom = headroom
+        self._clock = clock
+        self._start = clock()
+        self._last = self._start
+
+    def batch_done(self, events: int) -> None:
+        self.batches_done += 1
+        self.events_done += events
+        now = self._clock()
+        if now - self._last >= self._interval:
+            self._last = now
+            self._emit(now)
+
+    def finish(self) -> None:
+        self._emit(self._clock(), final=True)
+
+    def _emit(self, now: float, *, final: bool = False) -> None:
+        elapsed = max(now - self._start, 1e-9)
+        rate = self.events_done / elapsed
+        left = self.total_events - self.events_done
+        eta = f"{left / rate:.0f} s" if rate > 0 and left > 0 else "0 s"
+        headroom = self._headroom() if self._headroom else None
+        self._log.info(
+            "%s %d/%d batches, %d/%d %s, %.1f %s/s%s, ETA %s.",
+            "Sent" if final else "Progress:",
+            self.batches_done,
+            self.total_batches,
+            self.events_done,
+            self.total_events,
+            self._noun,
+            rate,
+            self._noun,
+            f", rate-limit headroom {headroom}" if headroom else "",
+            eta,
+        )

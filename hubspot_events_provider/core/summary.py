@@ -1,0 +1,73 @@
+"""The run summary's contract: its keys and types, and the stages a row error comes from.
+
+:meth:`~hubspot_events_provider.core.report.UpsertReport.summary` builds an :class:`UpsertSummary`
+and pushes it to XCom; :class:`~hubspot_events_provider.operators.check.MarketingEventsUpsertCheckOperator`
+reads it back. Both import the names from here, so the producer and the consumer cannot drift.
+"""
+
+# No ``from __future__ import annotations``: TypedDict reads NotRequired[...] from real
+# annotations only, and __required_keys__ is part of the contract the tests hold.
+from typing import NotRequired, TypedDict
+
+__all__ = [
+    "ERROR_STAGES",
+    "STAGE_HUBSPOT",
+    "STAGE_SUPERSEDED",
+    "STAGE_VALIDATION",
+    "SampleError",
+    "UpsertSummary",
+]
+
+STAGE_VALIDATION = "validation"
+"""Refused before sending (mapping or validation): counted as ``rejected``."""
+STAGE_HUBSPOT = "hubspot"
+"""Refused by HubSpot: counted as ``failed``."""
+STAGE_SUPERSEDED = "superseded"
+"""Replaced by a later row with the same key: counted as ``superseded``, not an error."""
+ERROR_STAGES = (STAGE_VALIDATION, STAGE_HUBSPOT)
+"""The stages whose rows are errors (``numErrors == rejected + failed``)."""
+
+
+class SampleError(TypedDict):
+    """One rejected row as shown in the summary (message and field cut to a bounded length)."""
+
+    position: int
+    line: int | None
+    stage: str
+    category: str
+    field: str | None
+    message: str
+    ids: NotRequired[dict[str, str]]
+    """The row's external ids (e.g. ``externalAccountId``, ``externalEventId``) when they were valid."""
+
+
+class UpsertSummary(TypedDict):
+    """The bounded, JSON-safe summary of one run.
+
+    Invariant: ``upserted + unchanged + rejected + failed + superseded == total`` (``would_upsert``
+    takes the place of ``upserted`` on a dry run; ``unchanged`` is present only when rows were
+    skipped as unchanged).
+    """
+
+    total: int
+    upserted: int
+    rejected: int
+    failed: int
+    superseded: int
+    numErrors: int
+    error_rate: float
+    errors_by_category: dict[str, int]
+    sample_errors: list[SampleError]
+    batches: int
+    splits: int
+    isolation_requests: int
+    requests: int
+    retries: int
+    rate_limited: int
+    rejected_path: str | None
+    results_path: str | None
+    started_at: str
+    completed_at: str | None
+    dry_run: bool
+    would_upsert: NotRequired[int]
+    unchanged: NotRequired[int]

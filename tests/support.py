@@ -1,0 +1,54 @@
+"""Helpers shared by test modules: sample events, a client on a sandbox, the sandbox as an Airflow
+connection, reading JSON Lines report files. (Fixtures live in ``tests/conftest.py``.)"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import pytest
+
+from hubspot_events_provider.core.auth import StaticTokenAuth
+from hubspot_events_provider.core.client import HubSpotClient
+from hubspot_events_provider.core.config import ClientConfig
+from hubspot_events_provider.sandbox import SandboxServer
+
+
+def event(i: int, **overrides: Any) -> dict[str, Any]:
+    """A valid source row for event ``evt-<i>`` of account ``acme``, with ``overrides`` applied."""
+    row: dict[str, Any] = {
+        "externalAccountId": "acme",
+        "externalEventId": f"evt-{i}",
+        "eventName": f"Webinar {i}",
+        "eventOrganizer": "Acme Marketing",
+        "eventType": "WEBINAR",
+        "startDateTime": "2026-12-01T10:00:00Z",
+        "endDateTime": "2026-12-01T11:00:00Z",
+    }
+    row.update(overrides)
+    return row
+
+
+def make_client(sandbox: SandboxServer, **config: Any) -> HubSpotClient:
+    """A client on ``sandbox`` with a budget the tests never reach and quick retries."""
+    cfg = ClientConfig(base_url=sandbox.url, max_requests_per_10s=10_000, backoff_base=0.01, **config)
+    return HubSpotClient(cfg, StaticTokenAuth(sandbox.token))
+
+
+def connect(
+    monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, conn_id: str = "hubspot_default", **extra: Any
+) -> None:
+    """Make ``sandbox`` the Airflow connection ``conn_id`` (an ``AIRFLOW_CONN_*`` variable).
+
+    :param extra: the connection's extra fields (``max_requests_per_10s``, ``api_version``...).
+    """
+    conn: dict[str, Any] = {"conn_type": "hubspot", "host": sandbox.url, "password": sandbox.token}
+    if extra:
+        conn["extra"] = extra
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+def read_jsonl(path: str | pathlib.Path) -> list[dict[str, Any]]:
+    """The records of a JSON Lines file."""
+    return [json.loads(line) for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines()]
