@@ -31,8 +31,9 @@ from hubspot_events_provider.core.errors import (
 )
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.operators._paths import resolve_input_path
+from hubspot_events_provider.sensors.attendance import MarketingEventAttendanceSensor
 
-__all__ = ["MarketingEventsSensor"]
+__all__ = ["MarketingEventAttendanceSensor", "MarketingEventsSensor"]
 
 EventKey = tuple[str, str]
 """``(externalAccountId, externalEventId)``."""
