@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, datagen
+from benchmarks import attendance, cases, datagen
 from benchmarks.metrics import ceiling_events_per_s
 from benchmarks.output import write_all
 from benchmarks.sandbox_proc import SandboxProcess
@@ -156,6 +156,7 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
                 )
             )
         results["scaling_inflight"] = inflight
+        results["attendance"] = _step("attendance throughput", lambda: attendance.case(sb, data, s))
 
     cpu_files = {
         "jsonl": datagen.write_jsonl(data / "cpu.jsonl", s["cpu_n"]),
