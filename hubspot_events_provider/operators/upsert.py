@@ -9,6 +9,7 @@ upserted is in the rejected file (JSON Lines), with its position, stage, categor
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -16,19 +17,20 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook, BaseOperator
 
+from hubspot_events_provider._storage import (
+    dag_folder,
+    default_report_path,
+    inline_path_templates,
+    report_file,
+    resolve_input_path,
+    resolve_output_path,
+)
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.core.model import EventMapper
 from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
 from hubspot_events_provider.core.sources import SourceRow, rows_from_cursor, rows_from_events, rows_from_file
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
 from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
-from hubspot_events_provider.operators._paths import (
-    default_report_path,
-    inline_path_templates,
-    open_for_writing,
-    resolve_input_path,
-    resolve_output_path,
-)
 
 if TYPE_CHECKING:
     import jinja2
@@ -39,7 +41,7 @@ __all__ = ["UpsertMarketingEventsOperator"]
 #: The hook's list of refused secret arguments, plus the operator-flavoured ``hubspot_token``.
 _SECRET_ARGUMENTS = tuple(sorted(SECRET_ARGUMENTS | {"hubspot_token"}))
 _FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
-#: Templated paths: rendered inline even when they end in a ``template_ext`` (see ``_paths``).
+#: Templated paths: rendered inline even when they end in a ``template_ext`` (see ``_storage``).
 _PATH_FIELDS = ("events_file", "rejected_path", "results_path")
 
 
@@ -219,7 +221,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
             progress_interval_s=self.progress_interval,
             source=self._source_name(),
         )
-        folder = _dag_folder(self)
+        folder = dag_folder(self)
         rejected_location = (
             resolve_output_path(str(self.rejected_path), dag_folder=folder)
             if self.rejected_path
@@ -231,9 +233,15 @@ class UpsertMarketingEventsOperator(BaseOperator):
         with ExitStack() as stack:
             rows = self._rows(context)
             stack.callback(_close_quietly, rows)
-            rejected = JsonLinesWriter(stack.enter_context(open_for_writing(rejected_location)))
+            # Written aside and moved into place only when the run completes: a failing run never
+            # truncates an earlier run's reports (see _storage.report_file).
+            rejected = JsonLinesWriter(
+                stack.enter_context(report_file(rejected_location, on_partial=self._log_partial))
+            )
             results = (
-                JsonLinesWriter(stack.enter_context(open_for_writing(results_location)))
+                JsonLinesWriter(
+                    stack.enter_context(report_file(results_location, on_partial=self._log_partial))
+                )
                 if results_location
                 else None
             )
@@ -244,34 +252,40 @@ class UpsertMarketingEventsOperator(BaseOperator):
                 rejected_path=rejected_location,
                 results_path=results_location,
             )
-            client = None
-            stats: Callable[[], Mapping[str, int]] | None = None
-            headroom: Callable[[], str | None] | None = None
-            if not self.send_nothing:
-                hook = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id, **self.hook_params)
-                client = hook.get_conn()
-                stats = client.stats.snapshot
-                headroom = _headroom_reader(client)
-            self.log.info(
-                "Upserting marketing events from %s in batches of %d, %d in flight%s.",
-                options.source,
-                self.batch_size,
-                self.max_in_flight,
-                " (dry run: nothing is sent)" if self.send_nothing else "",
-            )
-            run_upsert(
-                rows,
-                mapper,
-                client,
-                report,
-                options=options,
-                log=self.log,
-                stats=stats,
-                headroom=headroom,
-            )
+            self._run(rows, mapper, report, options)
         summary = report.summary()
         self._log_summary(summary)
         return summary
+
+    def _run(
+        self, rows: Iterator[SourceRow], mapper: EventMapper, report: UpsertReport, options: UpsertOptions
+    ) -> None:
+        client = None
+        stats: Callable[[], Mapping[str, int]] | None = None
+        headroom: Callable[[], str | None] | None = None
+        if not self.send_nothing:
+            hook = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id, **self.hook_params)
+            client = hook.get_conn()
+            stats = client.stats.snapshot
+            headroom = _headroom_reader(client)
+        self.log.info(
+            "Upserting marketing events from %s in batches of %d, %d in flight%s.",
+            options.source,
+            self.batch_size,
+            self.max_in_flight,
+            " (dry run: nothing is sent)" if self.send_nothing else "",
+        )
+        run_upsert(
+            rows, mapper, client, report, options=options, log=self.log, stats=stats, headroom=headroom
+        )
+
+    def _log_partial(self, location: str, kept: str) -> None:
+        self.log.error(
+            "The run failed: %s was left as it was (an earlier run's report, if any, is intact); "
+            "what this run recorded before failing is in %s",
+            location,
+            kept,
+        )
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -286,10 +300,20 @@ class UpsertMarketingEventsOperator(BaseOperator):
         if self.events is not None:
             return rows_from_events(_materialise(self.events), source="events")
         if self.events_file is not None:
-            path = resolve_input_path(str(self.events_file), dag_folder=_dag_folder(self))
+            folder = dag_folder(self)
+            path = resolve_input_path(str(self.events_file), dag_folder=folder)
+            self._log_input_path(str(self.events_file), path.display, folder)
             opener: Callable[[], IO[bytes]] = path.open_binary
             return rows_from_file(opener, name=path.display, file_format=self.file_format)
         return self._sql_rows()
+
+    def _log_input_path(self, given: str, resolved: str, folder: str | None) -> None:
+        if given.strip() == resolved:
+            self.log.info("Reading events_file %s", resolved)
+        elif folder and not _is_absolute_or_uri(given):
+            self.log.info("Reading events_file %s (%r taken from the DAG folder %s)", resolved, given, folder)
+        else:
+            self.log.info("Reading events_file %s (given as %r)", resolved, given)
 
     def _sql_rows(self) -> Iterator[SourceRow]:
         hook = BaseHook.get_connection(str(self.sql_conn_id)).get_hook()  # type: ignore[no-untyped-call]
@@ -373,14 +397,9 @@ def _materialise(events: Any) -> Any:
     return events
 
 
-def _dag_folder(operator: BaseOperator) -> str | None:
-    """The DAG file's folder, or ``None`` for an operator outside any DAG (``.dag`` would raise)."""
-    try:
-        dag = operator.dag
-    except RuntimeError:  # "has not been assigned to a Dag yet" (Airflow 3.1+); older: None
-        return None
-    folder = getattr(dag, "folder", None) if dag is not None else None
-    return str(folder) if folder else None
+def _is_absolute_or_uri(location: str) -> bool:
+    location = location.strip()
+    return "://" in location or os.path.isabs(os.path.expanduser(location))
 
 
 def _headroom_reader(client: Any) -> Callable[[], str | None]:
