@@ -1,0 +1,185 @@
+"""Upsert operator files (issue 16): DAG-relative input paths, report files in object storage,
+the missing-filesystem message. Runs ``execute()`` against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hubspot_events_provider._storage import partial_report_path, report_file
+from hubspot_events_provider.core.errors import InputError
+from hubspot_events_provider.operators.upsert import UpsertMarketingEventsOperator
+from hubspot_events_provider.sandbox import SandboxServer
+
+
+def event(eid: str, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "externalAccountId": "acme",
+        "externalEventId": eid,
+        "eventName": f"Webinar {eid}",
+        "eventOrganizer": "Acme",
+    }
+    row.update(overrides)
+    return row
+
+
+@pytest.fixture
+def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
+        json.dumps({"conn_type": "hubspot", "host": hubspot_sandbox.url, "password": hubspot_sandbox.token}),
+    )
+    return hubspot_sandbox
+
+
+@pytest.fixture
+def memory_storage() -> Iterator[Any]:
+    """fsspec's in-memory filesystem registered as ``memory://`` for Airflow's ObjectStoragePath."""
+    from airflow.sdk.io import fs as airflow_fs
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    registry: dict[str, Any] = airflow_fs._register_filesystems()  # type: ignore[assignment]
+    registry["memory"] = lambda conn_id=None: MemoryFileSystem()
+    MemoryFileSystem.store.clear()
+    try:
+        yield MemoryFileSystem()
+    finally:
+        registry.pop("memory", None)
+        MemoryFileSystem.store.clear()
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+# --- defect 6: relative events_file paths resolve against the DAG folder, never the cwd -----------
+
+
+def test_relative_events_file_never_falls_back_to_the_current_directory(
+    sandbox: SandboxServer,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from airflow.sdk import DAG
+
+    cwd = tmp_path / "cwd"
+    (cwd / "data").mkdir(parents=True)
+    (cwd / "data" / "in.jsonl").write_text(_jsonl([event("cwd-1")]))
+    dag_dir = tmp_path / "dags"
+    dag_dir.mkdir()
+    monkeypatch.chdir(cwd)
+    with DAG("relative_only_dag_folder", schedule=None) as dag:
+        op = UpsertMarketingEventsOperator(
+            task_id="upsert", events_file="data/in.jsonl", rejected_path=str(tmp_path / "rej.jsonl")
+        )
+    dag.fileloc = str(dag_dir / "dag.py")
+    with pytest.raises(InputError, match=str(dag_dir / "data" / "in.jsonl")):
+        op.execute({})
+    assert sandbox.events() == []  # the cwd's file was not read
+
+    (dag_dir / "data").mkdir()
+    (dag_dir / "data" / "in.jsonl").write_text(_jsonl([event("dag-1"), event("dag-2")]))
+    capsys.readouterr()
+    summary = op.execute({})
+    assert summary["upserted"] == 2
+    assert sorted(e["externalEventId"] for e in sandbox.events()) == ["dag-1", "dag-2"]
+    log = capsys.readouterr().out
+    assert (
+        f"Reading events_file {dag_dir / 'data' / 'in.jsonl'} ('data/in.jsonl' taken from the DAG folder"
+        in log
+    )
+
+
+# --- defect 1 in object storage: a side object, moved into place on completion --------------------
+
+
+def test_object_storage_reports_are_written_aside_and_moved(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, memory_storage: Any
+) -> None:
+    memory_storage.pipe("/bucket/in.jsonl", _jsonl([event("m1"), event("m2", eventName="")]).encode())
+    memory_storage.pipe("/bucket/out/day.results.jsonl", b'{"earlier": 1}\n')
+
+    def op(events_file: str) -> UpsertMarketingEventsOperator:
+        return UpsertMarketingEventsOperator(
+            task_id="upsert",
+            events_file=events_file,
+            rejected_path="memory://bucket/out/day.rejected.jsonl",
+            results_path="memory://bucket/out/day.results.jsonl",
+        )
+
+    with pytest.raises(InputError, match=r"memory://bucket/missing\.jsonl"):
+        op("memory://bucket/missing.jsonl").execute({})
+    assert memory_storage.cat("/bucket/out/day.results.jsonl") == b'{"earlier": 1}\n'
+    assert sorted(memory_storage.ls("/bucket/out", detail=False)) == ["/bucket/out/day.results.jsonl"]
+
+    summary = op("memory://bucket/in.jsonl").execute({})
+    assert (summary["upserted"], summary["rejected"]) == (1, 1)
+    results = memory_storage.cat("/bucket/out/day.results.jsonl").decode().splitlines()
+    assert [json.loads(line)["externalEventId"] for line in results] == ["m1"]
+    rejected = memory_storage.cat("/bucket/out/day.rejected.jsonl").decode().splitlines()
+    assert [json.loads(line)["row"]["externalEventId"] for line in rejected] == ["m2"]
+    assert sorted(memory_storage.ls("/bucket/out", detail=False)) == [
+        "/bucket/out/day.rejected.jsonl",
+        "/bucket/out/day.results.jsonl",
+    ]
+
+
+def test_object_storage_partial_report_is_kept_beside(memory_storage: Any) -> None:
+    memory_storage.pipe("/b/r.jsonl", b"complete\n")
+    kept: list[tuple[str, str]] = []
+
+    def half_written() -> None:
+        with report_file("memory://b/r.jsonl", on_partial=lambda loc, where: kept.append((loc, where))) as f:
+            f.write(b"half\n")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        half_written()
+    assert memory_storage.cat("/b/r.jsonl") == b"complete\n"
+    [(location, where)] = kept
+    assert location == "memory://b/r.jsonl"
+    assert where.startswith("memory://b/r.partial-")
+    assert memory_storage.cat("/" + where.removeprefix("memory://")) == b"half\n"
+
+
+def test_partial_report_path_keeps_the_suffix() -> None:
+    assert partial_report_path("/o/day.rejected.jsonl", "T") == "/o/day.rejected.partial-T.jsonl"
+    assert partial_report_path("s3://b/k/report", "T") == "s3://b/k/report.partial-T"
+    assert partial_report_path("rel.jsonl", "T") == "rel.partial-T.jsonl"
+
+
+# --- friction: a scheme with no filesystem names the provider and the extra --------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        (
+            "s3://bucket/in.jsonl",
+            "apache-airflow-providers-amazon (pip install 'airflow-provider-hubspot-events[s3]')",
+        ),
+        (
+            "gs://bucket/in.jsonl",
+            "apache-airflow-providers-google (pip install 'airflow-provider-hubspot-events[gcs]')",
+        ),
+        ("abfs://c/in.jsonl", "apache-airflow-providers-microsoft-azure"),
+        ("zzz://c/in.jsonl", "install the Airflow provider that registers this filesystem"),
+    ],
+)
+def test_missing_filesystem_names_the_provider(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, uri: str, expected: str
+) -> None:
+    from airflow.sdk.io import fs as airflow_fs
+
+    if uri.split("://")[0] in airflow_fs._register_filesystems():
+        pytest.skip("this install has the provider for the scheme")
+    op = UpsertMarketingEventsOperator(task_id="u", events_file=uri, rejected_path=str(tmp_path / "r.jsonl"))
+    with pytest.raises(InputError) as info:
+        op.execute({})
+    assert expected in str(info.value)
+    assert f"no filesystem is registered for {uri.split('://')[0]}:// URIs" in str(info.value)
