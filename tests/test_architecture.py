@@ -23,6 +23,7 @@ CORE_MODULES = [
     "hubspot_events_provider.core.batching",
     "hubspot_events_provider.core.upsert",
     "hubspot_events_provider.core.jsoncodec",
+    "hubspot_events_provider.core.preflight",
     "hubspot_events_provider.sandbox",
 ]
 

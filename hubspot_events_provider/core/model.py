@@ -263,6 +263,21 @@ class EventMapper:
             ignore_fields=ignore_fields,
         )
 
+    def source_keys(self, field: str) -> tuple[str, ...]:
+        """The source keys read for a HubSpot field, in order (``field_map`` entries, then the
+        same-named key unless it is mapped elsewhere or ignored).
+
+        :param field: a HubSpot field name, e.g. ``externalAccountId``.
+        """
+        return self._sources.get(field, ())
+
+    def has_default(self, field: str) -> bool:
+        """Whether ``defaults`` gives the HubSpot field a value when a row has none.
+
+        :param field: a HubSpot field name.
+        """
+        return field in self._defaults
+
     # -- normalisation ---------------------------------------------------------------------------
 
     def _converter(self, field: str) -> Callable[[Any], Any]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseHook, BaseOperator
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseHook, BaseOperator
 
 from hubspot_events_provider._storage import (
     dag_folder,
@@ -27,8 +27,15 @@ from hubspot_events_provider._storage import (
 )
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.core.model import EventMapper
+from hubspot_events_provider.core.preflight import MissingSourceError, check_required_sources
 from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
-from hubspot_events_provider.core.sources import SourceRow, rows_from_cursor, rows_from_events, rows_from_file
+from hubspot_events_provider.core.sources import (
+    SourceRow,
+    detect_format,
+    rows_from_cursor,
+    rows_from_events,
+    rows_from_file,
+)
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
 from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
 
@@ -231,8 +238,12 @@ class UpsertMarketingEventsOperator(BaseOperator):
             resolve_output_path(str(self.results_path), dag_folder=folder) if self.results_path else None
         )
         with ExitStack() as stack:
-            rows = self._rows(context)
-            stack.callback(_close_quietly, rows)
+            source_rows = self._rows(context)
+            stack.callback(_close_quietly, source_rows)
+            # A required field no row can have is one configuration error, not a row error per row.
+            rows = check_required_sources(
+                source_rows, mapper, source=options.source, fixed_columns=self._fixed_columns()
+            )
             # Written aside and moved into place only when the run completes: a failing run never
             # truncates an earlier run's reports (see _storage.report_file).
             rejected = JsonLinesWriter(
@@ -252,7 +263,10 @@ class UpsertMarketingEventsOperator(BaseOperator):
                 rejected_path=rejected_location,
                 results_path=results_location,
             )
-            self._run(rows, mapper, report, options)
+            try:
+                self._run(rows, mapper, report, options)
+            except MissingSourceError as exc:  # no retry heals a configuration mistake
+                raise AirflowFailException(str(exc)) from exc
         summary = report.summary()
         self._log_summary(summary)
         return summary
@@ -295,6 +309,17 @@ class UpsertMarketingEventsOperator(BaseOperator):
         if self.sql is not None:
             return f"sql on connection {self.sql_conn_id!r}"
         return "events"
+
+    def _fixed_columns(self) -> bool:
+        """Whether every row has the same keys (CSV header, SQL columns)."""
+        if self.sql is not None:
+            return True
+        if self.events_file is None:
+            return False
+        try:
+            return detect_format(str(self.events_file), self.file_format) == "csv"
+        except InputError:
+            return False  # reading the file reports the unknown format
 
     def _rows(self, context: Context) -> Iterator[SourceRow]:
         if self.events is not None:

@@ -183,3 +183,55 @@ def test_missing_filesystem_names_the_provider(
         op.execute({})
     assert expected in str(info.value)
     assert f"no filesystem is registered for {uri.split('://')[0]}:// URIs" in str(info.value)
+
+
+# --- defect 5: a required field no row can have is one configuration error, never 41 row errors ------
+
+
+@pytest.mark.parametrize("file_name", ["events.csv", "events.jsonl"])
+def test_no_source_for_a_required_field_fails_the_task_once(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, file_name: str
+) -> None:
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    path = tmp_path / file_name
+    if file_name.endswith(".csv"):
+        path.write_text("event_id,name,organizer\n" + "".join(f"e{n},Event {n},Acme\n" for n in range(41)))
+    else:
+        path.write_text(_jsonl([{"event_id": f"e{n}", "name": "E", "organizer": "Acme"} for n in range(41)]))
+    op = UpsertMarketingEventsOperator(
+        task_id="upsert",
+        events_file=str(path),
+        field_map={"event_id": "externalEventId", "name": "eventName", "organizer": "eventOrganizer"},
+        rejected_path=str(tmp_path / "rejected.jsonl"),
+    )
+    with pytest.raises(AirflowFailException) as info:
+        op.execute({})
+    message = str(info.value)
+    assert "configuration error: no source key maps to the required field externalAccountId" in message
+    assert "the source has 'event_id', 'name', 'organizer'" in message
+    assert sandbox.requests() == []
+
+
+def test_no_source_for_a_required_field_in_sql_fails_at_the_cursor(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    database = tmp_path / "warehouse.db"
+    with sqlite3.connect(database) as conn:
+        conn.execute("create table ev (externalEventId text, eventName text)")
+        conn.executemany("insert into ev values (?, ?)", [(f"e{n}", "E") for n in range(5)])
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    op = UpsertMarketingEventsOperator(
+        task_id="upsert",
+        sql="select * from ev",
+        sql_conn_id="warehouse",
+        defaults={"externalAccountId": "acme"},
+        rejected_path=str(tmp_path / "rejected.jsonl"),
+    )
+    with pytest.raises(AirflowFailException, match="required field eventOrganizer and defaults"):
+        op.execute({})
+    assert sandbox.requests() == []
