@@ -31,6 +31,7 @@ from hubspot_events_provider.core.preflight import MissingSourceError, check_req
 from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
 from hubspot_events_provider.core.sources import (
     SourceRow,
+    check_file_options,
     detect_format,
     rows_from_cursor,
     rows_from_events,
@@ -63,6 +64,10 @@ class UpsertMarketingEventsOperator(BaseOperator):
         array, JSON Lines/NDJSON or CSV file, optionally gzip-compressed; streamed, never loaded
         whole. A relative path is resolved against the DAG's folder. (templated)
     :param file_format: ``json``, ``jsonl``, ``ndjson`` or ``csv``; default: from the extension.
+    :param delimiter: the CSV delimiter (one character); default: detected from the header among
+        ``,``, ``;``, tab and ``|`` (the log says when it is not a comma).
+    :param encoding: the text encoding of ``events_file`` (a Python codec name: ``cp1252``,
+        ``latin-1``, ``utf-16``...); default: UTF-8, or what a UTF-16/32 byte-order mark says.
     :param sql: a query whose rows are the events; column names are the source keys. Read with
         ``fetchmany``, never whole. (templated; a ``.sql`` file next to the DAG works too)
     :param sql_conn_id: the connection of any common-sql ``DbApiHook`` (SQLite, Postgres, Snowflake...).
@@ -73,6 +78,8 @@ class UpsertMarketingEventsOperator(BaseOperator):
         (property name = key) or a mapping source key -> HubSpot property name. (templated)
     :param defaults: values for fields a row lacks, e.g. ``{"externalAccountId": "acme"}``. (templated)
     :param timezone: IANA time zone for naive datetimes (default ``UTC``).
+    :param date_format: an optional ``strptime`` format tried first for date/time strings, e.g.
+        ``"%d/%m/%Y %H:%M"`` for day-first dates; ISO 8601 and epoch values still work.
     :param ignore_fields: source keys to leave out on purpose. Any other key that maps to no
         HubSpot field is refused before anything is sent.
     :param ignore_unmapped: leave out every unmapped key (opt out of that check wholesale).
@@ -118,6 +125,8 @@ class UpsertMarketingEventsOperator(BaseOperator):
         events: Any = None,
         events_file: str | None = None,
         file_format: str | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
         sql: str | None = None,
         sql_conn_id: str | None = None,
         parameters: Any = None,
@@ -125,6 +134,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         custom_properties: Sequence[str] | Mapping[str, str] | None = None,
         defaults: Mapping[str, Any] | None = None,
         timezone: str = "UTC",
+        date_format: str | None = None,
         ignore_fields: Sequence[str] | None = None,
         ignore_unmapped: bool = False,
         batch_size: int = MAX_BATCH_SIZE,
@@ -155,6 +165,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
             raise ValueError("sql needs sql_conn_id: the connection of the warehouse to query.")
         if file_format is not None and file_format.lower() not in _FILE_FORMATS:
             raise ValueError(f"file_format must be one of {', '.join(_FILE_FORMATS)}; got {file_format!r}.")
+        check_file_options(delimiter, encoding)
         if fetch_size < 1:
             raise ValueError(f"fetch_size must be at least 1, got {fetch_size}.")
         # Validates batch_size / max_in_flight / progress_interval now, at DAG parse time.
@@ -166,10 +177,13 @@ class UpsertMarketingEventsOperator(BaseOperator):
             custom_properties=None if _has_jinja(custom_properties) else custom_properties,
             defaults=None if _has_jinja(defaults) else defaults,
             timezone=timezone,
+            date_format=date_format,
         )
         self.events = events
         self.events_file = events_file
         self.file_format = file_format.lower() if file_format else None
+        self.delimiter = delimiter
+        self.encoding = encoding
         self.sql = sql
         self.sql_conn_id = sql_conn_id
         self.parameters = parameters
@@ -177,6 +191,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         self.custom_properties = custom_properties
         self.defaults = defaults
         self.timezone = timezone
+        self.date_format = date_format
         self.ignore_fields = list(ignore_fields or [])
         self.ignore_unmapped = ignore_unmapped
         self.batch_size = batch_size
@@ -217,6 +232,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
             custom_properties=self.custom_properties,
             defaults=self.defaults,
             timezone=self.timezone,
+            date_format=self.date_format,
             ignore_fields=self.ignore_fields,
             ignore_unmapped=self.ignore_unmapped,
         )
@@ -329,7 +345,14 @@ class UpsertMarketingEventsOperator(BaseOperator):
             path = resolve_input_path(str(self.events_file), dag_folder=folder)
             self._log_input_path(str(self.events_file), path.display, folder)
             opener: Callable[[], IO[bytes]] = path.open_binary
-            return rows_from_file(opener, name=path.display, file_format=self.file_format)
+            return rows_from_file(
+                opener,
+                name=path.display,
+                file_format=self.file_format,
+                delimiter=self.delimiter,
+                encoding=self.encoding,
+                on_detect=self.log.info,
+            )
         return self._sql_rows()
 
     def _log_input_path(self, given: str, resolved: str, folder: str | None) -> None:

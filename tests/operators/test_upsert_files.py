@@ -235,3 +235,48 @@ def test_no_source_for_a_required_field_in_sql_fails_at_the_cursor(
     with pytest.raises(AirflowFailException, match="required field eventOrganizer and defaults"):
         op.execute({})
     assert sandbox.requests() == []
+
+
+# --- friction: file dialects through the operator ---------------------------------------------------
+
+
+def test_semicolon_utf16_day_first_csv_is_read_and_the_log_says_how(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "export.csv"
+    text = "event_id;name;starts_at\r\nx1;Lancement;01/02/2026 10:00\r\nx2;Atelier;13/02/2026 09:30\r\n"
+    path.write_bytes(text.encode("utf-16"))  # what a spreadsheet's "Unicode text" export looks like
+    op = UpsertMarketingEventsOperator(
+        task_id="upsert",
+        events_file=str(path),
+        field_map={"event_id": "externalEventId", "name": "eventName", "starts_at": "startDateTime"},
+        defaults={"externalAccountId": "fr", "eventOrganizer": "Acme"},
+        date_format="%d/%m/%Y %H:%M",
+        timezone="Europe/Paris",
+        rejected_path=str(tmp_path / "rejected.jsonl"),
+    )
+    summary = op.execute({})
+    assert (summary["upserted"], summary["rejected"]) == (2, 0)
+    stored = {e["externalEventId"]: e for e in sandbox.events()}
+    assert stored["x1"]["startDateTime"].startswith("2026-02-01T09:00:00")
+    assert stored["x2"]["startDateTime"].startswith("2026-02-13T08:30:00")
+    log = capsys.readouterr().out
+    assert "a UTF-16 (little-endian) byte-order mark: reading the file as UTF-16" in log
+    assert "CSV delimiter ';' detected from the header" in log
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"delimiter": ";;"}, "delimiter must be one character"),
+        ({"encoding": "no-such-codec"}, "not a known text encoding"),
+        (
+            {"date_format": "%d/%m/%Y", "timezone": "UTC", "defaults": {"startDateTime": "2026-13-45"}},
+            "defaults",
+        ),
+        ({"date_format": "dd/mm/yyyy"}, "date_format must be a strptime format"),
+    ],
+)
+def test_file_and_date_parameters_are_checked_at_parse_time(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        UpsertMarketingEventsOperator(task_id="u", events_file="in.csv", **kwargs)
