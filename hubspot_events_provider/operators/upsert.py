@@ -9,6 +9,7 @@ upserted is in the rejected file (JSON Lines), with its position, stage, categor
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,7 +29,7 @@ from hubspot_events_provider._storage import (
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.core.model import EventMapper
 from hubspot_events_provider.core.preflight import MissingSourceError, check_required_sources
-from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
+from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport, json_default
 from hubspot_events_provider.core.sources import (
     SourceRow,
     check_file_options,
@@ -50,7 +51,9 @@ __all__ = ["UpsertMarketingEventsOperator"]
 _SECRET_ARGUMENTS = tuple(sorted(SECRET_ARGUMENTS | {"hubspot_token"}))
 _FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
 #: Templated paths: rendered inline even when they end in a ``template_ext`` (see ``_storage``).
-_PATH_FIELDS = ("events_file", "rejected_path", "results_path")
+_PATH_FIELDS = ("events_file", "rejected_path", "results_path", "payloads_path")
+#: Payloads a dry run shows in the task log.
+_SAMPLE_PAYLOADS = 3
 
 
 class UpsertMarketingEventsOperator(BaseOperator):
@@ -94,6 +97,10 @@ class UpsertMarketingEventsOperator(BaseOperator):
         path. (templated)
     :param results_path: optional; one JSON line per upserted event with its external ids and
         HubSpot object id. Relative paths as for ``rejected_path``. (templated)
+    :param payloads_path: dry runs only: every payload that would be sent, one JSON line
+        ``{"position", "line", "payload"}`` per valid row in input order (of duplicates the last one
+        is sent; the others are in the rejected file as superseded). A path or URI, relative paths
+        as for ``rejected_path``. Without it a dry run logs the first 3 payloads. (templated)
     :param hubspot_conn_id: the HubSpot connection. The token lives only there. (templated)
     :param hook_params: non-secret overrides of the connection's extras for this task, e.g.
         ``{"max_requests_per_10s": 50}`` to give each mapped partition its share of the app's budget.
@@ -112,6 +119,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         "defaults",
         "rejected_path",
         "results_path",
+        "payloads_path",
         "hubspot_conn_id",
         "sql_conn_id",
     )
@@ -143,6 +151,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         allow_empty: bool = False,
         rejected_path: str | None = None,
         results_path: str | None = None,
+        payloads_path: str | None = None,
         hubspot_conn_id: str = HubSpotHook.default_conn_name,
         hook_params: Mapping[str, Any] | None = None,
         fetch_size: int = 1000,
@@ -166,6 +175,8 @@ class UpsertMarketingEventsOperator(BaseOperator):
         if file_format is not None and file_format.lower() not in _FILE_FORMATS:
             raise ValueError(f"file_format must be one of {', '.join(_FILE_FORMATS)}; got {file_format!r}.")
         check_file_options(delimiter, encoding)
+        if payloads_path is not None and not dry_run:
+            raise ValueError("payloads_path is written by dry runs only: pass dry_run=True with it.")
         if fetch_size < 1:
             raise ValueError(f"fetch_size must be at least 1, got {fetch_size}.")
         # Validates batch_size / max_in_flight / progress_interval now, at DAG parse time.
@@ -201,6 +212,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         self.allow_empty = allow_empty
         self.rejected_path = rejected_path
         self.results_path = results_path
+        self.payloads_path = payloads_path
         self.hubspot_conn_id = hubspot_conn_id
         self.hook_params = dict(hook_params or {})
         _refuse_secrets(self.hook_params)
@@ -244,48 +256,70 @@ class UpsertMarketingEventsOperator(BaseOperator):
             progress_interval_s=self.progress_interval,
             source=self._source_name(),
         )
-        folder = dag_folder(self)
-        rejected_location = (
-            resolve_output_path(str(self.rejected_path), dag_folder=folder)
-            if self.rejected_path
-            else default_report_path(context, "rejected")
-        )
-        results_location = (
-            resolve_output_path(str(self.results_path), dag_folder=folder) if self.results_path else None
-        )
+        rejected_location, results_location, payloads_location = self._report_locations(context)
+        sample: list[Any] = []
         with ExitStack() as stack:
+
+            def writer(location: str) -> JsonLinesWriter:
+                # Written aside and moved into place only when the run completes: a failing run
+                # never truncates an earlier run's reports (see _storage.report_file).
+                return JsonLinesWriter(
+                    stack.enter_context(report_file(location, on_partial=self._log_partial))
+                )
+
             source_rows = self._rows(context)
             stack.callback(_close_quietly, source_rows)
             # A required field no row can have is one configuration error, not a row error per row.
             rows = check_required_sources(
                 source_rows, mapper, source=options.source, fixed_columns=self._fixed_columns()
             )
-            # Written aside and moved into place only when the run completes: a failing run never
-            # truncates an earlier run's reports (see _storage.report_file).
-            rejected = JsonLinesWriter(
-                stack.enter_context(report_file(rejected_location, on_partial=self._log_partial))
-            )
-            results = (
-                JsonLinesWriter(
-                    stack.enter_context(report_file(results_location, on_partial=self._log_partial))
-                )
-                if results_location
-                else None
-            )
             report = UpsertReport(
                 dry_run=self.send_nothing,
-                rejected=rejected,
-                results=results,
+                rejected=writer(rejected_location),
+                results=writer(results_location) if results_location else None,
                 rejected_path=rejected_location,
                 results_path=results_location,
             )
+            if self.send_nothing:
+                payloads = writer(payloads_location) if payloads_location else None
+                rows = _capture_payloads(rows, mapper, payloads, sample)
             try:
                 self._run(rows, mapper, report, options)
             except MissingSourceError as exc:  # no retry heals a configuration mistake
                 raise AirflowFailException(str(exc)) from exc
         summary = report.summary()
         self._log_summary(summary)
+        if self.send_nothing:
+            self._log_payloads(sample, payloads_location, summary.get("would_upsert"))
         return summary
+
+    def _report_locations(self, context: Context) -> tuple[str, str | None, str | None]:
+        """Where the rejected, results and payloads files go (relative paths: the DAG folder)."""
+        folder = dag_folder(self)
+        rejected = (
+            resolve_output_path(str(self.rejected_path), dag_folder=folder)
+            if self.rejected_path
+            else default_report_path(context, "rejected")
+        )
+        results = (
+            resolve_output_path(str(self.results_path), dag_folder=folder) if self.results_path else None
+        )
+        payloads = (
+            resolve_output_path(str(self.payloads_path), dag_folder=folder) if self.payloads_path else None
+        )
+        return rejected, results, payloads
+
+    def _log_payloads(self, sample: list[Any], location: str | None, would_upsert: Any) -> None:
+        if location:
+            self.log.info("Dry run: every payload that would be sent is in %s", location)
+        if not sample:
+            self.log.info("Dry run: no valid row, so no payload would be sent.")
+            return
+        self.log.info(
+            "Dry run: %d event(s) would be upserted; the first %d payload(s):", would_upsert or 0, len(sample)
+        )
+        for payload in sample:
+            self.log.info("  %s", json.dumps(payload, ensure_ascii=False, default=json_default))
 
     def _run(
         self, rows: Iterator[SourceRow], mapper: EventMapper, report: UpsertReport, options: UpsertOptions
@@ -421,6 +455,21 @@ def _refuse_secrets(kwargs: Mapping[str, Any]) -> None:
             )
             warnings.warn(message, UserWarning, stacklevel=3)
             raise ValueError(message)
+
+
+def _capture_payloads(
+    rows: Iterable[SourceRow], mapper: EventMapper, writer: JsonLinesWriter | None, sample: list[Any]
+) -> Iterator[SourceRow]:
+    """Pass rows through; write (and sample) the payload each valid row would be sent as (dry runs)."""
+    for row in rows:
+        if isinstance(row.data, Mapping):
+            payload = mapper.map_row(row.data).payload
+            if payload is not None:
+                if writer is not None:
+                    writer.write({"position": row.position, "line": row.line, "payload": payload})
+                if len(sample) < _SAMPLE_PAYLOADS:
+                    sample.append(payload)
+        yield row
 
 
 def _close_quietly(rows: Any) -> None:

@@ -280,3 +280,72 @@ def test_semicolon_utf16_day_first_csv_is_read_and_the_log_says_how(
 def test_file_and_date_parameters_are_checked_at_parse_time(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         UpsertMarketingEventsOperator(task_id="u", events_file="in.csv", **kwargs)
+
+
+# --- friction: a dry run shows the payloads it would send ---------------------------------------------
+
+
+def test_dry_run_writes_the_payloads_it_would_send(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        {"id": "d1", "title": "One", "starts": "2026-12-01 10:00"},
+        {"id": "d2", "title": "", "starts": "2026-12-01 10:00"},  # rejected: no payload
+        {"id": "d3", "title": "Three", "starts": "2026-12-02 10:00", "region": "EMEA"},
+    ]
+    op = UpsertMarketingEventsOperator(
+        task_id="upsert",
+        events=rows,
+        field_map={"id": "externalEventId", "title": "eventName", "starts": "startDateTime"},
+        custom_properties=["region"],
+        defaults={"externalAccountId": "acme", "eventOrganizer": "Acme"},
+        timezone="Europe/Paris",
+        dry_run=True,
+        payloads_path="out/payloads.jsonl",
+        rejected_path=str(tmp_path / "rejected.jsonl"),
+    )
+    op.payloads_path = str(tmp_path / "out" / "payloads.jsonl")  # no DAG folder here: absolute path
+    summary = op.execute({})
+    assert (summary["would_upsert"], summary["rejected"]) == (2, 1)
+    assert sandbox.requests() == []
+    lines = [json.loads(line) for line in (tmp_path / "out" / "payloads.jsonl").read_text().splitlines()]
+    assert [(line["position"], line["payload"]["externalEventId"]) for line in lines] == [
+        (1, "d1"),
+        (3, "d3"),
+    ]
+    assert lines[0]["payload"]["startDateTime"] == "2026-12-01T09:00:00Z"
+    assert lines[1]["payload"]["customProperties"] == [{"name": "region", "value": "EMEA"}]
+    log = capsys.readouterr().out
+    assert "Dry run: 2 event(s) would be upserted; the first 2 payload(s):" in log
+    assert '"externalEventId": "d3"' in log
+    assert f"every payload that would be sent is in {tmp_path / 'out' / 'payloads.jsonl'}" in log
+
+
+def test_payloads_path_needs_a_dry_run() -> None:
+    with pytest.raises(ValueError, match="payloads_path is written by dry runs only"):
+        UpsertMarketingEventsOperator(task_id="u", events=[], payloads_path="p.jsonl")
+
+
+def test_the_check_runs_on_a_dry_run_when_allowed(sandbox: SandboxServer, tmp_path: pathlib.Path) -> None:
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    from hubspot_events_provider.operators.check import MarketingEventsUpsertCheckOperator
+
+    op = UpsertMarketingEventsOperator(
+        task_id="upsert",
+        events=[event("c1"), event("c2", eventName=""), event("c3")],
+        dry_run=True,
+        rejected_path=str(tmp_path / "rejected.jsonl"),
+    )
+    summary = op.execute({})
+
+    def check(**kwargs: Any) -> dict[str, Any]:
+        return MarketingEventsUpsertCheckOperator(task_id="check", summary=summary, **kwargs).execute({})
+
+    with pytest.raises(AirflowFailException, match="pass allow_dry_run=True to check its validation rejects"):
+        check(max_errors=1)
+    result = check(max_errors=1, allow_dry_run=True)
+    assert (result["passed"], result["errors"], result["total"]) == (True, 1, 3)
+    with pytest.raises(AirflowFailException, match="max_errors"):
+        check(max_errors=0, allow_dry_run=True)
+    assert sandbox.requests() == []
