@@ -47,8 +47,10 @@ if TYPE_CHECKING:
 
 __all__ = ["UpsertMarketingEventsOperator"]
 
-#: The hook's list of refused secret arguments, plus the operator-flavoured ``hubspot_token``.
-_SECRET_ARGUMENTS = tuple(sorted(SECRET_ARGUMENTS | {"hubspot_token"}))
+#: The hook's list of refused secret arguments, plus other names people give a HubSpot token.
+_SECRET_ARGUMENTS = tuple(
+    sorted(SECRET_ARGUMENTS | {"hubspot_token", "api_token", "private_app_token", "hapikey"})
+)
 _FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
 #: Templated paths: rendered inline even when they end in a ``template_ext`` (see ``_storage``).
 _PATH_FIELDS = ("events_file", "rejected_path", "results_path", "payloads_path")

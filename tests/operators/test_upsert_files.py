@@ -349,3 +349,18 @@ def test_the_check_runs_on_a_dry_run_when_allowed(sandbox: SandboxServer, tmp_pa
     with pytest.raises(AirflowFailException, match="max_errors"):
         check(max_errors=0, allow_dry_run=True)
     assert sandbox.requests() == []
+
+
+@pytest.mark.parametrize("name", ["api_token", "private_app_token", "hapikey"])
+@pytest.mark.parametrize("where", ["argument", "hook_params"])
+def test_other_token_names_are_refused_too(name: str, where: str) -> None:
+    import warnings
+
+    secret = "pat-na1-another-secret"
+    kwargs: dict[str, Any] = {name: secret} if where == "argument" else {"hook_params": {name: secret}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=f"'{name}' is refused") as info:
+            UpsertMarketingEventsOperator(task_id="upsert", events=[], **kwargs)
+    assert secret not in str(info.value)
+    assert "Put it in the Airflow Connection" in str(info.value)
