@@ -316,29 +316,36 @@ class _AsideFile:
         token = uuid.uuid4().hex[:12]
         self.handle: IO[bytes]
         if self.local is not None:
+            # Same folder as the target, so os.replace is an atomic rename; "x" mode and the
+            # process umask give the file the permissions a plain open() would.
+            self.aside: Any = self.local.parent / f".{self.local.name}.{token}.part"
             try:
                 self.local.parent.mkdir(parents=True, exist_ok=True)
-                # Same folder as the target: os.replace is then an atomic rename.
-                fd, aside = tempfile.mkstemp(
-                    prefix=f".{self.local.name}.", suffix=".part", dir=self.local.parent
-                )
+                self.handle = self.aside.open("xb")
             except OSError as err:
                 raise InputError(
                     f"cannot write the report file: {err.strerror or err}", source=str(self.local)
                 ) from err
-            self.aside: Any = Path(aside)
-            self.handle = os.fdopen(fd, "wb")
         else:
             self.aside = object_storage_path(f"{location}.part-{token}")
             self.handle = self.aside.open("wb")
+        self._token = token
 
     def _size(self) -> int:
         try:
-            return (
-                int(self.aside.stat().st_size) if self.local is not None else int(self.aside.stat()["size"])
-            )
-        except (OSError, KeyError, TypeError):
+            info = self.aside.stat()
+            size = getattr(info, "st_size", None)
+            return int(size if size is not None else info["size"])
+        except (OSError, KeyError, TypeError, ValueError):
             return 0
+
+    def _exists(self, location: str) -> bool:
+        try:
+            return bool(
+                Path(location).exists() if self.local is not None else object_storage_path(location).exists()
+            )
+        except Exception:  # noqa: BLE001 - unknown: keep the name unique anyway
+            return True
 
     def commit(self) -> None:
         """Close and move the finished report into place (atomic on a local disk)."""
@@ -358,7 +365,10 @@ class _AsideFile:
             if self._size() == 0:
                 self.aside.unlink()
                 return None
-            kept = partial_report_path(self.location)
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+            kept = partial_report_path(self.location, stamp)
+            if self._exists(kept):  # a second failure within the same second
+                kept = partial_report_path(self.location, f"{stamp}-{self._token[:6]}")
             if self.local is not None:
                 os.replace(self.aside, kept)
             else:

@@ -364,3 +364,28 @@ def test_other_token_names_are_refused_too(name: str, where: str) -> None:
             UpsertMarketingEventsOperator(task_id="upsert", events=[], **kwargs)
     assert secret not in str(info.value)
     assert "Put it in the Airflow Connection" in str(info.value)
+
+
+def test_local_report_file_keeps_every_partial_and_plain_permissions(tmp_path: pathlib.Path) -> None:
+    import os
+    import stat
+
+    target = tmp_path / "r.jsonl"
+    with report_file(str(target)) as handle:
+        handle.write(b"complete\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+    def fail(text: bytes) -> None:
+        with report_file(str(target)) as f:
+            f.write(text)
+            raise RuntimeError("boom")
+
+    for text in (b"first\n", b"second\n"):  # two failures within the same second
+        with pytest.raises(RuntimeError):
+            fail(text)
+    assert target.read_bytes() == b"complete\n"
+    kept = sorted(p.read_bytes() for p in tmp_path.glob("r.partial-*.jsonl"))
+    assert kept == [b"first\n", b"second\n"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []
