@@ -39,10 +39,9 @@ def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def memory_storage() -> Iterator[Any]:
     """fsspec's in-memory filesystem registered as ``memory://`` for Airflow's ObjectStoragePath."""
-    from airflow.sdk.io import fs as airflow_fs
     from fsspec.implementations.memory import MemoryFileSystem
 
-    registry: dict[str, Any] = airflow_fs._register_filesystems()  # type: ignore[assignment]
+    registry = _filesystems()
     registry["memory"] = lambda conn_id=None: MemoryFileSystem()
     MemoryFileSystem.store.clear()
     try:
@@ -50,6 +49,15 @@ def memory_storage() -> Iterator[Any]:
     finally:
         registry.pop("memory", None)
         MemoryFileSystem.store.clear()
+
+
+def _filesystems() -> dict[str, Any]:
+    """Airflow's (cached) scheme -> filesystem registry: airflow.sdk.io.fs (3.1+) or airflow.io (3.0)."""
+    try:
+        from airflow.sdk.io.fs import _register_filesystems
+    except ImportError:  # Airflow 3.0
+        from airflow.io import _register_filesystems  # type: ignore[no-redef]
+    return _register_filesystems()  # type: ignore[return-value]
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> str:
@@ -174,9 +182,7 @@ def test_partial_report_path_keeps_the_suffix() -> None:
 def test_missing_filesystem_names_the_provider(
     sandbox: SandboxServer, tmp_path: pathlib.Path, uri: str, expected: str
 ) -> None:
-    from airflow.sdk.io import fs as airflow_fs
-
-    if uri.split("://")[0] in airflow_fs._register_filesystems():
+    if uri.split("://")[0] in _filesystems():
         pytest.skip("this install has the provider for the scheme")
     op = UpsertMarketingEventsOperator(task_id="u", events_file=uri, rejected_path=str(tmp_path / "r.jsonl"))
     with pytest.raises(InputError) as info:
