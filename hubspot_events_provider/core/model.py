@@ -145,6 +145,13 @@ def _as_key_list(value: Iterable[str] | str | None, what: str) -> list[str]:
     return items
 
 
+def _value_error(field: str, src: str, exc: ValueProblem) -> RowError:
+    """A bad value's error; the message names the source key too when it is not the field's name."""
+    if src == field:
+        return RowError(field, exc.category, exc.message)
+    return RowError(field, exc.category, f"{exc.message} (source key {src!r} -> {field})")
+
+
 def _datetime_converter(tz: dt.tzinfo, date_format: str | None = None) -> Callable[[Any], dt.datetime | None]:
     """A date/time normaliser with an inline fast path for extended ISO 8601 strings."""
     if date_format is not None:  # the format is tried first, so no ISO fast path in front of it
@@ -405,7 +412,7 @@ class EventMapper:
                     try:
                         value = to_string(raw)
                     except ValueProblem as exc:
-                        errors.append(RowError(field, exc.category, exc.message))
+                        errors.append(_value_error(field, src, exc))
                         break
                     if value is None:
                         continue
@@ -424,7 +431,7 @@ class EventMapper:
                 try:
                     value = convert(raw)
                 except ValueProblem as exc:
-                    errors.append(RowError(field, exc.category, exc.message))
+                    errors.append(_value_error(field, src, exc))
                     break
                 if value is not None:
                     payload[field] = value
@@ -452,7 +459,7 @@ class EventMapper:
         try:
             convert(raw)
         except ValueProblem as exc:
-            return RowError(field, exc.category, exc.message)
+            return _value_error(field, src, exc)
         return RowError(
             field, INVALID_TYPE, f"unexpected value in {src!r}: {preview(raw)}"
         )  # pragma: no cover

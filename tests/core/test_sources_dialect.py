@@ -155,3 +155,17 @@ def test_without_date_format_a_day_first_date_is_refused_not_guessed() -> None:
 def test_a_bad_date_format_is_refused_at_construction(fmt: str) -> None:
     with pytest.raises(ValueError, match="date_format"):
         EventMapper(date_format=fmt)
+
+
+def test_a_bad_value_names_the_source_column_and_the_field() -> None:
+    mapper = EventMapper(
+        field_map={"starts_at": "startDateTime", "id": "externalEventId", "flag": "eventCancelled"}
+    )
+    row = {"externalAccountId": "a", "id": "e", "eventName": "n", "eventOrganizer": "o"}
+    mapped = mapper.map_row({**row, "starts_at": "next tuesday", "flag": "maybe"})
+    messages = {e.field: e.message for e in mapped.errors}
+    assert messages["startDateTime"].endswith("(source key 'starts_at' -> startDateTime)")
+    assert "'next tuesday'" in messages["startDateTime"]
+    assert messages["eventCancelled"].endswith("(source key 'flag' -> eventCancelled)")
+    same_name = EventMapper().map_row({**row, "externalEventId": "e", "startDateTime": "next tuesday"})
+    assert "source key" not in same_name.errors[0].message  # the field's own name: said once
