@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 
 from hubspot_events_provider.core.errors import InputError
-from hubspot_events_provider.core.model import REQUIRED_FIELDS, EventMapper
+from hubspot_events_provider.core.model import REQUIRED_FIELDS, EventMapper, suggest_field
 from hubspot_events_provider.core.sources import SourceRow
 
 __all__ = ["MissingSourceError", "check_required_sources", "unreachable_fields"]
@@ -57,11 +57,13 @@ class MissingSourceError(InputError):
         more = f" and {len(self.keys) - _KEYS_SHOWN} more" if len(self.keys) > _KEYS_SHOWN else ""
         example = self.fields[0]
         plural, them = ("s", "them") if len(self.fields) > 1 else ("", "it")
+        hints = {k: f for k in self.keys if (f := suggest_field(k)) in self.fields and f != k}
+        hint = f" Did you mean field_map={hints!r}?" if hints else ""
         return (
             f"configuration error: no source key maps to the required field{plural} "
             f"{names} and defaults gives {them} no value, so every row "
             f"would be rejected (looked for {looked}; the source has {shown or 'no keys'}{more}). Map a "
-            f"column with field_map={{'<column>': {example!r}}} or set defaults={{{example!r}: '...'}}."
+            f"column with field_map={{'<column>': {example!r}}} or set defaults={{{example!r}: '...'}}.{hint}"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -113,7 +115,9 @@ def check_required_sources(
         if missing is None:
             first_keys = [str(k) for k in row.data]
             first_line = row.line if row.line is not None else row.position
-            missing = unreachable_fields(mapper, first_keys)
+            # Unmapped keys (a typo such as 'eventNme') get the runner's more precise error, with
+            # its did-you-mean suggestions, before anything is sent: leave them to it.
+            missing = [] if mapper.unmapped_keys(first_keys) else unreachable_fields(mapper, first_keys)
             if missing and fixed_columns:
                 raise _error(mapper, missing, first_keys, source, first_line)
         elif missing:

@@ -77,3 +77,20 @@ def test_complete_columns_pass_through() -> None:
     data = rows({"id": "1", "name": "N", "org": "O", "externalAccountId": "a"})
     assert list(check_required_sources(data, MAPPER, source="e", fixed_columns=True)) == data
     assert list(check_required_sources([], MAPPER, source="e", fixed_columns=True)) == []
+
+
+def test_unmapped_keys_leave_the_stage_to_the_unmapped_check() -> None:
+    data = rows({"id": "1", "name": "N", "org": "O", "acount": "a"})
+    # 'acount' maps to nothing: the runner's unmapped-key error (with suggestions) says it better.
+    assert list(check_required_sources(data, MAPPER, source="e", fixed_columns=True)) == data
+
+
+def test_ignored_typo_columns_get_a_did_you_mean() -> None:
+    mapper = EventMapper(field_map={"id": "externalEventId"}, ignore_unmapped=True)
+    data = rows({"id": "1", "eventNme": "N", "eventorganizer": "O", "externalAccountId": "a"})
+    with pytest.raises(MissingSourceError) as info:
+        list(check_required_sources(data, mapper, source="e", fixed_columns=True))
+    assert info.value.fields == ["eventName", "eventOrganizer"]  # keys match fields case-sensitively
+    assert "Did you mean field_map={'eventNme': 'eventName', 'eventorganizer': 'eventOrganizer'}?" in str(
+        info.value
+    )
