@@ -164,8 +164,8 @@ def test_a_bad_value_names_the_source_column_and_the_field() -> None:
     row = {"externalAccountId": "a", "id": "e", "eventName": "n", "eventOrganizer": "o"}
     mapped = mapper.map_row({**row, "starts_at": "next tuesday", "flag": "maybe"})
     messages = {e.field: e.message for e in mapped.errors}
-    assert messages["startDateTime"].endswith("(source key 'starts_at' -> startDateTime)")
+    assert messages["startDateTime"].startswith("startDateTime (from column 'starts_at'): ")
     assert "'next tuesday'" in messages["startDateTime"]
-    assert messages["eventCancelled"].endswith("(source key 'flag' -> eventCancelled)")
+    assert messages["eventCancelled"].startswith("eventCancelled (from column 'flag'): ")
     same_name = EventMapper().map_row({**row, "externalEventId": "e", "startDateTime": "next tuesday"})
-    assert "source key" not in same_name.errors[0].message  # the field's own name: said once
+    assert "from column" not in same_name.errors[0].message  # the field's own name: said once
