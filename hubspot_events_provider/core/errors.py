@@ -53,6 +53,9 @@ class HubSpotError(Exception):
     """
 
     hint: str = ""
+    #: Whether a later attempt of the whole task may succeed (Airflow's retries); ``False`` for a
+    #: refused token, a missing scope, a spent daily budget, a refused request or a wrong path.
+    retry_can_heal: bool = True
 
     def __init__(
         self,
@@ -123,6 +126,8 @@ class HubSpotTransportError(HubSpotError):
 class HubSpotAuthError(HubSpotError):
     """401: the token is missing, wrong, revoked or expired, or the OAuth refresh failed."""
 
+    retry_can_heal = False
+
     hint = (
         "Check the access token (Connection password) or the OAuth client_id/client_secret/refresh_token "
         "in the Airflow Connection."
@@ -131,6 +136,8 @@ class HubSpotAuthError(HubSpotError):
 
 class HubSpotMissingScopesError(HubSpotError):
     """403: the app lacks a scope such as ``crm.objects.marketing_events.write``."""
+
+    retry_can_heal = False
 
     hint = (
         "Grant the app the scopes crm.objects.marketing_events.read and crm.objects.marketing_events.write "
@@ -170,6 +177,7 @@ class HubSpotDailyLimitError(HubSpotRateLimitError):
         "The HubSpot account's daily API limit is spent; it resets at midnight in the account's time zone. "
         "Retrying now cannot succeed."
     )
+    retry_can_heal = False
 
     def __init__(self, message: str, *, resets_at: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -185,9 +193,13 @@ class HubSpotDailyLimitError(HubSpotRateLimitError):
 class HubSpotValidationError(HubSpotError):
     """400 (or another non-retryable 4xx): HubSpot refused the request as invalid."""
 
+    retry_can_heal = False
+
 
 class HubSpotNotFoundError(HubSpotError):
     """404: no such object, or it belongs to another app (external ids are scoped to the creating app)."""
+
+    retry_can_heal = False
 
 
 class HubSpotServerError(HubSpotError):

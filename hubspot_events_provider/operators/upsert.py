@@ -21,6 +21,7 @@ from hubspot_events_provider.core.model import EventMapper
 from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
 from hubspot_events_provider.core.sources import SourceRow, rows_from_cursor, rows_from_events, rows_from_file
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
+from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
 from hubspot_events_provider.operators._paths import (
     default_report_path,
@@ -229,6 +230,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
             resolve_output_path(str(self.results_path), dag_folder=folder) if self.results_path else None
         )
         with ExitStack() as stack:
+            stack.enter_context(fail_task_on_permanent_errors())  # a wrong token: no Airflow retries
             rows = self._rows(context)
             stack.callback(_close_quietly, rows)
             rejected = JsonLinesWriter(stack.enter_context(open_for_writing(rejected_location)))
