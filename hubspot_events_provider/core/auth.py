@@ -10,6 +10,7 @@ error raised here contains one.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from hubspot_events_provider.core.errors import (
 __all__ = ["Auth", "OAuthAuth", "StaticTokenAuth"]
 
 DEFAULT_OAUTH_TOKEN_PATH = "/oauth/v3/token"  # noqa: S105 (a URL path, not a secret)
+_TOKEN_PATH = re.compile(r"/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
 
 
 class Auth(Protocol):
@@ -112,6 +114,12 @@ class OAuthAuth:
         if missing:
             raise ValueError(
                 f"OAuth needs {', '.join(missing)} in the Connection extras (auth_type 'oauth')."
+            )
+        if not _TOKEN_PATH.fullmatch(token_path or ""):
+            # ``***`` is what Airflow's UI saves for a field it masked: never send a request there.
+            raise ValueError(
+                f"the OAuth endpoint path must be a URL path such as {DEFAULT_OAUTH_TOKEN_PATH}, "
+                f"got {token_path!r}."
             )
         self.client_id = client_id
         self._client_secret = client_secret

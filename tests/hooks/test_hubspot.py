@@ -98,7 +98,7 @@ def test_default_host_is_hubspot(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"password": "x", "extra": {"timeout": "soon"}}, "extra 'timeout' must be a number"),
         ({"password": "x", "extra": {"max_requests_per_10s": "lots"}}, "must be an integer"),
         ({"password": "x", "extra": {"auth_type": "basic"}}, "auth_type must be 'token' or 'oauth'"),
-        ({}, "has no access token"),
+        ({}, "no access token: put the private app token"),
         ({"extra": {"auth_type": "oauth", "client_id": "c"}}, "OAuth needs client_secret, refresh_token"),
     ],
 )
