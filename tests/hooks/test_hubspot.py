@@ -115,7 +115,18 @@ def test_invalid_connections(
 
 
 @pytest.mark.parametrize(
-    "name", ["token", "access_token", "password", "client_secret", "refresh_token", "api_key"]
+    "name",
+    [
+        "token",
+        "access_token",
+        "api_token",
+        "private_app_token",
+        "password",
+        "client_secret",
+        "refresh_token",
+        "api_key",
+        "hapikey",
+    ],
 )
 def test_secret_arguments_are_refused(name: str) -> None:
     with (
