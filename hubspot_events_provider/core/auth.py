@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
@@ -23,6 +24,7 @@ from hubspot_events_provider.core.errors import (
     HubSpotError,
     HubSpotServerError,
     HubSpotTransportError,
+    transport_cause,
 )
 
 __all__ = ["Auth", "OAuthAuth", "StaticTokenAuth"]
@@ -182,13 +184,11 @@ class OAuthAuth:
                 headers={"Accept": "application/json"},
                 timeout=self._timeout,
             )
-        except requests.Timeout as exc:
-            raise HubSpotTransportError(
-                "the OAuth token request timed out.", method=method, path=path
-            ) from exc
         except requests.RequestException as exc:
+            host = urlsplit(self._base_url).netloc
             raise HubSpotTransportError(
-                f"the OAuth token endpoint could not be reached ({type(exc).__name__}).",
+                f"the OAuth token endpoint at {host} could not be reached: {transport_cause(exc)} "
+                f"({type(exc).__name__}).",
                 method=method,
                 path=path,
             ) from exc

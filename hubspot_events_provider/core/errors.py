@@ -22,7 +22,9 @@ Tree::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import socket
+import ssl
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "HubSpotValidationError",
     "InputError",
     "UnmappedFieldsError",
+    "transport_cause",
 ]
 
 
@@ -121,6 +124,54 @@ class HubSpotTransportError(HubSpotError):
     """No usable answer: connection refused or reset, DNS failure, timeout, truncated body."""
 
     hint = "Check that the connection's host is reachable from the worker; the request may be retried."
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: causes, contexts, urllib3's ``reason``, exceptions in ``args``."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        todo.extend(e for e in linked if isinstance(e, BaseException))
+
+
+#: Causes of a failed connection, most specific first: (class names or types in the chain, words).
+_CAUSES: tuple[tuple[tuple[str | type[BaseException], ...], str], ...] = (
+    (("ConnectTimeout", "ConnectTimeoutError"), "connect timeout"),
+    (("ReadTimeout", "ReadTimeoutError"), "read timeout"),
+    (("NameResolutionError", socket.gaierror), "name resolution failed"),
+    (("SSLError", ssl.SSLError), "TLS handshake failed"),
+    ((ConnectionRefusedError,), "connection refused"),
+    (
+        ("RemoteDisconnected", "ChunkedEncodingError", "IncompleteRead", ConnectionResetError),
+        "connection dropped",
+    ),
+    (("Timeout", TimeoutError), "timeout"),
+)
+
+
+def transport_cause(exc: BaseException) -> str:
+    """Name why a connection failed, in words: ``name resolution failed``, ``connection refused``,
+    ``TLS handshake failed``, ``connect timeout``, ``read timeout``, ``connection dropped``,
+    ``timeout``, or ``no details``.
+
+    Reads only exception types (never their text, which may hold a URL with its query string).
+
+    :param exc: the exception raised by the HTTP library (``requests``/``urllib3``).
+    """
+    chain = list(_chain(exc))
+    for markers, words in _CAUSES:
+        for link in chain:
+            for marker in markers:
+                hit = type(link).__name__ == marker if isinstance(marker, str) else isinstance(link, marker)
+                if hit:
+                    return words
+    return "no details"
 
 
 class HubSpotAuthError(HubSpotError):
