@@ -99,6 +99,31 @@ def _scopes_from(body: Mapping[str, Any]) -> list[str]:
     return sorted(set(scopes))
 
 
+def _rate_limit_error(
+    message: str, body: Mapping[str, Any], retry_after: float | None, kwargs: dict[str, Any]
+) -> HubSpotRateLimitError:
+    """A 429: the daily budget (never retried) or a secondly/burst limit that outlasted the retries."""
+    policy = str(body.get("policyName") or "") or None
+    if policy == "DAILY":
+        resets_at = None
+        if retry_after is not None:
+            resets_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + retry_after))
+        when = "" if resets_at else " HubSpot did not say when it resets."
+        return HubSpotDailyLimitError(
+            f"the account's daily API request limit is spent ({message}).{when}",
+            policy_name=policy,
+            retry_after=retry_after,
+            resets_at=resets_at,
+            **kwargs,
+        )
+    return HubSpotRateLimitError(
+        f"rate limited ({policy or 'burst limit'}) and the retries ran out: {message}",
+        policy_name=policy,
+        retry_after=retry_after,
+        **kwargs,
+    )
+
+
 def error_from_response(
     status: int,
     body: Mapping[str, Any],
@@ -137,25 +162,7 @@ def error_from_response(
             **kwargs,
         )
     if status == 429:
-        policy = str(body.get("policyName") or "") or None
-        if policy == "DAILY":
-            resets_at = None
-            if retry_after is not None:
-                resets_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + retry_after))
-            when = "" if resets_at else " HubSpot did not say when it resets."
-            return HubSpotDailyLimitError(
-                f"the account's daily API request limit is spent ({message}).{when}",
-                policy_name=policy,
-                retry_after=retry_after,
-                resets_at=resets_at,
-                **kwargs,
-            )
-        return HubSpotRateLimitError(
-            f"rate limited ({policy or 'burst limit'}) and the retries ran out: {message}",
-            policy_name=policy,
-            retry_after=retry_after,
-            **kwargs,
-        )
+        return _rate_limit_error(message, body, retry_after, kwargs)
     if status >= 500 or status in (423, 477) or 200 <= status < 300:
         return HubSpotServerError(f"HubSpot had a transient problem: {message}", **kwargs)
     return HubSpotValidationError(f"HubSpot refused the request: {message}", **kwargs)
