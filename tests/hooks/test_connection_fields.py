@@ -119,6 +119,10 @@ def test_only_secret_fields_have_names_airflow_masks(name: str) -> None:
 
 def test_hook_metadata_shows_every_default_unmasked() -> None:
     """What the UI's form gets (``GET /ui/connections/hook_meta``), built by Airflow's own service."""
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_2_PLUS
+
+    if not AIRFLOW_V_3_2_PLUS:
+        pytest.skip("Airflow < 3.2 builds connection widgets only with flask_appbuilder installed")
     services = pytest.importorskip("airflow.api_fastapi.core_api.services.ui.connections")
     metas = {m.connection_type: m for m in services.HookMetaService.hook_meta_data()}
     extra = metas["hubspot"].extra_fields
