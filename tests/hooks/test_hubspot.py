@@ -258,3 +258,16 @@ def test_airflow_connections_test_cli(sandbox: SandboxServer, tmp_path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Connection success!" in result.stdout
     assert any(r.path == "/marketing/marketing-events/2026-03" for r in sandbox.requests())
+
+
+@pytest.mark.parametrize("name", ["api_token", "private_app_token", "hapikey"])
+def test_operator_refuses_the_other_secret_names(name: str) -> None:
+    from hubspot_events_provider.operators.marketing_events import UpsertMarketingEventsOperator
+
+    for where in ({name: CANARY}, {"hook_params": {name: CANARY}}):
+        with (
+            pytest.warns(UserWarning, match="Put it in the Airflow Connection"),
+            pytest.raises(ValueError, match=f"The argument '{name}' is refused") as info,
+        ):
+            UpsertMarketingEventsOperator(task_id="upsert", events=[], **where)  # type: ignore[arg-type]
+        assert CANARY not in str(info.value)
