@@ -114,20 +114,12 @@ def test_invalid_connections(
     assert message.split("'")[0] in text
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "token",
-        "access_token",
-        "api_token",
-        "private_app_token",
-        "password",
-        "client_secret",
-        "refresh_token",
-        "api_key",
-        "hapikey",
-    ],
+SECRET_NAMES = (
+    "token access_token api_token private_app_token password client_secret refresh_token api_key hapikey"
 )
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES.split())
 def test_secret_arguments_are_refused(name: str) -> None:
     with (
         pytest.warns(UserWarning, match="Put it in the Airflow Connection"),
