@@ -39,6 +39,7 @@ from hubspot_events_provider.core.sources import (
     rows_from_file,
 )
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
+from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
 
 if TYPE_CHECKING:
@@ -47,10 +48,8 @@ if TYPE_CHECKING:
 
 __all__ = ["UpsertMarketingEventsOperator"]
 
-#: The hook's list of refused secret arguments, plus other names people give a HubSpot token.
-_SECRET_ARGUMENTS = tuple(
-    sorted(SECRET_ARGUMENTS | {"hubspot_token", "api_token", "private_app_token", "hapikey"})
-)
+#: The hook's list of refused secret arguments (one list for hook and operators).
+_SECRET_ARGUMENTS = tuple(sorted(SECRET_ARGUMENTS))
 _FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
 #: Templated paths: rendered inline even when they end in a ``template_ext`` (see ``_storage``).
 _PATH_FIELDS = ("events_file", "rejected_path", "results_path", "payloads_path")
@@ -261,6 +260,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         rejected_location, results_location, payloads_location = self._report_locations(context)
         sample: list[Any] = []
         with ExitStack() as stack:
+            stack.enter_context(fail_task_on_permanent_errors())  # a wrong token: no Airflow retries
 
             def writer(location: str) -> JsonLinesWriter:
                 # Written aside and moved into place only when the run completes: a failing run

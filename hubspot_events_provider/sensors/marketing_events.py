@@ -23,11 +23,10 @@ from airflow.providers.common.compat.sdk import (
 from hubspot_events_provider._storage import dag_folder, read_json_lines
 from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.errors import (
-    HubSpotAuthError,
-    HubSpotMissingScopesError,
     HubSpotNotFoundError,
     InputError,
 )
+from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 
 __all__ = ["MarketingEventsSensor"]
@@ -182,12 +181,11 @@ class MarketingEventsSensor(BaseSensorOperator):
 
     def _read(self, key: EventKey) -> str | None:
         account, event = key
-        try:
-            body = self.client.get_event(event, account)
-        except HubSpotNotFoundError:
-            return None
-        except (HubSpotAuthError, HubSpotMissingScopesError) as exc:
-            raise AirflowFailException(str(exc)) from exc
+        with fail_task_on_permanent_errors():  # a wrong token or scope: no Airflow retries
+            try:
+                body = self.client.get_event(event, account)
+            except HubSpotNotFoundError:
+                return None
         object_id = body.get("objectId") or body.get("id")
         return str(object_id) if object_id is not None else ""
 
