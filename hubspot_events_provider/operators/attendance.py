@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from hubspot_events_provider.core.attendance import AttendanceMapper
 from hubspot_events_provider.core.attendance_api import complete_as_held
 from hubspot_events_provider.core.attendance_kind import ATTENDANCE_KEY_FIELDS, run_attendance
 from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.kinds import RowHooks
+from hubspot_events_provider.core.kinds import RowHooks, RowMapper
 from hubspot_events_provider.core.pipeline import MAX_BATCH_SIZE, WriteOptions
 from hubspot_events_provider.core.report import UpsertReport
 from hubspot_events_provider.core.rows import WriteItem
@@ -54,6 +54,9 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
         optionally gzip-compressed; streamed. A relative path is resolved against the DAG's folder.
         (templated)
     :param file_format: ``json``, ``jsonl``, ``ndjson`` or ``csv``; default: from the extension.
+    :param delimiter: the CSV delimiter (one character); default: detected from the header.
+    :param encoding: the text encoding of ``attendance_file`` (a Python codec name); default UTF-8,
+        or what a UTF-16/32 byte-order mark says.
     :param sql: a query whose rows are the participations. (templated; a ``.sql`` file works too)
     :param sql_conn_id: the connection of any common-sql ``DbApiHook``.
     :param parameters: query parameters for ``sql``. (templated)
@@ -77,6 +80,8 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
     :param results_path: optional; one JSON line per recorded participation: its position,
         ``externalAccountId``, ``externalEventId``, ``contact`` (``email:<address>`` or
         ``vid:<id>``), ``subscriberState`` and ``objectId`` (the HubSpot contact id). (templated)
+    :param payloads_path: dry runs only: every payload that would be sent, one JSON line
+        ``{"position", "line", "payload"}`` per valid row. (templated)
     :param complete_events: after recording, complete every event that received attendance in the
         run, with its start and end as HubSpot holds them.
     :param hubspot_conn_id: the HubSpot connection. (templated)
@@ -87,7 +92,10 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
 
     rows_field = "attendance"
     key_fields = ATTENDANCE_KEY_FIELDS
-    noun = "participations"
+    action = "Recording marketing-event participations"
+    unit = "participation(s)"
+    done = "recorded"
+    summary_label = "attendance"
 
     template_fields: Sequence[str] = (
         "attendance",
@@ -99,6 +107,7 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
         "defaults",
         "rejected_path",
         "results_path",
+        "payloads_path",
         "hubspot_conn_id",
         "sql_conn_id",
     )
@@ -112,6 +121,8 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
         attendance: Any = None,
         attendance_file: str | None = None,
         file_format: str | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
         sql: str | None = None,
         sql_conn_id: str | None = None,
         parameters: Any = None,
@@ -127,6 +138,7 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
         allow_empty: bool = False,
         rejected_path: str | None = None,
         results_path: str | None = None,
+        payloads_path: str | None = None,
         complete_events: bool = False,
         hubspot_conn_id: str = HubSpotHook.default_conn_name,
         hook_params: Mapping[str, Any] | None = None,
@@ -140,6 +152,8 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
             rows=attendance,
             rows_file=attendance_file,
             file_format=file_format,
+            delimiter=delimiter,
+            encoding=encoding,
             sql=sql,
             sql_conn_id=sql_conn_id,
             parameters=parameters,
@@ -152,6 +166,7 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
             allow_empty=allow_empty,
             rejected_path=rejected_path,
             results_path=results_path,
+            payloads_path=payloads_path,
             hubspot_conn_id=hubspot_conn_id,
             hook_params=hook_params,
             progress_interval=progress_interval,
@@ -172,10 +187,8 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
         self.ignore_unmapped = ignore_unmapped
         self.complete_events = complete_events
 
-    def write(
-        self, rows: Iterator[SourceRow], report: UpsertReport, options: WriteOptions, sending: Sending
-    ) -> Mapping[str, Any]:
-        mapper = AttendanceMapper(
+    def make_mapper(self) -> AttendanceMapper:
+        return AttendanceMapper(
             field_map=self.field_map,
             contact_properties=self.contact_properties,
             defaults=self.defaults,
@@ -183,6 +196,15 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
             ignore_fields=self.ignore_fields,
             ignore_unmapped=self.ignore_unmapped,
         )
+
+    def write(
+        self,
+        rows: Iterator[SourceRow],
+        mapper: RowMapper,
+        report: UpsertReport,
+        options: WriteOptions,
+        sending: Sending,
+    ) -> Mapping[str, Any]:
         touched: set[tuple[str, str]] = set()
 
         def confirmed(item: WriteItem, _object_id: str | None) -> None:
@@ -190,7 +212,7 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
 
         run_attendance(
             rows,
-            mapper,
+            cast("AttendanceMapper", mapper),  # the one make_mapper() built
             sending.client,
             report,
             options=options,
