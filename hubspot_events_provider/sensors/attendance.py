@@ -21,18 +21,13 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
 )
 
+from hubspot_events_provider._storage import dag_folder, read_json_lines
 from hubspot_events_provider.core.attendance import STATE_ORDER
 from hubspot_events_provider.core.attendance_api import get_participation
 from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.errors import (
-    HubSpotAuthError,
-    HubSpotMissingScopesError,
-    HubSpotNotFoundError,
-    InputError,
-)
-from hubspot_events_provider.core.sources import rows_from_file
+from hubspot_events_provider.core.errors import HubSpotNotFoundError, InputError
+from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
-from hubspot_events_provider.operators._paths import resolve_input_path
 
 __all__ = ["VISIBLE_STATES", "MarketingEventAttendanceSensor", "Participation"]
 
@@ -133,12 +128,13 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
         return [value] if isinstance(value, str) else [str(p) for p in value or []]
 
     def _records(self) -> Iterator[Participation]:
-        """Every line of the results files as ``(account, event, contact, state)``."""
+        """Every line of the results files as ``(account, event, contact, state)`` (relative paths
+        from the DAG folder; gzip, BOM and line numbers as the shared storage reader gives them)."""
+        folder = dag_folder(self)
         for path in self._paths():
-            location = resolve_input_path(path)
             try:
-                for row in rows_from_file(location.open_binary, name=location.display, file_format="jsonl"):
-                    yield _participation(row.data, f"{location.display}, line {row.line}")
+                for row in read_json_lines(path, dag_folder=folder):
+                    yield _participation(row.data, f"{path}, line {row.line}")
             except InputError as exc:
                 raise AirflowFailException(f"cannot read the attendance results file: {exc}") from exc
 
@@ -176,15 +172,14 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
     # -- poke -------------------------------------------------------------------------------------
 
     def _read(self, target: Participation) -> dict[str, Any] | None:
-        try:
-            found = get_participation(self.client, target.account, target.event, target.identifier)
-        except HubSpotNotFoundError as exc:
-            raise AirflowFailException(
-                f"HubSpot does not know event {target.account}/{target.event}, yet the results file "
-                f"says attendance was recorded for it: {exc}"
-            ) from exc
-        except (HubSpotAuthError, HubSpotMissingScopesError) as exc:
-            raise AirflowFailException(str(exc)) from exc
+        with fail_task_on_permanent_errors():  # a wrong token or scope: no Airflow retries
+            try:
+                found = get_participation(self.client, target.account, target.event, target.identifier)
+            except HubSpotNotFoundError as exc:
+                raise AirflowFailException(
+                    f"HubSpot does not know event {target.account}/{target.event}, yet the results file "
+                    f"says attendance was recorded for it: {exc}"
+                ) from exc
         if found is None:
             return None
         state = (found.get("properties") or {}).get("attendanceState")

@@ -107,3 +107,24 @@ def test_an_event_hubspot_does_not_know_fails_at_once(sandbox: SandboxServer, tm
     path.write_text(json.dumps(line) + "\n")
     with pytest.raises(AirflowFailException, match="does not know event acme/gone"):
         sensor(results_path=str(path)).execute({})
+
+
+def test_bad_token_fails_at_once_and_relative_paths_come_from_the_dag_folder(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk import DAG
+
+    line = {"externalAccountId": "acme", "externalEventId": "evt-1", "contact": "vid:151",
+            "subscriberState": "register", "objectId": "151"}  # fmt: skip
+    (tmp_path / "results.jsonl").write_text(json.dumps(line) + "\n")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
+        json.dumps({"conn_type": "hubspot", "host": sandbox.url, "password": "wrong-token"}),
+    )
+    with DAG("attendance_sensor_relative", schedule=None) as dag:
+        op = sensor(results_path="results.jsonl")
+    dag.fileloc = str(tmp_path / "dag.py")
+    with pytest.raises(AirflowFailException, match="HTTP 401") as info:
+        op.execute({})
+    assert "wrong-token" not in str(info.value)
+    assert op.targets() == [("acme", "evt-1", "vid:151", "register")]
