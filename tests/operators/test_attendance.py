@@ -181,3 +181,23 @@ def test_parse_time_refusals(kwargs: dict[str, Any], message: str) -> None:
     warns = pytest.warns(UserWarning, match="refused") if message == "refused" else contextlib.nullcontext()
     with pytest.raises(ValueError, match=message), warns:
         RecordMarketingEventAttendanceOperator(task_id="t", **kwargs)
+
+
+def test_registered_through_the_provider_info() -> None:
+    import importlib
+
+    from hubspot_events_provider.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    operators = [
+        getattr(importlib.import_module(m), "RecordMarketingEventAttendanceOperator", None)
+        for entry in info["operators"]
+        for m in entry["python-modules"]
+    ]
+    sensors = [
+        getattr(importlib.import_module(m), "MarketingEventAttendanceSensor", None)
+        for entry in info["sensors"]
+        for m in entry["python-modules"]
+    ]
+    assert RecordMarketingEventAttendanceOperator in operators
+    assert any(s is not None and s.__name__ == "MarketingEventAttendanceSensor" for s in sensors)
