@@ -294,3 +294,40 @@ def test_complete_as_held_and_single_participation(sandbox: SandboxServer, clien
     skipped = complete_as_held(client, "acme", "undated")
     assert skipped.status == "skipped"
     assert "startDateTime" in (skipped.reason or "")
+
+
+def test_errors_naming_rows_by_email_or_vid_only_are_attributed_without_resending(
+    sandbox: SandboxServer, client: HubSpotClient
+) -> None:
+    # HubSpot's error context may name the contact and no inputIndex: the row is found by its contact.
+    group = payloads("register", "r0@example.com", "r1@example.com", "r2@example.com")
+    answer = {
+        "status": "COMPLETE",
+        "results": [{"email": "r0@example.com", "vid": 5}, {"email": "r2@example.com", "vid": 7}],
+        "numErrors": 1,
+        "errors": [
+            {"category": "VALIDATION_ERROR", "message": "bad", "context": {"email": ["R1@Example.com"]},
+             "errors": [{"message": "bad", "in": "email"}]}
+        ],
+    }  # fmt: skip
+    outcome = send_group(client, group, FirstAnswerCanned(answer))
+    assert outcome.recorded == [(0, 5), (2, 7)]
+    assert [(f.index, f.category, f.field) for f in outcome.failed] == [(1, "VALIDATION_ERROR", "email")]
+    assert (outcome.requests, outcome.splits) == (1, 0)
+    vid_group = payloads("register", 151, SEED_CONTACTS[3]["vid"])
+    by_vid = {
+        "status": "COMPLETE",
+        "results": [{"vid": 151}],
+        "numErrors": 1,
+        "errors": [
+            {
+                "category": "OBJECT_NOT_FOUND",
+                "message": "no",
+                "context": {"vid": [str(SEED_CONTACTS[3]["vid"])]},
+            }
+        ],
+    }
+    outcome = send_group(client, vid_group, FirstAnswerCanned(by_vid))
+    assert outcome.recorded == [(0, 151)]
+    assert [(f.index, f.category) for f in outcome.failed] == [(1, "OBJECT_NOT_FOUND")]
+    assert (outcome.requests, outcome.splits) == (1, 0)
