@@ -7,10 +7,11 @@ AIRFLOW_VERSION ?= 3.3.2
 AIRFLOW_FLOOR ?= 3.0.6
 VENV ?= .venv
 VENV_FLOOR ?= .venv-floor
+VENV_LOWEST ?= .venv-lowest
 UV = $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help env env-floor lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox clean
+.PHONY: help env env-floor env-lowest test-lowest lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox clean
 
 help:
 	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
@@ -31,8 +32,17 @@ $(VENV_FLOOR)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt | 
 		-e ".[dev,sql]" "apache-airflow==$(AIRFLOW_FLOOR)"
 	@touch $@
 
+# Every direct dependency at the floor pyproject.toml declares (uv's lowest-direct resolution), on the
+# floor Airflow: proves the floors are ones the code really works with.
+$(VENV_LOWEST)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt | uv
+	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV_LOWEST)
+	$(UV) pip install --quiet -p $(VENV_LOWEST)/bin/python --resolution lowest-direct \
+		-c constraints/airflow-$(AIRFLOW_FLOOR).txt -e ".[dev,sql]" "apache-airflow==$(AIRFLOW_FLOOR)"
+	@touch $@
+
 env: $(VENV)/.stamp
 env-floor: $(VENV_FLOOR)/.stamp
+env-lowest: $(VENV_LOWEST)/.stamp
 
 lint: env
 	$(VENV)/bin/ruff check .
@@ -47,7 +57,11 @@ test-main: env
 test-floor: env-floor
 	$(VENV_FLOOR)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test: lint typecheck test-main test-floor
+# Imports every module and runs the end-to-end example DAGs with the lowest direct dependencies.
+test-lowest: env-lowest
+	$(VENV_LOWEST)/bin/python -m pytest -m "not slow" tests/test_imports.py tests/test_dags_example.py $(PYTEST_ARGS)
+
+test: lint typecheck test-main test-floor test-lowest
 
 test-slow: env
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
@@ -67,4 +81,4 @@ bench-quick: env
 	$(VENV)/bin/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) $(VENV_FLOOR) .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) $(VENV_FLOOR) $(VENV_LOWEST) .mypy_cache .ruff_cache .demo
