@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubspot_events_provider import __version__
+
 _CONN_FIELDS: dict[str, Any] = {
     "api_version": {
         "label": "API version",
@@ -90,6 +92,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-hubspot-events",
         "name": "HubSpot Marketing Events",
+        # Airflow lists versions[0] as the installed version (`airflow providers list`).
+        "versions": [__version__],
         "description": "Batch-upsert HubSpot Marketing Events from a warehouse, a file or XCom; "
         "threshold checks, a readiness sensor and a local HubSpot sandbox.",
         "integrations": [
@@ -115,6 +119,12 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "HubSpot Marketing Events",
                 "python-modules": ["hubspot_events_provider.sensors.marketing_events"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "HubSpot Marketing Events",
+                "python-modules": ["hubspot_events_provider.triggers.marketing_events"],
             }
         ],
         "connection-types": [

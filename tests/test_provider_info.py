@@ -90,3 +90,18 @@ def test_connection_form_fields_reach_airflow() -> None:
     for name in ("api_version", "max_requests_per_10s", "client_secret", "refresh_token"):
         assert f"extra__hubspot__{name}" in widgets
         assert widgets[f"extra__hubspot__{name}"].hook_class_name.endswith("HubSpotHook")
+
+
+def test_versions_lists_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    assert get_provider_info()["versions"] == [version("airflow-provider-hubspot-events")]
+
+
+def test_providers_manager_registers_the_trigger() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    triggers = [t for t in ProvidersManager().trigger if t.package_name == "airflow-provider-hubspot-events"]
+    assert [(t.trigger_class_name, t.integration_name) for t in triggers] == [
+        ("hubspot_events_provider.triggers.marketing_events", "HubSpot Marketing Events")
+    ]
