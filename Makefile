@@ -23,13 +23,13 @@ uv:
 
 $(VENV)/.stamp: pyproject.toml | uv
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV)
-	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql]" "apache-airflow==$(AIRFLOW_VERSION)"
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_VERSION)"
 	@touch $@
 
 $(VENV_FLOOR)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt | uv
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV_FLOOR)
 	$(UV) pip install --quiet -p $(VENV_FLOOR)/bin/python -c constraints/airflow-$(AIRFLOW_FLOOR).txt \
-		-e ".[dev,sql]" "apache-airflow==$(AIRFLOW_FLOOR)"
+		-e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_FLOOR)"
 	@touch $@
 
 # Every direct dependency at the floor pyproject.toml declares (uv's lowest-direct resolution), on the

@@ -127,6 +127,18 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["hubspot_events_provider.triggers.marketing_events"],
             }
         ],
+        "asset-uris": [
+            {
+                "schemes": ["hubspot"],
+                "handler": "hubspot_events_provider.assets.sanitize_uri",
+                "factory": "hubspot_events_provider.assets.create_asset",
+                "to_openlineage_converter": "hubspot_events_provider.assets.convert_asset_to_openlineage",
+            }
+        ],
+        "extra-links": [
+            "hubspot_events_provider.links.HubSpotMarketingEventsLink",
+            "hubspot_events_provider.links.HubSpotRejectedRowsLink",
+        ],
         "connection-types": [
             {
                 "connection-type": "hubspot",

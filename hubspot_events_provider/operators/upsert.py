@@ -22,6 +22,7 @@ from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
 from hubspot_events_provider.core.sources import SourceRow, rows_from_cursor, rows_from_events, rows_from_file
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
 from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
+from hubspot_events_provider.lineage import HubSpotNativeMixin
 from hubspot_events_provider.operators._paths import (
     default_report_path,
     inline_path_templates,
@@ -43,7 +44,7 @@ _FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
 _PATH_FIELDS = ("events_file", "rejected_path", "results_path")
 
 
-class UpsertMarketingEventsOperator(BaseOperator):
+class UpsertMarketingEventsOperator(HubSpotNativeMixin, BaseOperator):
     """Batch-upsert HubSpot Marketing Events; report every row that was not upserted.
 
     Give exactly one input: ``events``, ``events_file`` or ``sql``.
@@ -269,7 +270,9 @@ class UpsertMarketingEventsOperator(BaseOperator):
                 stats=stats,
                 headroom=headroom,
             )
+            self.read_account(client)  # lineage namespace and UI link; after the summary's counters
         summary = report.summary()
+        self.record_run(context, summary)  # asset events, links, OpenLineage
         self._log_summary(summary)
         return summary
 

@@ -10,7 +10,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubspot_events_provider.sandbox import responses, shapes
+from hubspot_events_provider.sandbox import account, responses, shapes
 from hubspot_events_provider.sandbox.state import SandboxState
 from hubspot_events_provider.sandbox.validation import (
     RequestError,
@@ -101,6 +101,8 @@ def dispatch(state: SandboxState, req: Request) -> Reply:
     :param req: the parsed request.
     """
     rest, method = req.rest, req.method
+    if req.prefix in account.PATHS:
+        return account.details(state, req)
     if rest == "":
         return list_events(state, req) if method == "GET" else _not_allowed(method)
     if rest == "/events/upsert":
