@@ -139,6 +139,14 @@ def get_provider_info() -> dict[str, Any]:
             "hubspot_events_provider.links.HubSpotMarketingEventsLink",
             "hubspot_events_provider.links.HubSpotRejectedRowsLink",
         ],
+        "task-decorators": [
+            {
+                "name": "hubspot_marketing_events",
+                "class-name": (
+                    "hubspot_events_provider.decorators.marketing_events.hubspot_marketing_events_task"
+                ),
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "hubspot",

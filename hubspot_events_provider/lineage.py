@@ -74,6 +74,9 @@ class HubSpotNativeMixin:
         """Read the account details once with the run's client; a failure never fails the task."""
         if client is None:  # dry run: nothing was written anywhere
             return
+        stats = getattr(client, "stats", None)
+        if stats is not None and not stats.snapshot().get("requests"):
+            return  # nothing was sent (every row rejected, or no rows): no HubSpot call for lineage either
         try:
             self.hubspot_account = dict(client.request("GET", "/account-info/v3/details").body or {})
         except HubSpotError as exc:
