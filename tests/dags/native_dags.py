@@ -1,5 +1,6 @@
 """DAGs for the Airflow-native tests: ``@task.hubspot_marketing_events`` streaming a generator into
-the upsert with a ``hubspot://`` outlet, and a downstream DAG scheduled on that asset."""
+the upsert with a ``hubspot://`` outlet whose asset event carries the counts, and a file upsert for
+the OpenLineage run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, task
+
+from hubspot_events_provider.operators.marketing_events import UpsertMarketingEventsOperator
 
 _START = pendulum.datetime(2026, 1, 1, tz="UTC")
 #: The sandbox's default portal (``SandboxConfig.hub_id``).
@@ -28,13 +31,11 @@ with DAG("native_decorated_upsert", schedule=None, start_date=_START, catchup=Fa
 
     webinars()
 
-with DAG(
-    "native_on_hubspot_asset", schedule=[HUBSPOT_EVENTS], start_date=_START, catchup=False
-) as downstream:
-
-    @task
-    def counts(triggering_asset_events: Any = None) -> dict[str, Any]:
-        (events,) = triggering_asset_events.values()
-        return dict(events[-1].extra)
-
-    counts()
+with DAG("native_file_upsert", schedule=None, start_date=_START, catchup=False) as from_file:
+    UpsertMarketingEventsOperator(
+        task_id="upsert",
+        events_file="{{ dag_run.conf['path'] }}",
+        field_map={"id": "externalEventId", "title": "eventName"},
+        custom_properties=["topic"],
+        defaults={"externalAccountId": "acme", "eventOrganizer": "Acme"},
+    )

@@ -115,3 +115,13 @@ def test_dag_run_streams_rows_and_sends_counts_to_the_asset(sandbox: SandboxServ
     ]
     assert xcoms["_link_HubSpotMarketingEventsLink"] == "https://app.hubspot.com/marketing-events/62515"
     assert xcoms["_link_HubSpotRejectedRowsLink"] == f"file://{summary['rejected_path']}"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("airflow_db")
+def test_dag_run_upserts_a_100k_row_generator(sandbox: SandboxServer) -> None:
+    from tests.dags.native_dags import decorated
+
+    dr = decorated.test(run_conf={"n": 100_000})
+    assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == {"webinars": "success"}
+    assert len(sandbox.events()) == 98_000  # every 50th row has no name and is rejected
