@@ -81,6 +81,7 @@ def test_generator_memory_stays_flat(sandbox: SandboxServer, tmp_path: Any) -> N
 
 @pytest.mark.usefixtures("airflow_db")
 def test_dag_run_streams_rows_and_sends_counts_to_the_asset(sandbox: SandboxServer) -> None:
+    from airflow import __version__ as airflow_version
     from airflow.models.asset import AssetEvent
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -88,6 +89,10 @@ def test_dag_run_streams_rows_and_sends_counts_to_the_asset(sandbox: SandboxServ
 
     from tests.dags.native_dags import decorated
 
+    if airflow_version.startswith("3.0."):
+        # Airflow 3.0's dag.test() leaves a new asset inactive (only a scheduler activates it) and
+        # the task then fails on its outlet: AirflowInactiveAssetInInletOrOutletException.
+        pytest.skip("dag.test() cannot run a task with an asset outlet on Airflow 3.0")
     dr = decorated.test(run_conf={"n": 250})
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == {"webinars": "success"}
     with create_session() as session:
