@@ -11,7 +11,7 @@ VENV_LOWEST ?= .venv-lowest
 UV = $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help env env-floor env-lowest test-lowest lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox clean
+.PHONY: help env env-floor env-lowest test-lowest browser-deps lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox clean
 
 help:
 	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
@@ -63,7 +63,14 @@ test-lowest: env-lowest
 
 test: lint typecheck test-main test-floor test-lowest
 
-test-slow: env
+# Headless Chromium from Debian's packages for the connection-form browser test (never
+# `playwright install`: it downloads a browser build).
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium fonts-dejavu-core)
+
+test-slow: env browser-deps
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage,browser]" "apache-airflow==$(AIRFLOW_VERSION)"
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
 
 demo: env
