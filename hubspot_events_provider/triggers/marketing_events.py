@@ -3,7 +3,7 @@
 The trigger runs in Airflow's triggerer. Its serialised form carries only the connection id, the
 event keys still missing, the poke interval and the deadline: never a credential (the triggerer
 reads the Connection itself, like a worker does). The provider's HTTP client is synchronous, so the
-connection lookup and every read run in a worker thread (:func:`asyncio.to_thread`): the
+connection lookup and every read run in a worker thread (asgiref / :func:`asyncio.to_thread`): the
 triggerer's event loop, shared by every deferred task of the deployment, never blocks on HubSpot.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
 
 from hubspot_events_provider.core.errors import (
     HubSpotAuthError,
@@ -112,7 +113,11 @@ class MarketingEventsTrigger(BaseTrigger):
         found: dict[EventKey, str] = {}
         client: HubSpotClient | None = None
         try:
-            client = await asyncio.to_thread(self._client)
+            # asgiref's thread, not asyncio.to_thread: the connection lookup (and the hook's
+            # mask_secret) talk to the triggerer's supervisor, and Airflow 3.0's comms are only safe
+            # from a thread that asgiref ties back to this event loop (measured on 3.0.6: "Response
+            # read out of order" killed the trigger runner with asyncio.to_thread).
+            client = await sync_to_async(self._client)()
             while True:
                 missing = [key for key in self.keys if key not in found]
                 await asyncio.to_thread(self._read_round, client, missing, found)
