@@ -82,7 +82,9 @@ _CONN_FIELDS: dict[str, Any] = {
         "label": "OAuth token path",
         "description": "Only for auth_type oauth: /oauth/v3/token (default), /oauth/2026-03/token "
         "or /oauth/v1/token.",
-        "schema": {"type": ["string", "null"], "default": "/oauth/v3/token"},
+        # No default here: Airflow masks the value of any extra whose name contains "token", so the
+        # add form showed "***" and saved it as the path. Empty means the hook's /oauth/v3/token.
+        "schema": {"type": ["string", "null"]},
     },
 }
 

@@ -143,6 +143,8 @@ def test_hubspot_connection_form_in_chromium(api_server: tuple[str, dict[str, st
         for secret in ("element_client_secret", "element_refresh_token"):
             assert dialog.locator(f"input[name={secret}]").get_attribute("type") == "password", secret
         assert dialog.locator("input[name=element_max_requests_per_10s]").input_value() == "100"
+        # A default on a field whose name contains "token" is shown (and saved) masked as "***".
+        assert dialog.locator("input[name=element_oauth_token_path]").input_value() == ""
 
         page.wait_for_timeout(1000)  # let the accordion's animation end before the screenshot
         page.screenshot(path=str(SCREENSHOT_EXTRA), full_page=True)
