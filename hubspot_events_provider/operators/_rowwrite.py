@@ -227,6 +227,9 @@ class RowWriteOperator(BaseOperator):
         """Write ``rows`` (the core call); return extra summary keys (may be empty)."""
         raise NotImplementedError
 
+    def on_summary(self, context: Context, summary: Mapping[str, Any]) -> None:
+        """Called with the run's summary before it is logged and returned (default: nothing)."""
+
     # -- the run ----------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -251,7 +254,7 @@ class RowWriteOperator(BaseOperator):
                     stack.enter_context(report_file(location, on_partial=self._log_partial))
                 )
 
-            source_rows = self._rows()
+            source_rows = self._rows(context)
             stack.callback(_close_quietly, source_rows)
             rows = self.prepare_rows(source_rows, mapper, options)
             report = UpsertReport(
@@ -267,6 +270,7 @@ class RowWriteOperator(BaseOperator):
                 rows = _capture_payloads(rows, mapper, payloads, sample)
             extra = self._write(rows, mapper, report, options)
         summary: dict[str, Any] = {**report.summary(), **extra}
+        self.on_summary(context, summary)
         self._log_summary(summary)
         if self.send_nothing:
             self._log_payloads(sample, payloads_location, summary.get("would_upsert"))
@@ -351,7 +355,9 @@ class RowWriteOperator(BaseOperator):
         except InputError:
             return False  # reading the file reports the unknown format
 
-    def _rows(self) -> Iterator[SourceRow]:
+    def _rows(self, context: Context) -> Iterator[SourceRow]:
+        """The source rows of the one input (a subclass may take them from elsewhere, e.g. the
+        ``@task.hubspot_marketing_events`` decorator from its callable)."""
         inline, given = getattr(self, self.rows_field), getattr(self, f"{self.rows_field}_file")
         if inline is not None:
             return rows_from_events(materialise(inline), source=self.rows_field)

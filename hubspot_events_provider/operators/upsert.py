@@ -12,7 +12,7 @@ upserted is in the rejected file (JSON Lines), with its position, stage, categor
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from hubspot_events_provider.core.kinds import RowMapper
 from hubspot_events_provider.core.model import EventMapper
@@ -22,12 +22,16 @@ from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
 from hubspot_events_provider.core.sources import SourceRow
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, run_upsert
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.lineage import HubSpotNativeMixin
 from hubspot_events_provider.operators._rowwrite import RowWriteOperator, Sending, has_jinja, refuse_secrets
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
 
 __all__ = ["UpsertMarketingEventsOperator"]
 
 
-class UpsertMarketingEventsOperator(RowWriteOperator):
+class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
     """Batch-upsert HubSpot Marketing Events; report every row that was not upserted.
 
     Give exactly one input: ``events``, ``events_file`` or ``sql``.
@@ -191,9 +195,9 @@ class UpsertMarketingEventsOperator(RowWriteOperator):
         self, rows: Iterator[SourceRow], mapper: RowMapper, options: WriteOptions
     ) -> Iterator[SourceRow]:
         """A required field no row can have is one configuration error, not a row error per row."""
-        assert isinstance(mapper, EventMapper)
+        events = cast("EventMapper", mapper)  # the one make_mapper() built
         return check_required_sources(
-            rows, mapper, source=options.source, fixed_columns=self._fixed_columns()
+            rows, events, source=options.source, fixed_columns=self._fixed_columns()
         )
 
     def write(
@@ -214,4 +218,8 @@ class UpsertMarketingEventsOperator(RowWriteOperator):
             stats=sending.stats,
             headroom=sending.headroom,
         )
+        self.read_account(sending.client)  # lineage namespace and UI link; after the summary's counters
         return {}
+
+    def on_summary(self, context: Context, summary: Mapping[str, Any]) -> None:
+        self.record_run(context, summary)  # asset events, links, OpenLineage
