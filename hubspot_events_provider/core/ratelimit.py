@@ -134,6 +134,9 @@ class Observation:
     :param interval_s: the server's window in seconds.
     :param ours: our sends the server may have counted for this answer (an upper bound, so the
         count of others is a lower bound and our own bursts never look like someone else).
+    :param ours_min: our sends the server certainly counted (default ``ours``): the lowest count of
+        others, the baseline of growth, is taken with it, so our own requests arriving in a burst
+        never look like growth.
     """
 
     now: float
@@ -142,6 +145,7 @@ class Observation:
     remaining: int
     interval_s: float
     ours: int
+    ours_min: int | None = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +196,9 @@ def _track_others(state: LimiterState, obs: Observation, tuning: LimiterTuning) 
     fresh_floor = state.floor is not None and now - state.floor_at <= obs.interval_s
     growth = others_now - state.floor if fresh_floor and state.floor is not None else 0.0
     floor, floor_at = state.floor, state.floor_at
-    if not fresh_floor or floor is None or others_now <= floor:
-        floor, floor_at = others_now, now
+    others_max = float(max(used - (obs.ours if obs.ours_min is None else obs.ours_min), 0))
+    if not fresh_floor or floor is None or others_max <= floor:
+        floor, floor_at = others_max, now
     threshold = _threshold(obs.maximum, tuning)
     # A single request of others more or less is arrival jitter, not growth.
     grew = growth >= max(2.0, threshold)
@@ -414,6 +419,10 @@ class RollingWindowLimiter:
             del self._sends[:keep]
 
     def _wait_time(self, now: float) -> float:
+        # Wake up at least every 1 % of a window: an answer can raise the limit meanwhile.
+        return min(self._full_wait(now), 0.01 * self.window_s)
+
+    def _full_wait(self, now: float) -> float:
         state = self._state
         if now < state.paused_until:
             return state.paused_until - now
@@ -499,7 +508,8 @@ class RollingWindowLimiter:
             # move a send of ours across either end of the span, so count them all.
             slack = self._state.slack
             ours = self._count_since(sent - interval_s - slack, sent + slack)
-            obs = Observation(now, sent, maximum, remaining, interval_s, ours)
+            ours_min = min(ours, self._count_since(sent - interval_s + slack, sent - slack) + 1)
+            obs = Observation(now, sent, maximum, remaining, interval_s, ours, ours_min)
             was_shared = self._state.shared(now)
             self._state = control_law(
                 self._state, obs, cap=self._cap, window_s=self.window_s, tuning=self.tuning
