@@ -16,7 +16,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from hubspot_events_provider.core.ratelimit import RollingWindowLimiter
+from hubspot_events_provider.core.ratelimit import DEFAULT_TUNING, LimiterTuning, RollingWindowLimiter
 
 __all__ = ["SimClock", "SimResult", "SimTask", "simulate"]
 
@@ -78,10 +78,14 @@ def simulate(
     latency: tuple[float, float] = (0.1, 0.4),
     seed: int = 0,
     stale: int = 0,
+    start_spread: float = 0.02,
+    tuning: LimiterTuning = DEFAULT_TUNING,
 ) -> SimResult:
     """Run ``tasks`` against one simulated app budget of ``maximum`` per ``window_s``.
 
     :param stale: requests of a task that just ended, already in the window at time 0.
+    :param start_spread: each thread of a task starts up to this many seconds after the task.
+    :param tuning: the limiters' constants.
     :returns: the server's view and each task's finish time.
     """
     rnd = random.Random(seed)
@@ -95,6 +99,7 @@ def simulate(
             clock=clock,
             sleep=clock.sleep,
             rng=random.Random(seed * 1000 + i).random,
+            tuning=tuning,
         )
         for i, t in enumerate(tasks)
     ]
@@ -106,18 +111,31 @@ def simulate(
     events: list[tuple[float, int, int, str, float, bool]] = []
     for p, t in enumerate(tasks):
         for _ in range(t.in_flight):
-            heapq.heappush(events, (t.start + rnd.uniform(0, 0.02), next(seq), p, "try", 0.0, False))
+            heapq.heappush(events, (t.start + rnd.uniform(0, start_spread), next(seq), p, "try", 0.0, False))
     most = 0
+    # A thread that must wait sleeps until its slot frees, or until an answer of its task may have
+    # raised the limit (real threads wake every 1 % of a window to look; the simulation wakes them
+    # at each answer instead, which is the same decision without thousands of idle events).
+    sleeping = [0] * len(tasks)
+    generation = [0] * len(tasks)
     while events:
         when, _, p, kind, sent_at, ok = heapq.heappop(events)
         clock.now = max(clock.now, when)
         lim = limiters[p]
+        if kind == "wake":
+            if int(sent_at) != generation[p]:
+                continue  # woken earlier by an answer
+            sleeping[p] -= 1
+            kind = "try"
         if kind == "try":
             if left[p] <= 0:
                 continue
-            wait = lim.try_acquire()
-            if wait > 0:
-                heapq.heappush(events, (clock.now + wait, next(seq), p, "try", 0.0, False))
+            if lim.try_acquire() > 0:
+                wait = lim._full_wait(clock.now)  # the uncapped wait, see above
+                sleeping[p] += 1
+                heapq.heappush(
+                    events, (clock.now + max(wait, 1e-3), next(seq), p, "wake", generation[p], False)
+                )
                 continue
             left[p] -= 1
             arrival = clock.now + rnd.uniform(0, 0.005)
@@ -139,6 +157,10 @@ def simulate(
         else:
             remaining = int(kind.split(":", 1)[1])
             lim.observe(_headers(maximum, remaining, interval_ms), sent_at=sent_at)
+            generation[p] += 1
+            for _ in range(sleeping[p]):
+                heapq.heappush(events, (clock.now, next(seq), p, "try", 0.0, False))
+            sleeping[p] = 0
             if ok:
                 pending[p] -= 1
                 if pending[p] == 0:

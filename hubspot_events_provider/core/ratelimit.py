@@ -88,7 +88,7 @@ class LimiterTuning:
     :param slack_growth: factor applied to the slack after a 429 that was nobody else's.
     """
 
-    probe_share: float = 0.05
+    probe_share: float = 1 / 64
     start: float = 0.25
     shared_ratio: float = 0.9
     active_share: float = 0.05
@@ -239,6 +239,11 @@ def control_law(
     first_seen = obs.now if state.first_seen is None else state.first_seen
     state, others_present = _track_others(state, obs, tuning)
     now, used = obs.now, max(obs.maximum - obs.remaining, 1)
+    unconfirmed = others_present and obs.sent_at < first_seen
+    if unconfirmed and not state.shared(now) and obs.remaining <= used - obs.ours:
+        # A crowded start: too little left for one more request of each process that may be
+        # starting with us. Share from the start instead of confirming.
+        state = dataclasses.replace(state, shared_until=now + 2 * obs.interval_s)
     if not state.shared(now):
         # Alone: the whole budget. Quiet others (requests of a task that ended): what the window
         # has left for us, unpaced, from the start level. One more request per answer, up to that.
@@ -246,7 +251,7 @@ def control_law(
         limit = state.limit + 1.0 if now >= state.paused_until else state.limit
         if others_present:
             room = max(1.0, min(cap, (obs.maximum - (used - obs.ours)) * scale))
-            if obs.sent_at < first_seen:
+            if unconfirmed:
                 # Not confirmed yet: only an answer to a request sent after the first answer can
                 # show whether the count of others grows. Until then, one more request.
                 room = min(room, obs.ours + 1.0)

@@ -584,15 +584,17 @@ def test_a_task_right_after_another_runs_at_full_speed(requests: int) -> None:
     assert after.max_per_window <= 100
     assert after.tasks[0].finished is not None
     assert alone.tasks[0].finished is not None
-    assert after.tasks[0].finished <= 2 * ideal  # was 6-17 s before (pacing at a shared share)
-    assert alone.tasks[0].finished <= 2 * ideal
+    # at most one round trip more than alone (the request that confirms that the count of
+    # others does not grow); it was 6-17 s before (pacing at a shared share)
+    assert after.tasks[0].finished <= alone.tasks[0].finished + 0.1 + 1e-3
+    assert alone.tasks[0].finished <= 2 * ideal + 0.1  # + the probe's round trip
 
 
 # -- back to back against the sandbox over HTTP: HubSpot's real window, a fresh limiter per task ---
 
 
 def _task(sandbox: SandboxServer, requests: int) -> tuple[RollingWindowLimiter, float]:
-    """One task: ``requests`` list calls from 8 threads through a fresh client; its limiter waits."""
+    """One task: ``requests`` list calls from 8 threads through a fresh client; longest wait."""
     config = ClientConfig(
         base_url=sandbox.url, max_requests_per_10s=100, rate_window_s=10.0, read_timeout=10.0
     )
@@ -609,7 +611,7 @@ def _task(sandbox: SandboxServer, requests: int) -> tuple[RollingWindowLimiter, 
         limiter.acquire = acquire  # type: ignore[method-assign]
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda _: client.list_events(limit=1), range(requests)))
-    return limiter, sum(waits)
+    return limiter, max(waits)
 
 
 def test_a_task_right_after_another_is_not_slowed_by_its_finished_requests(
@@ -622,6 +624,6 @@ def test_a_task_right_after_another_is_not_slowed_by_its_finished_requests(
     assert statuses == [200] * 50  # no 429 anywhere
     assert not limiter.shared  # the finished task's requests did not grow: nobody to share with
     assert limiter.limit >= 30  # the whole run fits in what the window had left
-    # the limiter held requests back only for the probe (before, pacing at a shared share made
-    # this about 10 s)
-    assert waited < 1.0
+    # the limiter held requests back only for the probe and the confirming request (before, a
+    # shared share of 4 per window paced requests 2.5 s apart)
+    assert waited < 0.5
