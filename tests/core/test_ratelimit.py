@@ -586,7 +586,7 @@ def test_a_task_right_after_another_runs_at_full_speed(requests: int) -> None:
     assert alone.tasks[0].finished is not None
     # at most one round trip more than alone (the request that confirms that the count of
     # others does not grow); it was 6-17 s before (pacing at a shared share)
-    assert after.tasks[0].finished <= alone.tasks[0].finished + 0.1 + 1e-3
+    assert after.tasks[0].finished <= alone.tasks[0].finished + 0.1 + 0.01  # + arrival jitter
     assert alone.tasks[0].finished <= 2 * ideal + 0.1  # + the probe's round trip
 
 
