@@ -10,7 +10,7 @@ VENV_FLOOR ?= .venv-floor
 UV = $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help env env-floor lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox clean
+.PHONY: help env env-floor lint typecheck test test-main test-floor test-slow slow-deps demo bench bench-quick sandbox clean
 
 help:
 	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
@@ -49,8 +49,14 @@ test-floor: env-floor
 
 test: lint typecheck test-main test-floor
 
-test-slow: env
+test-slow: env slow-deps
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+
+# The Celery test needs Redis and PostgreSQL (Debian packages) and the celery extra.
+slow-deps: env
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -q && apt-get install -y -q redis-server postgresql)
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,celery]" "apache-airflow==$(AIRFLOW_VERSION)"
 
 demo: env
 	$(VENV)/bin/python -m dags_example.demo
