@@ -207,12 +207,7 @@ class MarketingEventsSensor(BaseSensorOperator):
     def poke(self, context: Any) -> bool | PokeReturnValue:
         """Read each event not found yet; done when all are readable."""
         targets = self.targets()
-        for key in targets:
-            if key not in self._found:
-                object_id = self._read(key)
-                if object_id is not None:
-                    self._found[key] = object_id
-        self._missing = [key for key in targets if key not in self._found]
+        self._read_missing()
         if self._missing:
             self.log.info(
                 "%d of %d event(s) not readable yet: %s",
@@ -222,6 +217,16 @@ class MarketingEventsSensor(BaseSensorOperator):
             )
             return False
         return self._done()
+
+    def _read_missing(self) -> None:
+        """Read each target not found yet; ``_missing`` lists those still not readable."""
+        targets = self.targets()
+        for key in targets:
+            if key not in self._found:
+                object_id = self._read(key)
+                if object_id is not None:
+                    self._found[key] = object_id
+        self._missing = [key for key in targets if key not in self._found]
 
     def _done(self) -> PokeReturnValue:
         """The XCom value once every target is found."""
@@ -301,6 +306,9 @@ class MarketingEventsSensor(BaseSensorOperator):
         self._found = {(str(a), str(e)): str(o) for a, e, o in [*found, *event.get("found", [])]}
         self._missing = [key for key in self.targets() if key not in self._found]
         status = event.get("status")
+        if status == "success" and self._missing:
+            # Found before deferring, but the deferral's kwargs did not come back: read them again.
+            self._read_missing()
         if status == "success" and not self._missing:
             return self._done().xcom_value
         if status == "error":
