@@ -38,9 +38,12 @@ from hubspot_events_provider.core.sources import (
     rows_from_events,
     rows_from_file,
 )
+from hubspot_events_provider.core.summary import SyncSummary
+from hubspot_events_provider.core.sync import SyncOptions, run_sync
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
+from hubspot_events_provider.operators._sync import open_state, run_owner, state_errors_fail_task
 
 if TYPE_CHECKING:
     import jinja2
@@ -52,7 +55,7 @@ __all__ = ["UpsertMarketingEventsOperator"]
 _SECRET_ARGUMENTS = tuple(sorted(SECRET_ARGUMENTS))
 _FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
 #: Templated paths: rendered inline even when they end in a ``template_ext`` (see ``_storage``).
-_PATH_FIELDS = ("events_file", "rejected_path", "results_path", "payloads_path")
+_PATH_FIELDS = ("events_file", "rejected_path", "results_path", "payloads_path", "state_path")
 #: Payloads a dry run shows in the task log.
 _SAMPLE_PAYLOADS = 3
 
@@ -108,6 +111,22 @@ class UpsertMarketingEventsOperator(BaseOperator):
         Secrets are refused: they belong in the Connection.
     :param fetch_size: rows per ``fetchmany`` for ``sql``.
     :param progress_interval: seconds between progress log lines.
+    :param state_path: a sync state (a local path, relative ones from the DAG's folder, or an
+        object-storage URI): per event, the digest of the payload HubSpot last confirmed. Rows that
+        did not change are not sent (summary ``unchanged``), rows that failed are sent again, and
+        ``eventCompleted`` rows get ``/complete`` once. A missing state means a full send; a corrupt
+        one fails the task unless ``full_refresh``. One state per task: two runs sharing it at once
+        are refused. (templated)
+    :param full_refresh: ignore the sync state (even a corrupt one), send every row, rewrite it.
+    :param on_missing: with ``state_path``: what to do with the events this app created for the
+        run's ``externalAccountId`` s that are in the state but no longer in the source: ``ignore``
+        (default), ``cancel`` or ``delete``. Other apps' and other accounts' events are never touched;
+        an empty source never cancels or deletes anything; a dry run lists what would be.
+    :param max_deletes: most events one run may cancel or delete; more stops the run before anything
+        is sent (``None``: no count limit).
+    :param max_delete_fraction: most events one run may cancel or delete, as a fraction of the known
+        events of the run's accounts (default 0.1); more stops the run before anything is sent. With
+        the default, fewer than 10 known events can never be deleted: raise it for small tables.
     """
 
     template_fields: Sequence[str] = (
@@ -123,6 +142,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         "payloads_path",
         "hubspot_conn_id",
         "sql_conn_id",
+        "state_path",
     )
     template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
     template_fields_renderers = {"events": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
@@ -157,6 +177,11 @@ class UpsertMarketingEventsOperator(BaseOperator):
         hook_params: Mapping[str, Any] | None = None,
         fetch_size: int = 1000,
         progress_interval: float = 10.0,
+        state_path: str | None = None,
+        full_refresh: bool = False,
+        on_missing: str = "ignore",
+        max_deletes: int | None = None,
+        max_delete_fraction: float | None = 0.1,
         **kwargs: Any,
     ) -> None:
         _refuse_secrets(kwargs)
@@ -180,6 +205,9 @@ class UpsertMarketingEventsOperator(BaseOperator):
             raise ValueError("payloads_path is written by dry runs only: pass dry_run=True with it.")
         if fetch_size < 1:
             raise ValueError(f"fetch_size must be at least 1, got {fetch_size}.")
+        self.sync_options = _sync_options(
+            state_path, full_refresh, on_missing, max_deletes, max_delete_fraction
+        )
         # Validates batch_size / max_in_flight / progress_interval now, at DAG parse time.
         UpsertOptions(
             batch_size=batch_size, max_in_flight=max_in_flight, progress_interval_s=progress_interval
@@ -219,6 +247,13 @@ class UpsertMarketingEventsOperator(BaseOperator):
         _refuse_secrets(self.hook_params)
         self.fetch_size = fetch_size
         self.progress_interval = progress_interval
+        self.state_path = state_path
+        self.full_refresh = full_refresh
+        self.on_missing = on_missing
+        self.max_deletes = max_deletes
+        self.max_delete_fraction = max_delete_fraction
+        self._sync_summary: SyncSummary | None = None
+        self._state_owner = self.task_id
 
     # -- templating: paths ending in .json/.jsonl are inline templates, never template files --
 
@@ -259,8 +294,10 @@ class UpsertMarketingEventsOperator(BaseOperator):
         )
         rejected_location, results_location, payloads_location = self._report_locations(context)
         sample: list[Any] = []
+        self._state_owner = run_owner(context, self.task_id)
         with ExitStack() as stack:
             stack.enter_context(fail_task_on_permanent_errors())  # a wrong token: no Airflow retries
+            stack.enter_context(state_errors_fail_task())  # a tripped delete guardrail: no retries
 
             def writer(location: str) -> JsonLinesWriter:
                 # Written aside and moved into place only when the run completes: a failing run
@@ -290,6 +327,8 @@ class UpsertMarketingEventsOperator(BaseOperator):
             except MissingSourceError as exc:  # no retry heals a configuration mistake
                 raise AirflowFailException(str(exc)) from exc
         summary = report.summary()
+        if self._sync_summary is not None:
+            summary["sync"] = self._sync_summary
         self._log_summary(summary)
         if self.send_nothing:
             self._log_payloads(sample, payloads_location, summary.get("would_upsert"))
@@ -341,6 +380,26 @@ class UpsertMarketingEventsOperator(BaseOperator):
             self.max_in_flight,
             " (dry run: nothing is sent)" if self.send_nothing else "",
         )
+        if self.state_path:
+            state = open_state(
+                str(self.state_path),
+                dag_folder=dag_folder(self),
+                full_refresh=self.full_refresh,
+                owner=self._state_owner,
+            )
+            self._sync_summary = run_sync(
+                rows,
+                mapper,
+                client,
+                report,
+                options=options,
+                state=state,
+                sync=self.sync_options,
+                log=self.log,
+                stats=stats,
+                headroom=headroom,
+            )
+            return
         run_upsert(
             rows, mapper, client, report, options=options, log=self.log, stats=stats, headroom=headroom
         )
@@ -445,6 +504,25 @@ class UpsertMarketingEventsOperator(BaseOperator):
             )
             for sample in summary.get("sample_errors") or []:
                 self.log.warning("  %s", sample)
+
+
+def _sync_options(
+    state_path: str | None,
+    full_refresh: bool,
+    on_missing: str,
+    max_deletes: int | None,
+    max_delete_fraction: float | None,
+) -> SyncOptions:
+    """Check the sync-state parameters at DAG parse time."""
+    if not state_path and (full_refresh or on_missing != "ignore"):
+        raise ValueError(
+            "full_refresh and on_missing need a state_path: the events last sent are known from it."
+        )
+    return SyncOptions(
+        on_missing=on_missing,  # type: ignore[arg-type]  # SyncOptions refuses other values
+        max_deletes=max_deletes,
+        max_delete_fraction=max_delete_fraction,
+    )
 
 
 def _refuse_secrets(kwargs: Mapping[str, Any]) -> None:
