@@ -464,8 +464,11 @@ def run_sync(
             headroom=headroom,
             hooks=tracker.hooks(),
         )
+        before = dict(stats()) if stats is not None else {}
         tracker.complete_events(client)
         tracker.act_on_missing(client)
+        if stats is not None:  # the summary's requests include /complete, cancels and deletes
+            report.add_client_stats({k: v - before.get(k, 0) for k, v in stats().items()})
     except BaseException:
         tracker.abort()
         raise
