@@ -44,6 +44,7 @@ def sync(
     rows: list[dict[str, Any]],
     *,
     dry_run: bool = False,
+    allow_empty: bool = False,
     **options: Any,
 ) -> tuple[UpsertReport, SyncSummary]:
     report = UpsertReport(dry_run=dry_run)
@@ -53,7 +54,7 @@ def sync(
         EventMapper(),
         client,
         report,
-        options=WriteOptions(batch_size=20, max_in_flight=2, dry_run=dry_run),
+        options=WriteOptions(batch_size=20, max_in_flight=2, dry_run=dry_run, allow_empty=allow_empty),
         state=state,
         sync=SyncOptions(**options),
     )
@@ -242,3 +243,44 @@ def test_a_failed_run_keeps_what_was_confirmed_and_the_rerun_matches_hubspot(
     # A third run is a no-op: the state matches HubSpot.
     report, _ = sync(client, tmp_path / "s.db", changed)
     assert (report.upserted, report.unchanged) == (0, 100)
+
+
+def test_an_empty_source_never_deletes(
+    sandbox: SandboxServer, client: HubSpotClient, tmp_path: pathlib.Path
+) -> None:
+    sync(client, tmp_path / "s.db", [event(i) for i in range(20)])
+    report, summary = sync(client, tmp_path / "s.db", [], allow_empty=True, on_missing="delete")
+    assert (report.total, summary["decision"], summary["deleted"]) == (0, "empty_source", 0)
+    assert len(sandbox.events()) == 20
+
+
+def test_rows_without_valid_ids_block_deletes_but_invalid_rows_with_ids_are_not_missing(
+    sandbox: SandboxServer, client: HubSpotClient, tmp_path: pathlib.Path
+) -> None:
+    rows = [event(i) for i in range(20)]
+    sync(client, tmp_path / "s.db", rows)
+    # evt-5 became invalid (bad date) but is still in the source: not missing; evt-0 left.
+    today = [*rows[1:5], event(5, startDateTime="tomorrow"), *rows[6:]]
+    report, summary = sync(client, tmp_path / "s.db", today, on_missing="delete")
+    assert (report.rejected, summary["missing"], summary["deleted"]) == (1, 1, 1)
+    assert sandbox.get_event("acme", "evt-5") is not None
+    assert sandbox.get_event("acme", "evt-0") is None
+    # A row with no externalEventId: which events left is unknown, nothing is deleted.
+    report, summary = sync(
+        client, tmp_path / "s.db", [*today[1:], event(99, externalEventId="")], on_missing="delete"
+    )
+    assert (summary["missing"], summary["decision"], summary["deleted"]) == (1, "unidentified_rows", 0)
+    assert sandbox.get_event("acme", "evt-1") is not None
+
+
+def test_cancelling_an_event_deleted_by_hand_forgets_it(
+    sandbox: SandboxServer, client: HubSpotClient, tmp_path: pathlib.Path
+) -> None:
+    rows = [event(i) for i in range(20)]
+    sync(client, tmp_path / "s.db", rows)
+    client.delete_event("evt-0", "acme")
+    _, summary = sync(client, tmp_path / "s.db", rows[1:], on_missing="cancel")
+    assert (summary["missing"], summary["cancelled"], sandbox.stats()["cancels"]) == (1, 1, 0)
+    with SyncState(tmp_path / "s.db") as state:
+        assert state.entry(("acme", "evt-0")) is None
+        assert len(state) == 19
