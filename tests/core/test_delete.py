@@ -137,3 +137,14 @@ def test_a_failing_batch_fails_its_rows_with_the_reason(
 def test_mapper_refuses_other_targets() -> None:
     with pytest.raises(ValueError, match="externalAccountId and externalEventId"):
         EventKeyMapper(field_map={"name": "eventName"})
+
+
+@pytest.mark.parametrize("status", [202, 204])
+def test_batch_delete_answered_202_or_204(sandbox: SandboxServer, client: HubSpotClient, status: int) -> None:
+    sandbox.configure(batch_delete_status=status)
+    create(client, range(3))
+    start = len(sandbox.requests())
+    report = delete(client, [{"externalAccountId": "acme", "externalEventId": f"evt-{i}"} for i in range(3)])
+    assert (report.upserted, report.failed) == (3, 0)
+    assert [r.status for r in sandbox.requests()[start:] if r.path.endswith("/events/delete")] == [status]
+    assert sandbox.events() == []
