@@ -328,7 +328,13 @@ class UpsertMarketingEventsOperator(BaseOperator):
                 raise AirflowFailException(str(exc)) from exc
         summary = report.summary()
         if self._sync_summary is not None:
-            summary["sync"] = self._sync_summary
+            summary["sync"] = sync = self._sync_summary
+            self.log.info(
+                "Sync state %s: %s row(s) unchanged (not sent); %s",
+                sync["state_path"],
+                summary.get("unchanged", 0),
+                sync["message"],
+            )
         self._log_summary(summary)
         if self.send_nothing:
             self._log_payloads(sample, payloads_location, summary.get("would_upsert"))
