@@ -43,6 +43,7 @@ from hubspot_events_provider.core.sync import SyncOptions, run_sync
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
+from hubspot_events_provider.lineage import HubSpotNativeMixin
 from hubspot_events_provider.operators._sync import open_state, run_owner, state_errors_fail_task
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ _PATH_FIELDS = ("events_file", "rejected_path", "results_path", "payloads_path",
 _SAMPLE_PAYLOADS = 3
 
 
-class UpsertMarketingEventsOperator(BaseOperator):
+class UpsertMarketingEventsOperator(HubSpotNativeMixin, BaseOperator):
     """Batch-upsert HubSpot Marketing Events; report every row that was not upserted.
 
     Give exactly one input: ``events``, ``events_file`` or ``sql``.
@@ -335,6 +336,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
                 summary.get("unchanged", 0),
                 sync["message"],
             )
+        self.record_run(context, summary)  # asset events, links, OpenLineage
         self._log_summary(summary)
         if self.send_nothing:
             self._log_payloads(sample, payloads_location, summary.get("would_upsert"))
@@ -405,10 +407,11 @@ class UpsertMarketingEventsOperator(BaseOperator):
                 stats=stats,
                 headroom=headroom,
             )
-            return
-        run_upsert(
-            rows, mapper, client, report, options=options, log=self.log, stats=stats, headroom=headroom
-        )
+        else:
+            run_upsert(
+                rows, mapper, client, report, options=options, log=self.log, stats=stats, headroom=headroom
+            )
+        self.read_account(client)  # lineage namespace and UI link; after the summary's counters
 
     def _log_partial(self, location: str, kept: str) -> None:
         self.log.error(
