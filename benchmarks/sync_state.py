@@ -11,6 +11,8 @@ a fresh process (so each peak RSS is that phase's alone) and writes
   the missing-events check runs too) against an in-process sandbox: the seconds and requests a
   no-change daily run costs, versus the requests a run without a state would send.
 - ``changed``: the same with 1 % of the rows renamed: exactly those are sent.
+- ``dry_run_without_state``: the same table as a dry run without a state, for comparison: what
+  reading, mapping, validating and spooling cost in any run (the state's overhead is the difference).
 
 RSS is ``ru_maxrss`` of the phase's process; ``growth_mb`` is above the RSS after the imports.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -37,7 +40,7 @@ from hubspot_events_provider.core.report import UpsertReport
 from hubspot_events_provider.core.sources import rows_from_file
 from hubspot_events_provider.core.state import SyncState, payload_digest
 from hubspot_events_provider.core.sync import SyncOptions, run_sync
-from hubspot_events_provider.core.upsert import UpsertOptions
+from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sync_state.json"
@@ -106,10 +109,34 @@ def phase_run(table: Path, state_path: Path) -> dict[str, Any]:
     }
 
 
+def phase_dry_run(table: Path) -> dict[str, Any]:
+    """The same table as a dry run without a state: read, map, validate, spool (what every run
+    pays before sending), for comparison."""
+    report = UpsertReport(dry_run=True)
+    started = time.perf_counter()
+    run_upsert(
+        rows_from_file(lambda: table.open("rb"), name=str(table)),
+        make_mapper(),
+        None,
+        report,
+        options=UpsertOptions(dry_run=True, source=str(table)),
+    )
+    return {
+        "total": report.total,
+        "would_upsert": report.would_upsert,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
 def run_phase(phase: str, table: Path, state_path: Path) -> dict[str, Any]:
     """Run one phase in this process; return its figures with the RSS."""
     baseline = _rss_mb()
-    figures = phase_seed(table, state_path) if phase == "seed" else phase_run(table, state_path)
+    if phase == "seed":
+        figures = phase_seed(table, state_path)
+    elif phase == "dry_run_without_state":
+        figures = phase_dry_run(table)
+    else:
+        figures = phase_run(table, state_path)
     peak = _rss_mb()
     return {
         "phase": phase,
@@ -117,6 +144,7 @@ def run_phase(phase: str, table: Path, state_path: Path) -> dict[str, Any]:
         "baseline_rss_mb": round(baseline, 1),
         "peak_rss_mb": round(peak, 1),
         "growth_mb": round(peak - baseline, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),  # a shared 2-core VM: times are noisy
     }
 
 
@@ -130,7 +158,8 @@ def run_cases(n: int) -> list[dict[str, Any]]:
         same = write_table(Path(tmp) / "today.jsonl", n, changed=False)
         changed = write_table(Path(tmp) / "changed.jsonl", n, changed=True)
         state = Path(tmp) / "events.state"
-        for phase, table in (("seed", same), ("nochange", same), ("changed", changed)):
+        phases = (("dry_run_without_state", same), ("seed", same), ("nochange", same), ("changed", changed))
+        for phase, table in phases:
             cmd = [sys.executable, "-m", "benchmarks.sync_state", "--phase", phase]
             cmd += ["--table", str(table), "--state", str(state)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -144,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the phases (or one, with ``--phase``); print and save the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--phase", choices=["seed", "nochange", "changed"])
+    parser.add_argument("--phase", choices=["dry_run_without_state", "seed", "nochange", "changed"])
     parser.add_argument("--table")
     parser.add_argument("--state")
     args = parser.parse_args(argv)

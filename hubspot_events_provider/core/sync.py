@@ -30,7 +30,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import IO, Any, Literal, Protocol
 
 from hubspot_events_provider.core.errors import (
     HubSpotAuthError,
@@ -191,10 +191,13 @@ class _Tracker:
     # -- pipeline hooks ---------------------------------------------------------------------------
 
     def prepare(self, winners: Callable[[], Iterator[WriteItem]]) -> None:
-        """Missing events and guardrails first (a stop sends nothing), then the unchanged flags."""
-        if self.sync.on_missing != "ignore":
-            self._decide_missing(winners)
-        to_send = self._flag_rows(winners())
+        """Unchanged flags and pending marks, then missing events and guardrails (a stop raises
+        before the checkpoint: nothing is sent and the pending marks are never published)."""
+        with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as keys:
+            to_send = self._flag_rows(winners(), keys if self.sync.on_missing != "ignore" else None)
+            if self.sync.on_missing != "ignore":
+                keys.seek(0)
+                self._decide_missing(tuple(json.loads(line)) for line in keys)
         if to_send and not self.dry_run:
             self.state.checkpoint()  # the pending marks are public before the first request
             self.sending = True
@@ -205,8 +208,8 @@ class _Tracker:
             to_send,
         )
 
-    def _decide_missing(self, winners: Callable[[], Iterator[WriteItem]]) -> None:
-        seen = itertools.chain((_event_key(i.key) for i in winners()), self.mapper.invalid_keys)
+    def _decide_missing(self, source_keys: Iterator[tuple[Any, ...]]) -> None:
+        seen = itertools.chain((_event_key(k) for k in source_keys), self.mapper.invalid_keys)
         self.missing = missing = self.state.missing_keys(
             seen, exclude_cancelled=self.sync.on_missing == "cancel"
         )
@@ -241,10 +244,13 @@ class _Tracker:
                 decision,
             )
 
-    def _flag_rows(self, winners: Iterator[WriteItem]) -> int:
-        """Flag every winner unchanged or not (one query per chunk); mark the others pending."""
+    def _flag_rows(self, winners: Iterator[WriteItem], keys: IO[str] | None) -> int:
+        """Flag every winner unchanged or not (one query per chunk); mark the others pending; write
+        every key to ``keys`` (for the missing-events check, which needs them all in one go)."""
         to_send = 0
         while chunk := list(itertools.islice(winners, _CHUNK)):
+            if keys is not None:
+                keys.writelines(json.dumps(item.key) + "\n" for item in chunk)
             probes = [(_event_key(item.key), payload_digest(item.payload)) for item in chunk]
             flags = self.state.unchanged_flags(probes)
             changed = [key for (key, _digest), flag in zip(probes, flags, strict=True) if not flag]
