@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -284,3 +285,16 @@ def test_cancelling_an_event_deleted_by_hand_forgets_it(
     with SyncState(tmp_path / "s.db") as state:
         assert state.entry(("acme", "evt-0")) is None
         assert len(state) == 19
+
+
+def test_long_runs_checkpoint_confirmed_rows_as_they_go(
+    client: HubSpotClient, tmp_path: pathlib.Path
+) -> None:
+    def generation() -> int:
+        with sqlite3.connect(tmp_path / "s.db") as db:
+            return int(db.execute("SELECT value FROM meta WHERE name = 'generation'").fetchone()[0])
+
+    sync(client, tmp_path / "s.db", [event(i) for i in range(3)])
+    assert generation() == 2  # the checkpoint before sending, then the commit
+    sync(client, tmp_path / "s.db", [event(i, eventName="v2") for i in range(3)], checkpoint_interval_s=1e-9)
+    assert generation() == 2 + 1 + 3 + 1  # + one checkpoint per confirmed row with a tiny interval
