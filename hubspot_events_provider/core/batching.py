@@ -9,7 +9,9 @@ HubSpot's answer to a partly invalid batch is undocumented; this module copes wi
   unknown event): every row of the request fails with that reason, the run goes on.
 
 Each error is attributed to its row through the error ``context`` (``inputIndex``, or the key the
-kind reads from the context, e.g. the ``externalAccountId``/``externalEventId`` pair). When HubSpot
+kind reads from the context, e.g. the ``externalAccountId``/``externalEventId`` pair; a kind whose
+contexts name a row by less than its whole key, e.g. participations by the contact alone, says which
+part with an optional ``context_key(item)``). When HubSpot
 does not say which rows failed, the batch is split in halves and the halves are re-sent (safe: every
 write the pipeline carries is idempotent by key) until every row is known good or known bad, so one
 bad row never costs its neighbours.
@@ -17,9 +19,9 @@ bad row never costs its neighbours.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotValidationError
 from hubspot_events_provider.core.kinds import WriteKind
@@ -93,7 +95,7 @@ def send_batch(kind: WriteKind[Any], client: Any, items: Sequence[WriteItem]) ->
         for index, error in sorted(attributed.items()):
             outcome.failed.append(
                 _failure_from_error(
-                    items[index], _str(error.get("category")), _str(error.get("message")), error
+                    kind, items[index], _str(error.get("category")), _str(error.get("message")), error
                 )
             )
         return outcome
@@ -101,7 +103,9 @@ def send_batch(kind: WriteKind[Any], client: Any, items: Sequence[WriteItem]) ->
     if len(items) == 1:
         first = errors[0] if errors else {}
         outcome.failed.append(
-            _failure_from_error(items[0], _str(first.get("category")), _str(first.get("message")), first)
+            _failure_from_error(
+                kind, items[0], _str(first.get("category")), _str(first.get("message")), first
+            )
         )
         return outcome
     return _split(kind, client, items, outcome)
@@ -119,7 +123,7 @@ def _request_refused(
         raise err
     # Whole-batch refusal: nothing was applied.
     if len(items) == 1:
-        outcome.failed.append(_failure_from_error(items[0], err.category, err.message, err.body))
+        outcome.failed.append(_failure_from_error(kind, items[0], err.category, err.message, err.body))
         return outcome
     return _split(kind, client, items, outcome)
 
@@ -138,9 +142,10 @@ def _attribute(
     kind: WriteKind[Any], errors: Sequence[Mapping[str, Any]], items: Sequence[WriteItem]
 ) -> dict[int, Mapping[str, Any]] | None:
     """Map each error to the index of its row, or ``None`` if any error cannot be placed."""
+    named_by = _context_key_of(kind)
     by_key: dict[Key, list[int]] = {}
     for index, item in enumerate(items):
-        by_key.setdefault(item.key, []).append(index)
+        by_key.setdefault(named_by(item), []).append(index)
     placed: dict[int, Mapping[str, Any]] = {}
     for error in errors:
         context = error.get("context")
@@ -155,6 +160,18 @@ def _attribute(
             found = candidates[0]
         placed[found] = error
     return placed
+
+
+def _context_key_of(kind: WriteKind[Any]) -> Callable[[WriteItem], Key]:
+    """How an error context names a row: the kind's optional ``context_key(item)``, else its key."""
+    context_key = getattr(kind, "context_key", None)
+    if callable(context_key):
+        return cast("Callable[[WriteItem], Key]", context_key)
+    return _whole_key
+
+
+def _whole_key(item: WriteItem) -> Key:
+    return item.key
 
 
 def _context_index(context: Mapping[str, Any], size: int) -> int | None:
@@ -193,7 +210,11 @@ def _object_ids(
 
 
 def _failure_from_error(
-    item: WriteItem, category: str | None, message: str | None, body: Mapping[str, Any]
+    kind: WriteKind[Any],
+    item: WriteItem,
+    category: str | None,
+    message: str | None,
+    body: Mapping[str, Any],
 ) -> RowFailure:
     field_name: str | None = None
     details = body.get("errors")
@@ -204,10 +225,16 @@ def _failure_from_error(
                 if not message and isinstance(detail.get("message"), str):
                     message = detail["message"]
                 break
+    category = category or "VALIDATION_ERROR"
+    # Optional: a kind may name a category its own way (e.g. an unknown event's per-row shape is
+    # reported as its whole-request 404 is).
+    row_category = getattr(kind, "row_category", None)
+    if callable(row_category):
+        category = str(row_category(category, field_name))
     return RowFailure(
         item=item,
-        category=category or "VALIDATION_ERROR",
-        message=message or "HubSpot refused the event without a message",
+        category=category,
+        message=message or f"HubSpot refused the row without a message ({kind.words.noun})",
         field=field_name,
     )
 

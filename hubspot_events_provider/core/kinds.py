@@ -114,6 +114,12 @@ class WriteKind(Protocol[ClientT]):
 
     Attributes: ``mapper`` (:class:`RowMapper`), ``key_fields`` (names of the key's parts, for the
     results file and messages), ``words`` (:class:`Wording`).
+
+    Two optional methods (looked up on the kind, not part of this protocol, so existing kinds need
+    neither): ``context_key(item) -> Key``, the key :meth:`key_from_context` returns for a row's
+    errors when contexts name rows by less than their whole key (participations: the contact
+    alone; default: ``item.key``); ``row_category(category, field) -> str``, HubSpot's category of a
+    per-row error as the kind reports it (default: unchanged).
     """
 
     @property

@@ -102,6 +102,10 @@ class UpsertSummary(TypedDict):
     dry_run: bool
     would_upsert: NotRequired[int]
     unchanged: NotRequired[int]
+    completions: NotRequired[dict[str, object]]
+    """Attendance runs with ``complete_events``: ``events``, ``completed``, ``skipped``, ``failed``
+    and ``outcomes`` (the first ones, each ``externalAccountId``, ``externalEventId``, ``status``,
+    ``reason``, ``startDateTime``, ``endDateTime``)."""
     deleted: NotRequired[int]
     """Delete runs: events deleted (or already gone), the same number as ``upserted``."""
     sync: NotRequired[SyncSummary]

@@ -1,39 +1,34 @@
 """``DeleteMarketingEventsOperator``: delete the events named by rows from XCom, a file or SQL.
 
-The same three inputs, templating, report files and summary as the upsert operator (it reuses
-that operator's input handling): each row names one event by ``externalAccountId`` and
-``externalEventId`` (e.g. a tombstone table), and the core's delete kind
-(:mod:`hubspot_events_provider.core.delete`) sends them through the write pipeline. Deleted events
-(and events already gone) are counted where an upsert counts ``upserted``, and as ``deleted``, so
+A thin adapter over :func:`hubspot_events_provider.core.delete.run_delete` (the write pipeline with
+the delete kind); inputs, templated paths, report files and secrets are the shared
+:class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`'s. Each row names one event
+by ``externalAccountId`` and ``externalEventId`` (e.g. a tombstone table). Deleted events (and events
+already gone) are counted where an upsert counts ``upserted``, and as ``deleted``, so
 :class:`~hubspot_events_provider.operators.check.MarketingEventsUpsertCheckOperator` checks a delete
 run like an upsert run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast
 
-from hubspot_events_provider._storage import report_file
 from hubspot_events_provider.core.delete import EventKeyMapper, run_delete
-from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
-from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions
-from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
+from hubspot_events_provider.core.kinds import RowMapper
+from hubspot_events_provider.core.pipeline import MAX_BATCH_SIZE, WriteOptions
+from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
+from hubspot_events_provider.core.sources import SourceRow
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
-from hubspot_events_provider.operators.upsert import UpsertMarketingEventsOperator
-
-if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import Context
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator, Sending, has_jinja, refuse_secrets
 
 __all__ = ["DeleteMarketingEventsOperator"]
 
 
-class DeleteMarketingEventsOperator(UpsertMarketingEventsOperator):
+class DeleteMarketingEventsOperator(RowWriteOperator):
     """Delete HubSpot Marketing Events by their external ids; report every row not deleted.
 
-    Give exactly one input: ``events``, ``events_file`` or ``sql`` (see
-    :class:`~hubspot_events_provider.operators.upsert.UpsertMarketingEventsOperator`); each row holds
+    Give exactly one input: ``events``, ``events_file`` or ``sql``; each row holds
     ``externalAccountId`` and ``externalEventId`` (or columns mapped to them). Batches go to
     ``POST /events/delete`` with this app's ``appId`` (found with one ``/events/search``), with
     ``DELETE /events/{externalEventId}`` one by one as the fallback. An event already gone counts as
@@ -58,12 +53,36 @@ class DeleteMarketingEventsOperator(UpsertMarketingEventsOperator):
     :param allow_empty: an input with no rows succeeds instead of failing.
     :param rejected_path: JSON Lines of the rows not deleted, with the reason. (templated)
     :param results_path: optional JSON Lines of the deleted events' ids. (templated)
+    :param payloads_path: dry runs only: the ids each valid row would delete, one JSON line per row.
+        (templated)
     :param hubspot_conn_id: the HubSpot connection. (templated)
     :param hook_params: non-secret overrides of the connection's extras.
     :param fetch_size: rows per ``fetchmany`` for ``sql``.
     :param progress_interval: seconds between progress log lines.
     """
 
+    rows_field = "events"
+    key_fields = EVENT_KEY_FIELDS
+    action = "Deleting marketing events"
+    unit = "event(s)"
+    done = "deleted"
+    summary_label = "delete"
+
+    template_fields: Sequence[str] = (
+        "events",
+        "events_file",
+        "sql",
+        "parameters",
+        "field_map",
+        "defaults",
+        "rejected_path",
+        "results_path",
+        "payloads_path",
+        "hubspot_conn_id",
+        "sql_conn_id",
+    )
+    template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
+    template_fields_renderers = {"events": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
     ui_color = "#d9534f"
 
     def __init__(
@@ -87,107 +106,69 @@ class DeleteMarketingEventsOperator(UpsertMarketingEventsOperator):
         allow_empty: bool = False,
         rejected_path: str | None = None,
         results_path: str | None = None,
+        payloads_path: str | None = None,
         hubspot_conn_id: str = HubSpotHook.default_conn_name,
         hook_params: Mapping[str, Any] | None = None,
         fetch_size: int = 1000,
         progress_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            events=events,
-            events_file=events_file,
+        refuse_secrets(kwargs)
+        super().__init__(**kwargs)
+        self._init_rows(
+            rows=events,
+            rows_file=events_file,
             file_format=file_format,
             delimiter=delimiter,
             encoding=encoding,
             sql=sql,
             sql_conn_id=sql_conn_id,
             parameters=parameters,
-            field_map=field_map,
-            defaults=defaults,
-            ignore_fields=ignore_fields,
-            ignore_unmapped=ignore_unmapped,
+            fetch_size=fetch_size,
+        )
+        self._init_run(
             batch_size=batch_size,
             max_in_flight=max_in_flight,
             dry_run=dry_run,
             allow_empty=allow_empty,
             rejected_path=rejected_path,
             results_path=results_path,
+            payloads_path=payloads_path,
             hubspot_conn_id=hubspot_conn_id,
             hook_params=hook_params,
-            fetch_size=fetch_size,
             progress_interval=progress_interval,
-            **kwargs,
         )
-        if not any(isinstance(v, str) and "{{" in v for v in (field_map or {}).values()):
-            EventKeyMapper(field_map=field_map)  # a target other than the two ids fails at parse time
+        if not has_jinja(field_map) and not has_jinja(defaults):
+            EventKeyMapper(field_map=field_map, defaults=defaults)  # other targets fail at parse time
+        self.field_map = field_map
+        self.defaults = defaults
+        self.ignore_fields = list(ignore_fields or [])
+        self.ignore_unmapped = ignore_unmapped
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        mapper = EventKeyMapper(
+    def make_mapper(self) -> EventKeyMapper:
+        return EventKeyMapper(
             field_map=self.field_map,
             defaults=self.defaults,
             ignore_fields=self.ignore_fields,
             ignore_unmapped=self.ignore_unmapped,
         )
-        options = UpsertOptions(
-            batch_size=self.batch_size,
-            max_in_flight=self.max_in_flight,
-            dry_run=self.send_nothing,
-            allow_empty=self.allow_empty,
-            progress_interval_s=self.progress_interval,
-            source=self._source_name(),
+
+    def write(
+        self,
+        rows: Iterator[SourceRow],
+        mapper: RowMapper,
+        report: UpsertReport,
+        options: WriteOptions,
+        sending: Sending,
+    ) -> Mapping[str, Any]:
+        run_delete(
+            rows,
+            cast("EventKeyMapper", mapper),  # the one make_mapper() built
+            sending.client,
+            report,
+            options=options,
+            log=self.log,
+            stats=sending.stats,
+            headroom=sending.headroom,
         )
-        rejected_location, results_location, _ = self._report_locations(context)
-        with ExitStack() as stack:
-            stack.enter_context(fail_task_on_permanent_errors())  # a wrong token: no Airflow retries
-
-            def writer(location: str) -> JsonLinesWriter:
-                return JsonLinesWriter(
-                    stack.enter_context(report_file(location, on_partial=self._log_partial))
-                )
-
-            rows = self._rows(context)
-            stack.callback(_close_quietly, rows)
-            report = UpsertReport(
-                dry_run=self.send_nothing,
-                rejected=writer(rejected_location),
-                results=writer(results_location) if results_location else None,
-                rejected_path=rejected_location,
-                results_path=results_location,
-            )
-            client = None
-            stats: Callable[[], Mapping[str, int]] | None = None
-            if not self.send_nothing:
-                client = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id, **self.hook_params).get_conn()
-                stats = client.stats.snapshot
-            self.log.info(
-                "Deleting marketing events named by %s in batches of %d%s.",
-                options.source,
-                self.batch_size,
-                " (dry run: nothing is deleted)" if self.send_nothing else "",
-            )
-            run_delete(rows, mapper, client, report, options=options, log=self.log, stats=stats)
-        summary = report.summary()
-        summary["deleted"] = summary["upserted"]
-        self.log.info(
-            "HubSpot delete summary: total=%s deleted=%s rejected=%s failed=%s superseded=%s requests=%s",
-            summary["total"],
-            summary["deleted"],
-            summary["rejected"],
-            summary["failed"],
-            summary["superseded"],
-            summary["requests"],
-        )
-        if summary["numErrors"]:
-            self.log.warning(
-                "%s rows were not deleted (by category: %s); every one, with its reason, is in %s",
-                summary["numErrors"],
-                summary["errors_by_category"],
-                summary["rejected_path"],
-            )
-        return dict(summary)
-
-
-def _close_quietly(rows: Any) -> None:
-    close = getattr(rows, "close", None)
-    if callable(close):
-        close()
+        return {"deleted": report.upserted}
