@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import attendance, cases, datagen, scale
+from benchmarks import attendance, cases, datagen, scale, sync_state
 from benchmarks.metrics import ceiling_events_per_s
 from benchmarks.output import write_all
 from benchmarks.sandbox_proc import SandboxProcess
@@ -190,6 +190,9 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
         m: jsonl.get(m) or datagen.write_jsonl(data / f"events-{m}.jsonl", m) for m in s["memory_sizes"]
     }
     results["memory"] = _step("memory (dry runs)", lambda: cases.dry_runs(mem_files))
+    results["sync_state"] = _step(
+        "sync state: no-change / 1 % changed daily run", lambda: sync_state.run_cases(100_000)
+    )
     return results
 
 

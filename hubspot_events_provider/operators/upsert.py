@@ -20,10 +20,19 @@ from hubspot_events_provider.core.pipeline import WriteOptions
 from hubspot_events_provider.core.preflight import check_required_sources
 from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
 from hubspot_events_provider.core.sources import SourceRow
+from hubspot_events_provider.core.summary import SyncSummary
+from hubspot_events_provider.core.sync import SyncOptions, run_sync
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, run_upsert
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.lineage import HubSpotNativeMixin
-from hubspot_events_provider.operators._rowwrite import RowWriteOperator, Sending, has_jinja, refuse_secrets
+from hubspot_events_provider.operators._rowwrite import (
+    RowWriteOperator,
+    Sending,
+    dag_folder,
+    has_jinja,
+    refuse_secrets,
+)
+from hubspot_events_provider.operators._sync import open_state, run_owner, state_errors_fail_task
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -82,6 +91,22 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         Secrets are refused: they belong in the Connection.
     :param fetch_size: rows per ``fetchmany`` for ``sql``.
     :param progress_interval: seconds between progress log lines.
+    :param state_path: a sync state (a local path, relative ones from the DAG's folder, or an
+        object-storage URI): per event, the digest of the payload HubSpot last confirmed. Rows that
+        did not change are not sent (summary ``unchanged``), rows that failed are sent again, and
+        ``eventCompleted`` rows get ``/complete`` once. A missing state means a full send; a corrupt
+        one fails the task unless ``full_refresh``. One state per task: two runs sharing it at once
+        are refused. (templated)
+    :param full_refresh: ignore the sync state (even a corrupt one), send every row, rewrite it.
+    :param on_missing: with ``state_path``: what to do with the events this app created for the
+        run's ``externalAccountId`` s that are in the state but no longer in the source: ``ignore``
+        (default), ``cancel`` or ``delete``. Other apps' and other accounts' events are never touched;
+        an empty source never cancels or deletes anything; a dry run lists what would be.
+    :param max_deletes: most events one run may cancel or delete; more stops the run before anything
+        is sent (``None``: no count limit).
+    :param max_delete_fraction: most events one run may cancel or delete, as a fraction of the known
+        events of the run's accounts (default 0.1); more stops the run before anything is sent. With
+        the default, fewer than 10 known events can never be deleted: raise it for small tables.
     """
 
     rows_field = "events"
@@ -104,6 +129,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         "payloads_path",
         "hubspot_conn_id",
         "sql_conn_id",
+        "state_path",
     )
     template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
     template_fields_renderers = {"events": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
@@ -138,6 +164,11 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         hook_params: Mapping[str, Any] | None = None,
         fetch_size: int = 1000,
         progress_interval: float = 10.0,
+        state_path: str | None = None,
+        full_refresh: bool = False,
+        on_missing: str = "ignore",
+        max_deletes: int | None = None,
+        max_delete_fraction: float | None = 0.1,
         **kwargs: Any,
     ) -> None:
         refuse_secrets(kwargs)
@@ -179,6 +210,25 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         self.date_format = date_format
         self.ignore_fields = list(ignore_fields or [])
         self.ignore_unmapped = ignore_unmapped
+        self.sync_options = _sync_options(
+            state_path, full_refresh, on_missing, max_deletes, max_delete_fraction
+        )
+        self.state_path = state_path
+        self.full_refresh = full_refresh
+        self.on_missing = on_missing
+        self.max_deletes = max_deletes
+        self.max_delete_fraction = max_delete_fraction
+        self._state_owner = self.task_id
+
+    @classmethod
+    def path_fields(cls) -> tuple[str, ...]:
+        """The base's templated paths, and ``state_path``."""
+        return (*super().path_fields(), "state_path")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._state_owner = run_owner(context, self.task_id)  # names this run in the state's lock
+        with state_errors_fail_task():  # a tripped delete guardrail: no Airflow retries
+            return super().execute(context)
 
     def make_mapper(self) -> EventMapper:
         return EventMapper(
@@ -208,18 +258,78 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         options: WriteOptions,
         sending: Sending,
     ) -> Mapping[str, Any]:
-        run_upsert(
+        events = cast("EventMapper", mapper)  # the one make_mapper() built
+        extra: dict[str, Any] = {}
+        if self.state_path:
+            extra["sync"] = self._write_with_state(rows, events, report, options, sending)
+        else:
+            run_upsert(
+                rows,
+                events,
+                sending.client,
+                report,
+                options=options,
+                log=self.log,
+                stats=sending.stats,
+                headroom=sending.headroom,
+            )
+        self.read_account(sending.client)  # lineage namespace and UI link; after the summary's counters
+        return extra
+
+    def _write_with_state(
+        self,
+        rows: Iterator[SourceRow],
+        mapper: EventMapper,
+        report: UpsertReport,
+        options: WriteOptions,
+        sending: Sending,
+    ) -> SyncSummary:
+        """The upsert through the sync state (send only what changed; lifecycle; on_missing)."""
+        state = open_state(
+            str(self.state_path),
+            dag_folder=dag_folder(self),
+            full_refresh=self.full_refresh,
+            owner=self._state_owner,
+        )
+        return run_sync(
             rows,
-            cast("EventMapper", mapper),  # the one make_mapper() built
+            mapper,
             sending.client,
             report,
             options=options,
+            state=state,
+            sync=self.sync_options,
             log=self.log,
             stats=sending.stats,
             headroom=sending.headroom,
         )
-        self.read_account(sending.client)  # lineage namespace and UI link; after the summary's counters
-        return {}
 
     def on_summary(self, context: Context, summary: Mapping[str, Any]) -> None:
+        sync = summary.get("sync")
+        if sync is not None:
+            self.log.info(
+                "Sync state %s: %s row(s) unchanged (not sent); %s",
+                sync["state_path"],
+                summary.get("unchanged", 0),
+                sync["message"],
+            )
         self.record_run(context, summary)  # asset events, links, OpenLineage
+
+
+def _sync_options(
+    state_path: str | None,
+    full_refresh: bool,
+    on_missing: str,
+    max_deletes: int | None,
+    max_delete_fraction: float | None,
+) -> SyncOptions:
+    """Check the sync-state parameters at DAG parse time."""
+    if not state_path and (full_refresh or on_missing != "ignore"):
+        raise ValueError(
+            "full_refresh and on_missing need a state_path: the events last sent are known from it."
+        )
+    return SyncOptions(
+        on_missing=on_missing,  # type: ignore[arg-type]  # SyncOptions refuses other values
+        max_deletes=max_deletes,
+        max_delete_fraction=max_delete_fraction,
+    )
