@@ -18,16 +18,15 @@ Attribution, splitting, parallel sending and the report are the pipeline's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Unpack
 
 from hubspot_events_provider.core.attendance import STATE_ORDER, AttendanceMapper, group_key, hubspot_input
 from hubspot_events_provider.core.attendance_api import EVENT_NOT_FOUND, record_attendance
 from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotNotFoundError
-from hubspot_events_provider.core.kinds import Answer, Refusal, Route, RowHooks, RowMapper, Wording
-from hubspot_events_provider.core.pipeline import Logger, WriteOptions, run_writes
+from hubspot_events_provider.core.kinds import Answer, Refusal, Route, RowMapper, Wording
+from hubspot_events_provider.core.pipeline import RunExtras, WriteOptions, run_writes
 from hubspot_events_provider.core.report import UpsertReport
 from hubspot_events_provider.core.rows import Key, WriteItem
 from hubspot_events_provider.core.sources import SourceRow
@@ -135,11 +134,7 @@ def run_attendance(
     report: UpsertReport,
     *,
     options: WriteOptions,
-    spool_dir: str | Path | None = None,
-    log: Logger | None = None,
-    stats: Callable[[], Mapping[str, int]] | None = None,
-    headroom: Callable[[], str | None] | None = None,
-    hooks: RowHooks | None = None,
+    **extras: Unpack[RunExtras],
 ) -> UpsertReport:
     """Record ``rows`` as participations and account for every one of them in ``report``:
     :func:`run_writes` with the attendance kind built on ``mapper`` (the other parameters are
@@ -148,15 +143,4 @@ def run_attendance(
     :param mapper: turns a source row into a normalised participation, or errors.
     :raises InputError: bad input, raised before anything is sent.
     """
-    return run_writes(
-        rows,
-        AttendanceKind(mapper),
-        client,
-        report,
-        options=options,
-        spool_dir=spool_dir,
-        log=log,
-        stats=stats,
-        headroom=headroom,
-        hooks=hooks,
-    )
+    return run_writes(rows, AttendanceKind(mapper), client, report, options=options, **extras)

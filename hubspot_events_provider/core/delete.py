@@ -12,12 +12,10 @@ and 204 are both success, and a delete that failed is a ``failed`` row in the re
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from hubspot_events_provider.core.batching import context_value
 from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.errors import (
     HubSpotAuthError,
@@ -36,7 +34,7 @@ from hubspot_events_provider.core.model import (
     suggest_field,
 )
 from hubspot_events_provider.core.normalize import ValueProblem, to_string
-from hubspot_events_provider.core.pipeline import Logger, WriteOptions, run_writes
+from hubspot_events_provider.core.pipeline import RunExtras, WriteOptions, event_key_from_context, run_writes
 from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
 from hubspot_events_provider.core.rows import Key
 from hubspot_events_provider.core.sources import SourceRow
@@ -191,9 +189,7 @@ class DeleteKind:
 
     def key_from_context(self, context: Mapping[str, Any]) -> Key | None:
         """A failed delete names its event by its two external ids."""
-        account = context_value(context, "externalAccountId")
-        event = context_value(context, "externalEventId")
-        return (account, event) if account is not None and event is not None else None
+        return event_key_from_context(context)
 
     def object_id(self, result: Mapping[str, Any]) -> str | None:
         """Deletes return no object ids."""
@@ -212,10 +208,7 @@ def run_delete(
     *,
     options: WriteOptions,
     app_id: int | None = None,
-    spool_dir: str | Path | None = None,
-    log: Logger | None = None,
-    stats: Callable[[], Mapping[str, int]] | None = None,
-    headroom: Callable[[], str | None] | None = None,
+    **extras: Unpack[RunExtras],
 ) -> UpsertReport:
     """Delete the events ``rows`` name; every row ends ``upserted`` (deleted or already gone),
     ``rejected``, ``failed`` or ``superseded`` in ``report`` (:func:`run_writes` with :class:`DeleteKind`).
@@ -223,14 +216,4 @@ def run_delete(
     :param app_id: this app's id, if known (saves the search).
     :raises InputError: bad input, raised before anything is sent.
     """
-    return run_writes(
-        rows,
-        DeleteKind(mapper, app_id=app_id),
-        client,
-        report,
-        options=options,
-        spool_dir=spool_dir,
-        log=log,
-        stats=stats,
-        headroom=headroom,
-    )
+    return run_writes(rows, DeleteKind(mapper, app_id=app_id), client, report, options=options, **extras)

@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
-from hubspot_events_provider.core.batching import BatchOutcome, send_batch
+from hubspot_events_provider.core.batching import BatchOutcome, context_value, send_batch
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.core.kinds import RowHooks, WriteKind
 from hubspot_events_provider.core.report import UpsertReport
@@ -41,7 +41,7 @@ from hubspot_events_provider.core.rows import RowRef, WriteItem
 from hubspot_events_provider.core.sources import SourceRow
 from hubspot_events_provider.core.spool import RowSpool
 
-__all__ = ["MAX_BATCH_SIZE", "Logger", "WriteOptions", "run_writes"]
+__all__ = ["MAX_BATCH_SIZE", "Logger", "RunExtras", "WriteOptions", "event_key_from_context", "run_writes"]
 
 MAX_BATCH_SIZE = 100
 """HubSpot's batch limit: "Batch operations are limited to 100 records at a time"."""
@@ -86,6 +86,25 @@ class WriteOptions:
             raise ValueError(f"max_in_flight must be between 1 and 64, got {self.max_in_flight}")
         if self.progress_interval_s <= 0:
             raise ValueError("progress_interval_s must be positive")
+
+
+class RunExtras(TypedDict, total=False):
+    """The optional keyword arguments every ``run_*`` wrapper passes through to :func:`run_writes`
+    (one list, so ``run_upsert``, ``run_attendance`` and ``run_delete`` cannot drift apart)."""
+
+    spool_dir: str | Path | None
+    log: Logger | None
+    stats: Callable[[], Mapping[str, int]] | None
+    headroom: Callable[[], str | None] | None
+    hooks: RowHooks | None
+
+
+def event_key_from_context(context: Mapping[str, Any]) -> tuple[str, str] | None:
+    """An event's key (``externalAccountId``, ``externalEventId``) named by an error's context
+    (the events and delete kinds' ``key_from_context``)."""
+    account = context_value(context, "externalAccountId")
+    event = context_value(context, "externalEventId")
+    return (account, event) if account is not None and event is not None else None
 
 
 @dataclass(frozen=True)

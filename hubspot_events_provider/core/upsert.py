@@ -10,15 +10,20 @@ refused whole, the report) is the pipeline's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Unpack
 
-from hubspot_events_provider.core.batching import UpsertSender, context_value
+from hubspot_events_provider.core.batching import UpsertSender
 from hubspot_events_provider.core.errors import HubSpotError
-from hubspot_events_provider.core.kinds import Answer, Refusal, Route, RowHooks, RowMapper, Wording
+from hubspot_events_provider.core.kinds import Answer, Refusal, Route, RowMapper, Wording
 from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.pipeline import MAX_BATCH_SIZE, Logger, WriteOptions, run_writes
+from hubspot_events_provider.core.pipeline import (
+    MAX_BATCH_SIZE,
+    RunExtras,
+    WriteOptions,
+    event_key_from_context,
+    run_writes,
+)
 from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
 from hubspot_events_provider.core.rows import Key
 from hubspot_events_provider.core.sources import SourceRow
@@ -60,9 +65,7 @@ class EventKind:
 
     def key_from_context(self, context: Mapping[str, Any]) -> Key | None:
         """An upsert error names its event by its two external ids."""
-        account = context_value(context, "externalAccountId")
-        event = context_value(context, "externalEventId")
-        return (account, event) if account is not None and event is not None else None
+        return event_key_from_context(context)
 
     def object_id(self, result: Mapping[str, Any]) -> str | None:
         """The event's ``objectId`` (older answers call it ``id``)."""
@@ -82,11 +85,7 @@ def run_upsert(
     report: UpsertReport,
     *,
     options: UpsertOptions,
-    spool_dir: str | Path | None = None,
-    log: Logger | None = None,
-    stats: Callable[[], Mapping[str, int]] | None = None,
-    headroom: Callable[[], str | None] | None = None,
-    hooks: RowHooks | None = None,
+    **extras: Unpack[RunExtras],
 ) -> UpsertReport:
     """Upsert ``rows`` and account for every one of them in ``report``: :func:`run_writes` with the
     events kind built on ``mapper`` (the other parameters are :func:`run_writes`'s).
@@ -94,15 +93,4 @@ def run_upsert(
     :param mapper: turns a source row into a HubSpot event input, or errors.
     :raises InputError: bad input, raised before anything is sent.
     """
-    return run_writes(
-        rows,
-        EventKind(mapper),
-        client,
-        report,
-        options=options,
-        spool_dir=spool_dir,
-        log=log,
-        stats=stats,
-        headroom=headroom,
-        hooks=hooks,
-    )
+    return run_writes(rows, EventKind(mapper), client, report, options=options, **extras)
