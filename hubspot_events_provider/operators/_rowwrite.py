@@ -44,7 +44,7 @@ from hubspot_events_provider._storage import (
 )
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.core.kinds import RowMapper
-from hubspot_events_provider.core.pipeline import WriteOptions
+from hubspot_events_provider.core.pipeline import RunExtras, WriteOptions
 from hubspot_events_provider.core.preflight import MissingSourceError
 from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport, json_default
 from hubspot_events_provider.core.sources import (
@@ -81,6 +81,21 @@ SECRETS = tuple(sorted(SECRET_ARGUMENTS))
 FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
 #: Payloads a dry run shows in the task log.
 SAMPLE_PAYLOADS = 3
+#: The input parameters every row-writing operator has besides ``<rows>`` and ``<rows>_file``.
+_ROW_PARAMETERS = ("file_format", "delimiter", "encoding", "sql", "sql_conn_id", "parameters", "fetch_size")
+#: The run parameters every row-writing operator has.
+_RUN_PARAMETERS = (
+    "batch_size",
+    "max_in_flight",
+    "dry_run",
+    "allow_empty",
+    "rejected_path",
+    "results_path",
+    "payloads_path",
+    "hubspot_conn_id",
+    "hook_params",
+    "progress_interval",
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,21 @@ class RowWriteOperator(BaseOperator):
     unit: ClassVar[str] = "row(s)"
     done: ClassVar[str] = "written"
     summary_label: ClassVar[str] = "write"
+
+    def _init_common(self, arguments: Mapping[str, Any]) -> None:
+        """Check and keep the shared parameters, taken by name from a subclass's ``__init__``
+        arguments (its ``locals()``): each public operator spells its parameters out (signature,
+        docs, Airflow's argument checks), and this is the one place they are handed on.
+
+        :raises ValueError: at DAG parse time, as :meth:`_init_rows` and :meth:`_init_run` say.
+        """
+        name = self.rows_field
+        self._init_rows(
+            rows=arguments[name],
+            rows_file=arguments[f"{name}_file"],
+            **{key: arguments[key] for key in _ROW_PARAMETERS},
+        )
+        self._init_run(**{key: arguments[key] for key in _RUN_PARAMETERS})
 
     @classmethod
     def path_fields(cls) -> tuple[str, ...]:
@@ -226,6 +256,11 @@ class RowWriteOperator(BaseOperator):
     ) -> Mapping[str, Any]:
         """Write ``rows`` (the core call); return extra summary keys (may be empty)."""
         raise NotImplementedError
+
+    def run_extras(self, sending: Sending) -> RunExtras:
+        """The keywords a core ``run_*`` call takes from the operator: its log and the client's
+        counters and headroom."""
+        return {"log": self.log, "stats": sending.stats, "headroom": sending.headroom}
 
     def on_summary(self, context: Context, summary: Mapping[str, Any]) -> None:
         """Called with the run's summary before it is logged and returned (default: nothing)."""

@@ -148,29 +148,7 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
     ) -> None:
         refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        self._init_rows(
-            rows=attendance,
-            rows_file=attendance_file,
-            file_format=file_format,
-            delimiter=delimiter,
-            encoding=encoding,
-            sql=sql,
-            sql_conn_id=sql_conn_id,
-            parameters=parameters,
-            fetch_size=fetch_size,
-        )
-        self._init_run(
-            batch_size=batch_size,
-            max_in_flight=max_in_flight,
-            dry_run=dry_run,
-            allow_empty=allow_empty,
-            rejected_path=rejected_path,
-            results_path=results_path,
-            payloads_path=payloads_path,
-            hubspot_conn_id=hubspot_conn_id,
-            hook_params=hook_params,
-            progress_interval=progress_interval,
-        )
+        self._init_common(locals())
         AttendanceMapper.validate_config(
             field_map=None if has_jinja(field_map) else field_map,
             contact_properties=None if has_jinja(contact_properties) else contact_properties,
@@ -210,16 +188,15 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
         def confirmed(item: WriteItem, _object_id: str | None) -> None:
             touched.add((str(item.key[0]), str(item.key[1])))
 
+        extras = self.run_extras(sending)
+        extras["hooks"] = RowHooks(confirmed=confirmed)
         run_attendance(
             rows,
             cast("AttendanceMapper", mapper),  # the one make_mapper() built
             sending.client,
             report,
             options=options,
-            log=self.log,
-            stats=sending.stats,
-            headroom=sending.headroom,
-            hooks=RowHooks(confirmed=confirmed),
+            **extras,
         )
         if not self.complete_events or sending.client is None:
             return {}

@@ -115,29 +115,7 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
     ) -> None:
         refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        self._init_rows(
-            rows=events,
-            rows_file=events_file,
-            file_format=file_format,
-            delimiter=delimiter,
-            encoding=encoding,
-            sql=sql,
-            sql_conn_id=sql_conn_id,
-            parameters=parameters,
-            fetch_size=fetch_size,
-        )
-        self._init_run(
-            batch_size=batch_size,
-            max_in_flight=max_in_flight,
-            dry_run=dry_run,
-            allow_empty=allow_empty,
-            rejected_path=rejected_path,
-            results_path=results_path,
-            payloads_path=payloads_path,
-            hubspot_conn_id=hubspot_conn_id,
-            hook_params=hook_params,
-            progress_interval=progress_interval,
-        )
+        self._init_common(locals())
         if not has_jinja(field_map) and not has_jinja(defaults):
             EventKeyMapper(field_map=field_map, defaults=defaults)  # other targets fail at parse time
         self.field_map = field_map
@@ -167,8 +145,6 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
             sending.client,
             report,
             options=options,
-            log=self.log,
-            stats=sending.stats,
-            headroom=sending.headroom,
+            **self.run_extras(sending),
         )
         return {"deleted": report.upserted}

@@ -173,29 +173,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
     ) -> None:
         refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        self._init_rows(
-            rows=events,
-            rows_file=events_file,
-            file_format=file_format,
-            delimiter=delimiter,
-            encoding=encoding,
-            sql=sql,
-            sql_conn_id=sql_conn_id,
-            parameters=parameters,
-            fetch_size=fetch_size,
-        )
-        self._init_run(
-            batch_size=batch_size,
-            max_in_flight=max_in_flight,
-            dry_run=dry_run,
-            allow_empty=allow_empty,
-            rejected_path=rejected_path,
-            results_path=results_path,
-            payloads_path=payloads_path,
-            hubspot_conn_id=hubspot_conn_id,
-            hook_params=hook_params,
-            progress_interval=progress_interval,
-        )
+        self._init_common(locals())
         EventMapper.validate_config(
             field_map=None if has_jinja(field_map) else field_map,
             custom_properties=None if has_jinja(custom_properties) else custom_properties,
@@ -269,9 +247,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
                 sending.client,
                 report,
                 options=options,
-                log=self.log,
-                stats=sending.stats,
-                headroom=sending.headroom,
+                **self.run_extras(sending),
             )
         self.read_account(sending.client)  # lineage namespace and UI link; after the summary's counters
         return extra
