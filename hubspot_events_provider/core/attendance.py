@@ -23,15 +23,26 @@ write kind (:mod:`~hubspot_events_provider.core.attendance_kind`) orders request
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
-from hubspot_events_provider.core.errors import InputError, UnmappedFieldsError
-from hubspot_events_provider.core.model import RowError
+from hubspot_events_provider.core.errors import UnmappedFieldsError
+from hubspot_events_provider.core.mapping import (
+    FieldNames,
+    RowError,
+    field_sources,
+    json_text,
+    key_list,
+    known_keys,
+    missing_field,
+    not_an_object,
+    property_columns,
+    property_map,
+    refuse_contradictions,
+    unmapped_among,
+)
 from hubspot_events_provider.core.normalize import (
     INVALID_DATETIME,
     INVALID_ROW,
@@ -133,7 +144,7 @@ _STATE_ALIASES = {
 }
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_MS = dt.timedelta(milliseconds=1)
-_FIELD_BY_LOWER = {f.lower(): f for f in ATTENDANCE_FIELDS}
+_FIELDS = FieldNames(ATTENDANCE_FIELDS, noun="an attendance field", listing="Fields", fold_underscores=True)
 _NO_KEYS: frozenset[str] = frozenset()
 
 DedupKey = tuple[str, str, str, str]
@@ -242,11 +253,7 @@ def suggest_attendance_field(name: str) -> str | None:
 
     :param name: a source key or a field name.
     """
-    lowered = name.lower().replace("_", "")
-    if lowered in _FIELD_BY_LOWER:
-        return _FIELD_BY_LOWER[lowered]
-    close = difflib.get_close_matches(lowered, list(_FIELD_BY_LOWER), n=1, cutoff=0.8)
-    return _FIELD_BY_LOWER[close[0]] if close else None
+    return _FIELDS.suggest(name)
 
 
 # -- keys and request planning ---------------------------------------------------------------------
@@ -319,55 +326,8 @@ class UnmappedAttendanceFieldsError(UnmappedFieldsError):
     :param suggestions: key -> the field it probably meant.
     """
 
-    def __init__(
-        self,
-        keys: list[str],
-        *,
-        source: str | None = None,
-        line: int | None = None,
-        suggestions: Mapping[str, str] | None = None,
-    ) -> None:
-        self.keys = sorted(keys)
-        self.suggestions = dict(suggestions or {})
-        message = (
-            f"source keys {', '.join(repr(k) for k in self.keys)} map to no attendance field. "
-            "Map them with field_map, send them as contact_properties, or list them in ignore_fields "
-            "(ignore_unmapped=True ignores every unmapped key)."
-        )
-        if self.suggestions:
-            message += f" Did you mean {', '.join(f'{k!r} -> {v!r}' for k, v in self.suggestions.items())}?"
-        InputError.__init__(self, message, source=source, line=line)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_unmapped, (self.keys, self.source, self.line, self.suggestions))
-
-
-def _rebuild_unmapped(
-    keys: list[str], source: str | None, line: int | None, suggestions: dict[str, str]
-) -> UnmappedAttendanceFieldsError:
-    return UnmappedAttendanceFieldsError(keys, source=source, line=line, suggestions=suggestions)
-
-
-def _key_list(value: Iterable[str] | str | None, what: str) -> list[str]:
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else list(value)
-    for item in items:
-        if not isinstance(item, str) or not item:
-            raise ValueError(f"{what} must hold non-empty strings, got {preview(item)}")
-    return items
-
-
-def _check_targets(kind: str, names: Iterable[str]) -> None:
-    bad = sorted(str(n) for n in names if n not in ATTENDANCE_FIELDS)
-    if not bad:
-        return
-    hints = [f"{b!r} -> {s!r}" for b in bad if (s := suggest_attendance_field(b))]
-    hint = f" Did you mean {', '.join(hints)}?" if hints else ""
-    raise ValueError(
-        f"{kind} {', '.join(repr(b) for b in bad)} {'is not an' if len(bad) == 1 else 'are not'} "
-        f"attendance field{'s' if len(bad) > 1 else ''}.{hint} Fields: {', '.join(ATTENDANCE_FIELDS)}."
-    )
+    field_noun = "attendance field"
+    properties_parameter = "contact_properties"
 
 
 # -- the mapper ------------------------------------------------------------------------------------
@@ -405,27 +365,15 @@ class AttendanceMapper:
         ignore_unmapped: bool = False,
     ) -> None:
         field_map = dict(field_map or {})
-        _key_list(list(field_map), "field_map keys")
-        _check_targets("field_map target", field_map.values())
+        key_list(list(field_map), "field_map keys")
+        _FIELDS.check_targets("field_map target", field_map.values())
         self.tz = resolve_timezone(timezone)
         self.timezone = timezone
         self.ignore_unmapped = bool(ignore_unmapped)
-        self.ignore_fields = frozenset(_key_list(ignore_fields, "ignore_fields"))
-        contradictory = sorted(self.ignore_fields & set(field_map))
-        if contradictory:
-            raise ValueError(f"keys {contradictory} are both in field_map and in ignore_fields")
-        if isinstance(contact_properties, Mapping):
-            pairs = [(str(k), str(v)) for k, v in contact_properties.items()]
-            _key_list([p for pair in pairs for p in pair], "contact_properties")
-        else:
-            pairs = [(k, k) for k in _key_list(contact_properties, "contact_properties")]
-        self._contact_columns: tuple[tuple[str, str], ...] = tuple(pairs)
-        self._sources: dict[str, tuple[str, ...]] = {}
-        for field in ATTENDANCE_FIELDS:
-            sources = [src for src, target in field_map.items() if target == field]
-            if field not in field_map and field not in self.ignore_fields and field not in sources:
-                sources.append(field)
-            self._sources[field] = tuple(sources)
+        self.ignore_fields = frozenset(key_list(ignore_fields, "ignore_fields"))
+        refuse_contradictions(field_map, self.ignore_fields)
+        self._contact_columns = property_columns(contact_properties, "contact_properties")
+        self._sources = field_sources(ATTENDANCE_FIELDS, field_map, self.ignore_fields)
         self._converters: dict[str, Callable[[Any], Any]] = {
             "externalAccountId": to_string,
             "externalEventId": to_string,
@@ -439,19 +387,14 @@ class AttendanceMapper:
         }
         self._defaults: dict[str, Any] = {}
         for field, raw in (defaults or {}).items():
-            _check_targets("defaults key", [field])
+            _FIELDS.check_targets("defaults key", [field])
             try:
                 value = self._converters[field](raw)
             except ValueProblem as exc:
                 raise ValueError(f"defaults[{field!r}]: {exc.message}") from None
             if value is not None:
                 self._defaults[field] = value
-        self._known = frozenset(
-            {s for sources in self._sources.values() for s in sources}
-            | {src for src, _ in self._contact_columns}
-            | self.ignore_fields
-            | set(field_map)
-        )
+        self._known = known_keys(self._sources, self._contact_columns, self.ignore_fields, field_map)
 
     @classmethod
     def validate_config(cls, **kwargs: Any) -> None:
@@ -469,9 +412,7 @@ class AttendanceMapper:
 
         :param keys: source keys (a row, a CSV header, cursor column names).
         """
-        if self.ignore_unmapped or self._known.issuperset(keys):
-            return set()
-        return {str(k) for k in keys if k not in self._known}
+        return unmapped_among(self._known, keys, self.ignore_unmapped)
 
     def unmapped_error(
         self, keys: Iterable[Any], *, source: str | None = None, line: int | None = None
@@ -494,8 +435,7 @@ class AttendanceMapper:
         :param row: the source row (normally a dict; anything else is an ``INVALID_ROW``).
         """
         if not isinstance(row, Mapping):
-            problem = RowError(None, INVALID_ROW, f"expected an object, got {type(row).__name__}")
-            return MappedAttendance(None, [problem], None)
+            return MappedAttendance(None, [not_an_object(row)], None)
         errors: list[RowError] = []
         values: dict[str, Any] = {}
         failed: set[str] = set()
@@ -544,8 +484,7 @@ class AttendanceMapper:
             values[field] = self._defaults[field]
 
     def _missing(self, field: str) -> RowError:
-        looked = ", ".join(repr(s) for s in self._sources[field]) or "none"
-        return RowError(field, MISSING_REQUIRED_FIELD, f"{field} is required (source keys: {looked})")
+        return missing_field(field, self._sources[field])
 
     def _check_contact(self, values: dict[str, Any], failed: set[str], errors: list[RowError]) -> None:
         if "email" in values and "vid" in values:
@@ -632,14 +571,9 @@ class AttendanceMapper:
     def _row_contact(self, raw: Any) -> dict[str, str] | None:
         """A row's own ``contactProperties``: an object, a list of ``{name, value}``, or JSON text."""
         if isinstance(raw, str):
-            if not raw.strip():
+            raw = json_text(raw, category=INVALID_CONTACT_PROPERTY, field=CONTACT_PROPERTIES)
+            if raw is None:
                 return None
-            try:
-                raw = json.loads(raw)
-            except ValueError:
-                raise ValueProblem(
-                    INVALID_CONTACT_PROPERTY, f"contactProperties text is not JSON: {preview(raw)}"
-                ) from None
         pairs: Sequence[tuple[Any, Any]]
         if isinstance(raw, Mapping):
             pairs = list(raw.items())
@@ -650,13 +584,4 @@ class AttendanceMapper:
                 INVALID_CONTACT_PROPERTY,
                 f"contactProperties must be an object or a list of {{name, value}}, got {preview(raw)}",
             )
-        result: dict[str, str] = {}
-        for name, value in pairs:
-            if not isinstance(name, str) or not name.strip():
-                raise ValueProblem(
-                    INVALID_CONTACT_PROPERTY, f"contact property name {preview(name)} is not valid"
-                )
-            text = to_custom_value(value, self.tz)
-            if text is not None:
-                result[name.strip()] = text
-        return result or None
+        return property_map(pairs, self.tz, category=INVALID_CONTACT_PROPERTY, noun="contact property")

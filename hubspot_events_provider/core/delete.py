@@ -26,9 +26,8 @@ from hubspot_events_provider.core.errors import (
 )
 from hubspot_events_provider.core.kinds import Answer, Refusal, Route, RowMapper, Wording
 from hubspot_events_provider.core.lifecycle_api import delete_events, find_app_id
+from hubspot_events_provider.core.mapping import missing_field, not_an_object, unmapped_among
 from hubspot_events_provider.core.model import (
-    INVALID_ROW,
-    MISSING_REQUIRED_FIELD,
     MappedRow,
     RowError,
     suggest_field,
@@ -82,9 +81,7 @@ class EventKeyMapper:
 
     def unmapped_keys(self, keys: Iterable[Any]) -> set[str]:
         """Source keys that are neither an id nor ignored."""
-        if self.ignore_unmapped:
-            return set()
-        return {str(k) for k in keys if k not in self._known}
+        return unmapped_among(self._known, keys, self.ignore_unmapped)
 
     def unmapped_error(
         self, keys: Iterable[Any], *, source: str | None = None, line: int | None = None
@@ -97,9 +94,7 @@ class EventKeyMapper:
     def map_row(self, row: Any) -> MappedRow:
         """The row's ids as the payload, or errors."""
         if not isinstance(row, Mapping):
-            return MappedRow(
-                None, [RowError(None, INVALID_ROW, f"expected an object, got {type(row).__name__}")], None
-            )
+            return MappedRow(None, [not_an_object(row)], None)
         payload: dict[str, str] = {}
         errors: list[RowError] = []
         for field, sources in self._sources.items():
@@ -116,10 +111,7 @@ class EventKeyMapper:
             if value:
                 payload[field] = value
             elif not any(e.field == field for e in errors):
-                looked = ", ".join(repr(s) for s in sources)
-                errors.append(
-                    RowError(field, MISSING_REQUIRED_FIELD, f"{field} is required (source keys: {looked})")
-                )
+                errors.append(missing_field(field, sources))
         if errors:
             return MappedRow(None, errors, None)
         key = (payload["externalAccountId"], payload["externalEventId"])

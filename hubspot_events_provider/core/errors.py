@@ -304,6 +304,10 @@ class UnmappedFieldsError(InputError):
     :param suggestions: unmapped key -> the HubSpot field it probably meant (a typo), if any.
     """
 
+    #: What the keys map to none of, and the parameter that sends other columns (a subclass's words).
+    field_noun: str = "HubSpot field"
+    properties_parameter: str = "custom_properties"
+
     def __init__(
         self,
         keys: list[str],
@@ -315,9 +319,9 @@ class UnmappedFieldsError(InputError):
         self.keys = sorted(keys)
         self.suggestions: dict[str, str] = dict(suggestions or {})
         message = (
-            f"source keys {', '.join(repr(k) for k in self.keys)} map to no HubSpot field. "
-            "Map them with field_map, send them as custom_properties, or list them in ignore_fields "
-            "(ignore_unmapped=True ignores every unmapped key)."
+            f"source keys {', '.join(repr(k) for k in self.keys)} map to no {self.field_noun}. "
+            f"Map them with field_map, send them as {self.properties_parameter}, or list them in "
+            "ignore_fields (ignore_unmapped=True ignores every unmapped key)."
         )
         if self.suggestions:
             hints = ", ".join(f"{k!r} -> {v!r}" for k, v in self.suggestions.items())
@@ -325,10 +329,14 @@ class UnmappedFieldsError(InputError):
         super().__init__(message, source=source, line=line)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_unmapped, (self.keys, self.source, self.line, self.suggestions))
+        return (_rebuild_unmapped, (type(self), self.keys, self.source, self.line, self.suggestions))
 
 
 def _rebuild_unmapped(
-    keys: list[str], source: str | None, line: int | None, suggestions: Mapping[str, str] | None = None
+    cls: type[UnmappedFieldsError],
+    keys: list[str],
+    source: str | None,
+    line: int | None,
+    suggestions: Mapping[str, str] | None = None,
 ) -> UnmappedFieldsError:
-    return UnmappedFieldsError(keys, source=source, line=line, suggestions=suggestions)
+    return cls(keys, source=source, line=line, suggestions=suggestions)

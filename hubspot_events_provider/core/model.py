@@ -13,12 +13,24 @@ Source keys that map to no HubSpot field are reported in ``MappedRow.unmapped`` 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from hubspot_events_provider.core.errors import UnmappedFieldsError
+from hubspot_events_provider.core.mapping import (
+    FieldNames,
+    RowError,
+    field_sources,
+    json_text,
+    key_list,
+    known_keys,
+    missing_field,
+    not_an_object,
+    property_columns,
+    property_map,
+    refuse_contradictions,
+    unmapped_among,
+)
 from hubspot_events_provider.core.normalize import (
     END_BEFORE_START,
     INVALID_BOOLEAN,
@@ -81,16 +93,10 @@ ERROR_CATEGORIES = frozenset(
         INVALID_ROW,
     }
 )
-_FIELD_BY_LOWER = {f.lower(): f for f in HUBSPOT_FIELDS}
+_FIELDS = FieldNames(
+    HUBSPOT_FIELDS, noun="a HubSpot event field", listing="HubSpot fields", fold_underscores=False
+)
 _NO_KEYS: frozenset[str] = frozenset()
-
-
-class RowError(NamedTuple):
-    """One problem with one row: the HubSpot field (``None`` for the whole row), category, message."""
-
-    field: str | None
-    category: str
-    message: str
 
 
 class MappedRow(NamedTuple):
@@ -121,34 +127,7 @@ def suggest_field(name: str) -> str | None:
 
     :param name: a source key or a field name.
     """
-    lowered = name.lower()
-    if lowered in _FIELD_BY_LOWER:
-        return _FIELD_BY_LOWER[lowered]
-    close = difflib.get_close_matches(lowered, list(_FIELD_BY_LOWER), n=1, cutoff=0.8)
-    return _FIELD_BY_LOWER[close[0]] if close else None
-
-
-def _check_targets(kind: str, names: Iterable[str]) -> None:
-    bad = sorted(str(n) for n in names if n not in HUBSPOT_FIELDS)
-    if not bad:
-        return
-    hints = [f"{b!r} -> {s!r}" for b in bad if (s := suggest_field(b))]
-    hint = f" Did you mean {', '.join(hints)}?" if hints else ""
-    raise ValueError(
-        f"{kind} {', '.join(repr(b) for b in bad)} {'is not a' if len(bad) == 1 else 'are not'} "
-        f"HubSpot event field{'s' if len(bad) > 1 else ''}.{hint} "
-        f"HubSpot fields: {', '.join(HUBSPOT_FIELDS)}."
-    )
-
-
-def _as_key_list(value: Iterable[str] | str | None, what: str) -> list[str]:
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else list(value)
-    for item in items:
-        if not isinstance(item, str) or not item:
-            raise ValueError(f"{what} must hold non-empty strings, got {preview(item)}")
-    return items
+    return _FIELDS.suggest(name)
 
 
 def _datetime_converter(tz: dt.tzinfo, date_format: str | None = None) -> Callable[[Any], dt.datetime | None]:
@@ -203,34 +182,20 @@ class EventMapper:
     ) -> None:
         field_map = dict(field_map or {})
         self.date_format = check_date_format(date_format) if date_format is not None else None
-        _as_key_list(list(field_map), "field_map keys")
-        _check_targets("field_map target", field_map.values())
+        key_list(list(field_map), "field_map keys")
+        _FIELDS.check_targets("field_map target", field_map.values())
         self.tz = resolve_timezone(timezone)
         self.timezone = timezone
         self.ignore_unmapped = bool(ignore_unmapped)
-        self.ignore_fields = frozenset(_as_key_list(ignore_fields, "ignore_fields"))
-        contradictory = sorted(self.ignore_fields & set(field_map))
-        if contradictory:
-            raise ValueError(f"keys {contradictory} are both in field_map and in ignore_fields")
-
-        if isinstance(custom_properties, Mapping):
-            pairs = [(str(k), str(v)) for k, v in custom_properties.items()]
-            _as_key_list([p for pair in pairs for p in pair], "custom_properties")
-        else:
-            pairs = [(k, k) for k in _as_key_list(custom_properties, "custom_properties")]
-        self._custom_columns: tuple[tuple[str, str], ...] = tuple(pairs)
-
-        self._sources: dict[str, tuple[str, ...]] = {}
-        for field in HUBSPOT_FIELDS:
-            sources = [src for src, target in field_map.items() if target == field]
-            if field not in field_map and field not in self.ignore_fields and field not in sources:
-                sources.append(field)
-            self._sources[field] = tuple(sources)
+        self.ignore_fields = frozenset(key_list(ignore_fields, "ignore_fields"))
+        refuse_contradictions(field_map, self.ignore_fields)
+        self._custom_columns = property_columns(custom_properties, "custom_properties")
+        self._sources = field_sources(HUBSPOT_FIELDS, field_map, self.ignore_fields)
 
         self._defaults: dict[str, Any] = {}
         self._default_custom: dict[str, str] = {}
         if defaults:
-            _check_targets("defaults key", defaults)
+            _FIELDS.check_targets("defaults key", defaults)
             for field, raw in defaults.items():
                 try:
                     value = self._normalise(field, raw)
@@ -241,12 +206,7 @@ class EventMapper:
                 elif value is not None:
                     self._defaults[field] = value
 
-        self._known = frozenset(
-            {s for sources in self._sources.values() for s in sources}
-            | {src for src, _ in self._custom_columns}
-            | self.ignore_fields
-            | set(field_map)
-        )
+        self._known = known_keys(self._sources, self._custom_columns, self.ignore_fields, field_map)
         # One plan for every scalar field: (field, source keys in order, normaliser, required).
         self._plan: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any], bool], ...] = tuple(
             (f, self._sources[f], self._converter(f), f in REQUIRED_FIELDS)
@@ -308,16 +268,7 @@ class EventMapper:
 
     def _row_custom(self, raw: Any) -> dict[str, str] | None:
         """Normalise a row's own ``customProperties``: list of ``{name, value}``, dict, or JSON text."""
-        if isinstance(raw, str):
-            text = raw.strip()
-            if not text:
-                return None
-            try:
-                raw = json.loads(text)
-            except ValueError:
-                raise ValueProblem(
-                    INVALID_CUSTOM_PROPERTY, f"customProperties text is not JSON: {preview(raw)}"
-                ) from None
+        raw = json_text(raw, category=INVALID_CUSTOM_PROPERTY, field=CUSTOM_PROPERTIES)
         items: Iterable[tuple[Any, Any]]
         if raw is None:
             return None
@@ -339,16 +290,7 @@ class EventMapper:
                 INVALID_CUSTOM_PROPERTY,
                 f"customProperties must be a list of {{name, value}} or an object, got {preview(raw)}",
             )
-        result: dict[str, str] = {}
-        for name, value in items:
-            if not isinstance(name, str) or not name.strip():
-                raise ValueProblem(
-                    INVALID_CUSTOM_PROPERTY, f"custom property name {preview(name)} is not valid"
-                )
-            prop_value = to_custom_value(value, self.tz)
-            if prop_value is not None:
-                result[name.strip()] = prop_value
-        return result or None
+        return property_map(items, self.tz, category=INVALID_CUSTOM_PROPERTY, noun="custom property")
 
     # -- unmapped keys ---------------------------------------------------------------------------
 
@@ -357,9 +299,7 @@ class EventMapper:
 
         :param keys: source keys (a row, its ``keys()``, a CSV header, cursor column names).
         """
-        if self.ignore_unmapped or self._known.issuperset(keys):
-            return set()
-        return {str(k) for k in keys if k not in self._known}
+        return unmapped_among(self._known, keys, self.ignore_unmapped)
 
     def unmapped_error(
         self, keys: Iterable[Any], *, source: str | None = None, line: int | None = None
@@ -382,9 +322,7 @@ class EventMapper:
         :param row: the source row (normally a dict; anything else is an ``INVALID_ROW``).
         """
         if not isinstance(row, Mapping):
-            return MappedRow(
-                None, [RowError(None, INVALID_ROW, f"expected an object, got {type(row).__name__}")], None
-            )
+            return MappedRow(None, [not_an_object(row)], None)
         errors: list[RowError] = []
         payload: dict[str, Any] = {}
         get = row.get
@@ -417,8 +355,7 @@ class EventMapper:
         return _new_mapped(MappedRow, (None if errors else payload, errors, key, unmapped))
 
     def _missing(self, field: str) -> RowError:
-        looked = ", ".join(repr(s) for s in self._sources[field]) or "none"
-        return RowError(field, MISSING_REQUIRED_FIELD, f"{field} is required (source keys: {looked})")
+        return missing_field(field, self._sources[field])
 
     @staticmethod
     def _finish_dates(payload: dict[str, Any], errors: list[RowError]) -> None:
