@@ -33,9 +33,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
+from hubspot_events_provider.core.report import ClosesOnExit
 from hubspot_events_provider.core.state_storage import (
     DEFAULT_STALE_AFTER_S,
     LocalStateStorage,
@@ -167,7 +167,7 @@ class MissingKeys:
 # -- the store ---------------------------------------------------------------------------------------
 
 
-class SyncState:
+class SyncState(ClosesOnExit):
     """The sync state of one location, locked for this run.
 
     :param storage: where it lives; a path (``str``/``PathLike``) means :class:`LocalStateStorage`.
@@ -594,14 +594,3 @@ class SyncState:
     def _require_open(self) -> None:
         if self._closed:
             raise StateError(f"sync state {self.location} is closed")
-
-    def __enter__(self) -> SyncState:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
