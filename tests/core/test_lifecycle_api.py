@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,23 +15,13 @@ from hubspot_events_provider.core.lifecycle_api import (
     delete_events,
     find_app_id,
 )
-from hubspot_events_provider.sandbox import Fault, SandboxConfig, SandboxServer
-from hubspot_events_provider.sandbox.pytest_plugin import SandboxFactory
+from hubspot_events_provider.sandbox import Fault, SandboxServer
+from tests.core import _two_apps
+from tests.core._two_apps import OTHER_APP, OTHER_TOKEN
 from tests.core.test_client import fast_config
 
-OTHER_APP = 7654321
-OTHER_TOKEN = "other-app-token"
-
-
-@pytest.fixture
-def sandbox(hubspot_sandbox_factory: SandboxFactory) -> SandboxServer:
-    return hubspot_sandbox_factory(SandboxConfig(app_tokens={OTHER_TOKEN: OTHER_APP}))
-
-
-@pytest.fixture
-def client(sandbox: SandboxServer) -> Iterator[HubSpotClient]:
-    with HubSpotClient(fast_config(sandbox), StaticTokenAuth(sandbox.token)) as c:
-        yield c
+sandbox = _two_apps.sandbox  # the shared fixtures (pytest finds them by these names)
+client = _two_apps.client
 
 
 def _event(event_id: str, account: str = "acme") -> dict[str, str]:

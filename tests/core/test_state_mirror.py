@@ -4,33 +4,20 @@ accounts, recorded back into the state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from hubspot_events_provider.core.auth import StaticTokenAuth
 from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.guardrails import decide_missing
 from hubspot_events_provider.core.lifecycle_api import cancel_event, delete_events
 from hubspot_events_provider.core.state import SyncState, payload_digest
-from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
-from hubspot_events_provider.sandbox.pytest_plugin import SandboxFactory
+from hubspot_events_provider.sandbox import SandboxServer
+from tests.core import _two_apps
+from tests.core._two_apps import OTHER_APP, OTHER_TOKEN
 from tests.core.test_client import fast_config
 
-OTHER_APP = 7654321
-OTHER_TOKEN = "other-app-token"
-
-
-@pytest.fixture
-def sandbox(hubspot_sandbox_factory: SandboxFactory) -> SandboxServer:
-    return hubspot_sandbox_factory(SandboxConfig(app_tokens={OTHER_TOKEN: OTHER_APP}))
-
-
-@pytest.fixture
-def client(sandbox: SandboxServer) -> Iterator[HubSpotClient]:
-    with HubSpotClient(fast_config(sandbox), StaticTokenAuth(sandbox.token)) as c:
-        yield c
+sandbox = _two_apps.sandbox  # the shared fixtures (pytest finds them by these names)
+client = _two_apps.client
 
 
 def _payload(account: str, event_id: str) -> dict[str, str]:

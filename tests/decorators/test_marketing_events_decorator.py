@@ -4,7 +4,6 @@ carries the counts, and the extra links are stored after the run."""
 
 from __future__ import annotations
 
-import json
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
@@ -13,15 +12,6 @@ import pytest
 
 from hubspot_events_provider.decorators.marketing_events import hubspot_marketing_events_task
 from hubspot_events_provider.sandbox import SandboxServer
-
-
-@pytest.fixture
-def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": hubspot_sandbox.url, "password": hubspot_sandbox.token}),
-    )
-    return hubspot_sandbox
 
 
 def rows(n: int) -> Iterator[dict[str, Any]]:

@@ -32,15 +32,6 @@ FIELD_MAP = {
 }
 
 
-@pytest.fixture
-def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": hubspot_sandbox.url, "password": hubspot_sandbox.token}),
-    )
-    return hubspot_sandbox
-
-
 def operator(tmp_path: pathlib.Path, **kwargs: Any) -> UpsertMarketingEventsOperator:
     return UpsertMarketingEventsOperator(
         task_id="upsert",

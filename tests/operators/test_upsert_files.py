@@ -28,15 +28,6 @@ def event(eid: str, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT",
-        json.dumps({"conn_type": "hubspot", "host": hubspot_sandbox.url, "password": hubspot_sandbox.token}),
-    )
-    return hubspot_sandbox
-
-
-@pytest.fixture
 def memory_storage() -> Iterator[Any]:
     """fsspec's in-memory filesystem registered as ``memory://`` for Airflow's ObjectStoragePath."""
     from fsspec.implementations.memory import MemoryFileSystem
