@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_dags_example_scheduler import _free_port
+from tests._airflow_procs import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -54,7 +54,7 @@ def api_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         subprocess.run([airflow, "db", "migrate"], env=env, stdout=log, stderr=log, timeout=180).returncode
         == 0
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

@@ -17,9 +17,7 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,16 +27,8 @@ import pytest
 
 from dags_example import warehouse
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
-from tests.test_dags_example_scheduler import (
-    DAG_ID,
-    DAY,
-    REPO,
-    _airflow,
-    _free_port,
-    _max_in_window,
-    _partition_spans,
-    _wait_for_port,
-)
+from tests._airflow_procs import free_port, run_airflow, start_daemon, stop_daemons, wait_for_port
+from tests.test_dags_example_scheduler import DAG_ID, DAY, REPO, _max_in_window, _partition_spans
 
 RATE_LIMIT = 12  # the app's budget per window, as HubSpot counts it
 RATE_WINDOW_S = 2.0
@@ -61,7 +51,7 @@ def _need(path: str) -> str:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="hubspot-redis-"))
     proc = subprocess.Popen(
         [
@@ -80,7 +70,7 @@ def redis_url() -> Iterator[str]:
         start_new_session=True,
     )
     try:
-        _wait_for_port(port, time.monotonic() + 30)
+        wait_for_port(port, time.monotonic() + 30)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
@@ -95,7 +85,7 @@ def _as_postgres(*args: str) -> list[str]:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     data = Path(tempfile.mkdtemp(prefix="hubspot-pg-"))
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
@@ -189,20 +179,10 @@ def _env(
     return env
 
 
-def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(Path(sys.executable).with_name("airflow")), *command],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def _backfill(env: dict[str, str], log: Path, deadline: float) -> None:
     args = ("backfill", "create", "--dag-id", DAG_ID, "--from-date", DAY, "--to-date", DAY)
     while time.monotonic() < deadline:
-        if _airflow(*args, env=env, log=log).returncode == 0:
+        if run_airflow(*args, env=env, log=log).returncode == 0:
             return
         time.sleep(5)
     raise AssertionError(log.read_text()[-3000:])
@@ -233,21 +213,21 @@ def test_scale_out_on_celery_workers_holds_the_budget_and_upserts_every_event_on
     config = SandboxConfig(rate_limit=RATE_LIMIT, rate_window_s=RATE_WINDOW_S, latency_s=(0.2, 0.4))
     database = warehouse.build_warehouse(tmp_path / "warehouse.db", count=EVENTS)
     with SandboxServer(config) as sandbox:
-        env = _env(tmp_path, sandbox, database, _free_port(), postgres_url, redis_url)
+        env = _env(tmp_path, sandbox, database, free_port(), postgres_url, redis_url)
         log = tmp_path / "airflow.log"
-        assert _airflow("db", "migrate", env=env, log=log).returncode == 0, log.read_text()[-3000:]
+        assert run_airflow("db", "migrate", env=env, log=log).returncode == 0, log.read_text()[-3000:]
         pool = ("pools", "set", "hubspot_api", "4", "HubSpot app rate budget")
-        assert _airflow(*pool, env=env, log=log).returncode == 0
+        assert run_airflow(*pool, env=env, log=log).returncode == 0
         daemons: list[subprocess.Popen[bytes]] = []
         state = None
         try:
-            daemons.append(_start(["api-server"], env, tmp_path / "api-server.log"))
-            daemons.append(_start(["dag-processor"], env, tmp_path / "dag-processor.log"))
+            daemons.append(start_daemon(["api-server"], env, tmp_path / "api-server.log"))
+            daemons.append(start_daemon(["dag-processor"], env, tmp_path / "dag-processor.log"))
             for i in (1, 2):
                 worker = ["celery", "worker", "--concurrency", "2", "--celery-hostname", f"worker{i}@%h"]
-                daemons.append(_start([*worker, "--skip-serve-logs"], env, tmp_path / f"worker{i}.log"))
-            _wait_for_port(int(env["AIRFLOW__API__PORT"]), deadline=time.monotonic() + 240)
-            daemons.append(_start(["scheduler"], env, tmp_path / "scheduler.log"))
+                daemons.append(start_daemon([*worker, "--skip-serve-logs"], env, tmp_path / f"worker{i}.log"))
+            wait_for_port(int(env["AIRFLOW__API__PORT"]), deadline=time.monotonic() + 240)
+            daemons.append(start_daemon(["scheduler"], env, tmp_path / "scheduler.log"))
             deadline = time.monotonic() + DEADLINE_S
             _backfill(env, log, deadline)
             while time.monotonic() < deadline:
@@ -256,14 +236,7 @@ def test_scale_out_on_celery_workers_holds_the_budget_and_upserts_every_event_on
                     break
                 time.sleep(3)
         finally:
-            for proc in daemons:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
-            for proc in daemons:
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+            stop_daemons(daemons, timeout=60)
         tail = (tmp_path / "scheduler.log").read_text(errors="replace")[-4000:]
         assert state == "success", f"run state {state!r}\n{tail}"
 

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +23,7 @@ import pytest
 
 from dags_example import warehouse
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
+from tests._airflow_procs import free_port, run_airflow, start_daemon, stop_daemons, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 DAG_ID = "hubspot_marketing_events_scale_out"
@@ -36,24 +34,9 @@ DEADLINE_S = 420.0
 #: A backfill of this day runs the data interval [DAY, DAY + 1 day), where every row changed. (A manual
 #: trigger would not do: Airflow 3 infers a manual run's data interval from "now".)
 DAY = "2025-06-01"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _airflow(*args: str, env: dict[str, str], log: Path) -> subprocess.CompletedProcess[bytes]:
-    with log.open("ab") as out:
-        return subprocess.run(
-            [str(Path(sys.executable).with_name("airflow")), *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=180,
-            check=False,
-        )
+# tests/sensors/test_deferrable_triggerer.py imports these names from here.
+_free_port = free_port
+_wait_for_port = wait_for_port
 
 
 @pytest.fixture
@@ -94,16 +77,6 @@ def _env(tmp: Path, sandbox: SandboxServer, database: Path, api_port: int) -> di
         }
     )
     return env
-
-
-def _wait_for_port(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(1)
-    raise AssertionError(f"airflow api-server did not listen on {port}")
 
 
 def _run_state(db: Path) -> str | None:
@@ -147,11 +120,13 @@ def test_scale_out_runs_partitions_in_parallel_within_the_rate_window(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     database = warehouse.build_warehouse(tmp_path / "warehouse.db", count=EVENTS)
-    env = _env(tmp_path, sandbox, database, _free_port())
+    env = _env(tmp_path, sandbox, database, free_port())
     log = tmp_path / "airflow.log"
-    assert _airflow("db", "migrate", env=env, log=log).returncode == 0, log.read_text()[-3000:]
+    assert run_airflow("db", "migrate", env=env, log=log).returncode == 0, log.read_text()[-3000:]
     assert (
-        _airflow("pools", "set", "hubspot_api", "4", "HubSpot app rate budget", env=env, log=log).returncode
+        run_airflow(
+            "pools", "set", "hubspot_api", "4", "HubSpot app rate budget", env=env, log=log
+        ).returncode
         == 0
     )
 
@@ -159,22 +134,13 @@ def test_scale_out_runs_partitions_in_parallel_within_the_rate_window(
     try:
         for command in (["api-server"], ["dag-processor"], ["scheduler"]):
             if command == ["scheduler"]:  # tasks fail if the Execution API is not up yet
-                _wait_for_port(int(env["AIRFLOW__API__PORT"]), deadline=time.monotonic() + 180)
-            out = (tmp_path / f"{command[0]}.log").open("ab")
-            daemons.append(
-                subprocess.Popen(
-                    [str(Path(sys.executable).with_name("airflow")), *command],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+                wait_for_port(int(env["AIRFLOW__API__PORT"]), deadline=time.monotonic() + 180)
+            daemons.append(start_daemon(command, env, tmp_path / f"{command[0]}.log"))
         deadline = time.monotonic() + DEADLINE_S
         triggered = False
         while not triggered and time.monotonic() < deadline:
             triggered = (
-                _airflow(
+                run_airflow(
                     "backfill",
                     "create",
                     "--dag-id",
@@ -198,14 +164,7 @@ def test_scale_out_runs_partitions_in_parallel_within_the_rate_window(
                 break
             time.sleep(2)
     finally:
-        for proc in daemons:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in daemons:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_daemons(daemons, timeout=30)
 
     scheduler_log = (tmp_path / "scheduler.log").read_text(errors="replace")[-4000:]
     assert state == "success", f"run state {state!r}\n{scheduler_log}"

@@ -1,0 +1,65 @@
+"""Airflow processes for the tests that run a real scheduler, Celery workers or a triggerer: the
+``airflow`` CLI of this venv, daemons in their own process group, and stopping them all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["AIRFLOW", "free_port", "run_airflow", "start_daemon", "stop_daemons", "wait_for_port"]
+
+#: The ``airflow`` command next to this Python.
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_airflow(*args: str, env: dict[str, str], log: Path) -> subprocess.CompletedProcess[bytes]:
+    """Run one ``airflow`` command to its end (at most 3 minutes), its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.run(
+            [AIRFLOW, *args], env=env, stdout=out, stderr=subprocess.STDOUT, timeout=180, check=False
+        )
+
+
+def start_daemon(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``airflow <command>`` in its own session (so stopping it stops its children too)."""
+    return subprocess.Popen(
+        [AIRFLOW, *command], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop_daemons(daemons: Iterable[subprocess.Popen[bytes]], *, timeout: float) -> None:
+    """SIGTERM every daemon's process group, then SIGKILL those not gone within ``timeout`` s each."""
+    procs = list(daemons)
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_for_port(port: int, deadline: float) -> None:
+    """Wait until something listens on loopback ``port`` (the api-server), until ``deadline``."""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"airflow api-server did not listen on {port}")
