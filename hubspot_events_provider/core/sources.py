@@ -464,6 +464,38 @@ def _needs_more(exc: json.JSONDecodeError, buffered: int) -> bool:
     return buffered - exc.pos <= 64 or exc.msg.startswith("Unterminated string")
 
 
+def _decode_item(
+    sc: _ArrayScanner, decode: Callable[[str, int], tuple[Any, int]], position: int, source: str
+) -> tuple[Any, int]:
+    """Decode the array item at ``sc.pos`` (reading more chunks until it is whole): ``(item, end)``.
+
+    An item that ends exactly at the end of the buffer is decoded again with more text, since a
+    number (``12`` of ``123``) may continue in the next chunk.
+    """
+    while True:
+        try:
+            item, end = decode(sc.buf, sc.pos)
+        except json.JSONDecodeError as exc:
+            if len(sc.buf) - sc.pos > _MAX_ITEM_CHARS:
+                raise InputError(
+                    f"a JSON item is larger than {_MAX_ITEM_CHARS} characters",
+                    source=source,
+                    line=sc.line_at(sc.pos),
+                ) from None
+            if _needs_more(exc, len(sc.buf)):
+                if sc.more():
+                    continue
+                if len(sc.buf.rstrip(_WS)) <= exc.pos or exc.msg.startswith("Unterminated string"):
+                    raise InputError(
+                        f"truncated JSON: the input ends inside item {position + 1}",
+                        source=source,
+                        line=sc.line_at(exc.pos),
+                    ) from None
+            raise InputError(f"invalid JSON: {exc.msg}", source=source, line=sc.line_at(exc.pos)) from None
+        if end < len(sc.buf) or not sc.more():
+            return item, end
+
+
 def _json_array(chunks: Iterator[str], source: str) -> Iterator[SourceRow]:
     """Stream the items of a JSON array from text chunks with ``raw_decode``, tracking line numbers."""
     decode = json.JSONDecoder().raw_decode
@@ -497,30 +529,7 @@ def _json_array(chunks: Iterator[str], source: str) -> Iterator[SourceRow]:
         elif sc.buf[sc.pos] == "]":
             sc.pos += 1
             break
-        while True:
-            try:
-                item, end = decode(sc.buf, sc.pos)
-            except json.JSONDecodeError as exc:
-                if len(sc.buf) - sc.pos > _MAX_ITEM_CHARS:
-                    raise InputError(
-                        f"a JSON item is larger than {_MAX_ITEM_CHARS} characters",
-                        source=source,
-                        line=sc.line_at(sc.pos),
-                    ) from None
-                if _needs_more(exc, len(sc.buf)):
-                    if sc.more():
-                        continue
-                    if len(sc.buf.rstrip(_WS)) <= exc.pos or exc.msg.startswith("Unterminated string"):
-                        raise InputError(
-                            f"truncated JSON: the input ends inside item {position + 1}",
-                            source=source,
-                            line=sc.line_at(exc.pos),
-                        ) from None
-                raise InputError(
-                    f"invalid JSON: {exc.msg}", source=source, line=sc.line_at(exc.pos)
-                ) from None
-            if end < len(sc.buf) or not sc.more():
-                break
+        item, end = _decode_item(sc, decode, position, source)
         position += 1
         yield SourceRow(position, sc.line_at(sc.pos), item)
         sc.pos = end

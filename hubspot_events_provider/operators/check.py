@@ -74,6 +74,31 @@ def _as_summary_list(value: Any) -> list[Mapping[str, Any]]:
     raise SummaryError(f"the upsert summary is a {type(value).__name__}, not a dict")
 
 
+def _checked_counts(summary: Mapping[str, Any], where: str, allow_dry_run: bool) -> dict[str, int]:
+    """One summary's counts (``_COUNT_KEYS`` and ``unchanged``), its invariants checked.
+
+    :raises SummaryError: a dry-run summary (unless allowed), a bad count or a broken invariant.
+    """
+    if summary.get("dry_run") and allow_dry_run:
+        summary = {**summary, "upserted": _count(summary, "would_upsert", where)}
+    elif summary.get("dry_run"):
+        raise SummaryError(
+            f"{where} comes from a dry run (dry_run=True): nothing was sent to HubSpot, so there is "
+            "nothing to check; run the upsert without dry_run, or pass allow_dry_run=True to check "
+            "its validation rejects"
+        )
+    counts = {key: _count(summary, key, where) for key in _COUNT_KEYS}
+    # ``unchanged`` (rows a sync state skipped) is present only when some were skipped.
+    unchanged = _count(summary, "unchanged", where) if "unchanged" in summary else 0
+    errors = counts["rejected"] + counts["failed"]
+    if counts["upserted"] + unchanged + errors + counts["superseded"] != counts["total"]:
+        terms = "upserted + unchanged" if "unchanged" in summary else "upserted"
+        raise SummaryError(f"{where}: {terms} + rejected + failed + superseded != total ({counts})")
+    if "numErrors" in summary and _count(summary, "numErrors", where) != errors:
+        raise SummaryError(f"{where}: numErrors={summary['numErrors']!r} but rejected+failed={errors}")
+    return {**counts, "unchanged": unchanged}
+
+
 def merge_summaries(value: Any, *, allow_dry_run: bool = False) -> dict[str, Any]:
     """Validate and sum upsert summaries (one per map index of a mapped upsert).
 
@@ -97,24 +122,7 @@ def merge_summaries(value: Any, *, allow_dry_run: bool = False) -> dict[str, Any
     results_paths: list[str] = []
     for index, summary in enumerate(summaries):
         where = "summary" if len(summaries) == 1 else f"summary #{index}"
-        if summary.get("dry_run") and allow_dry_run:
-            summary = {**summary, "upserted": _count(summary, "would_upsert", where)}
-        elif summary.get("dry_run"):
-            raise SummaryError(
-                f"{where} comes from a dry run (dry_run=True): nothing was sent to HubSpot, so there is "
-                "nothing to check; run the upsert without dry_run, or pass allow_dry_run=True to check "
-                "its validation rejects"
-            )
-        counts = {key: _count(summary, key, where) for key in _COUNT_KEYS}
-        # ``unchanged`` (rows a sync state skipped) is present only when some were skipped.
-        unchanged = _count(summary, "unchanged", where) if "unchanged" in summary else 0
-        errors = counts["rejected"] + counts["failed"]
-        if counts["upserted"] + unchanged + errors + counts["superseded"] != counts["total"]:
-            terms = "upserted + unchanged" if "unchanged" in summary else "upserted"
-            raise SummaryError(f"{where}: {terms} + rejected + failed + superseded != total ({counts})")
-        merged["unchanged"] += unchanged
-        if "numErrors" in summary and _count(summary, "numErrors", where) != errors:
-            raise SummaryError(f"{where}: numErrors={summary['numErrors']!r} but rejected+failed={errors}")
+        counts = _checked_counts(summary, where, allow_dry_run)
         for key, count in counts.items():
             merged[key] += count
         categories = summary.get("errors_by_category") or {}
