@@ -32,6 +32,7 @@ from hubspot_events_provider.core.errors import UnmappedFieldsError
 from hubspot_events_provider.core.mapping import (
     FieldNames,
     RowError,
+    UnmappedKeyCheck,
     field_sources,
     json_text,
     key_list,
@@ -41,7 +42,6 @@ from hubspot_events_provider.core.mapping import (
     property_columns,
     property_map,
     refuse_contradictions,
-    unmapped_among,
 )
 from hubspot_events_provider.core.normalize import (
     INVALID_DATETIME,
@@ -336,7 +336,7 @@ _REQUIRED = ("externalAccountId", "externalEventId", "subscriberState", "interac
 _SCALARS = ATTENDANCE_FIELDS[:-1]
 
 
-class AttendanceMapper:
+class AttendanceMapper(UnmappedKeyCheck):
     """Turn source rows into normalised attendance payloads (see the module docstring).
 
     :param field_map: source key -> attendance field. A source key equal to a field name maps to
@@ -353,6 +353,9 @@ class AttendanceMapper:
     :param ignore_unmapped: ignore every source key that maps to nothing (opt out of the check).
     :raises ValueError: an unknown field, a bad default, an unknown time zone.
     """
+
+    field_names = _FIELDS
+    unmapped_error_class = UnmappedAttendanceFieldsError
 
     def __init__(
         self,
@@ -404,28 +407,6 @@ class AttendanceMapper:
         :raises ValueError: as the constructor would.
         """
         cls(**kwargs)
-
-    # -- unmapped keys ---------------------------------------------------------------------------
-
-    def unmapped_keys(self, keys: Iterable[Any]) -> set[str]:
-        """The source keys that map to no field (empty with ``ignore_unmapped``).
-
-        :param keys: source keys (a row, a CSV header, cursor column names).
-        """
-        return unmapped_among(self._known, keys, self.ignore_unmapped)
-
-    def unmapped_error(
-        self, keys: Iterable[Any], *, source: str | None = None, line: int | None = None
-    ) -> UnmappedAttendanceFieldsError:
-        """The error refusing these unmapped keys, with did-you-mean hints for likely typos.
-
-        :param keys: the unmapped source keys.
-        :param source: the input they came from.
-        :param line: the first line where one was seen.
-        """
-        names = sorted({str(k) for k in keys})
-        hints = {k: s for k in names if (s := suggest_attendance_field(k)) is not None}
-        return UnmappedAttendanceFieldsError(names, source=source, line=line, suggestions=hints)
 
     # -- mapping ---------------------------------------------------------------------------------
 

@@ -14,8 +14,9 @@ import datetime as dt
 import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
+from hubspot_events_provider.core.errors import UnmappedFieldsError
 from hubspot_events_provider.core.normalize import (
     INVALID_ROW,
     MISSING_REQUIRED_FIELD,
@@ -27,6 +28,7 @@ from hubspot_events_provider.core.normalize import (
 __all__ = [
     "FieldNames",
     "RowError",
+    "UnmappedKeyCheck",
     "field_sources",
     "json_text",
     "key_list",
@@ -94,6 +96,40 @@ class FieldNames:
             f"{kind} {', '.join(repr(b) for b in bad)} {verb} {noun}{'s' if len(bad) > 1 else ''}.{hint} "
             f"{self._listing}: {', '.join(self.fields)}."
         )
+
+
+class UnmappedKeyCheck:
+    """A mapper's refusal of unmapped source keys: :meth:`unmapped_keys` finds them,
+    :meth:`unmapped_error` builds the error (with did-you-mean hints) that refuses the run.
+
+    A mapper sets ``field_names`` and ``unmapped_error_class`` (class attributes) and
+    ``_known`` / ``ignore_unmapped`` (in its constructor).
+    """
+
+    field_names: ClassVar[FieldNames]
+    unmapped_error_class: ClassVar[type[UnmappedFieldsError]] = UnmappedFieldsError
+    _known: frozenset[str]
+    ignore_unmapped: bool
+
+    def unmapped_keys(self, keys: Iterable[Any]) -> set[str]:
+        """The source keys that map to no field (empty with ``ignore_unmapped``).
+
+        :param keys: source keys (a row, its ``keys()``, a CSV header, cursor column names).
+        """
+        return unmapped_among(self._known, keys, self.ignore_unmapped)
+
+    def unmapped_error(
+        self, keys: Iterable[Any], *, source: str | None = None, line: int | None = None
+    ) -> UnmappedFieldsError:
+        """The error refusing these unmapped keys, with did-you-mean hints for likely typos.
+
+        :param keys: the unmapped source keys.
+        :param source: the input they came from.
+        :param line: the first line where one was seen.
+        """
+        names = sorted({str(k) for k in keys})
+        hints = {k: s for k in names if (s := self.field_names.suggest(k)) is not None}
+        return self.unmapped_error_class(names, source=source, line=line, suggestions=hints)
 
 
 def key_list(value: Iterable[str] | str | None, what: str) -> list[str]:

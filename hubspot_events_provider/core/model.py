@@ -16,10 +16,10 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from hubspot_events_provider.core.errors import UnmappedFieldsError
 from hubspot_events_provider.core.mapping import (
     FieldNames,
     RowError,
+    UnmappedKeyCheck,
     field_sources,
     json_text,
     key_list,
@@ -29,7 +29,6 @@ from hubspot_events_provider.core.mapping import (
     property_columns,
     property_map,
     refuse_contradictions,
-    unmapped_among,
 )
 from hubspot_events_provider.core.normalize import (
     END_BEFORE_START,
@@ -151,7 +150,7 @@ def _datetime_converter(tz: dt.tzinfo, date_format: str | None = None) -> Callab
     return convert
 
 
-class EventMapper:
+class EventMapper(UnmappedKeyCheck):
     """Turn source rows into HubSpot marketing event inputs.
 
     :param field_map: source key -> HubSpot field. A source key equal to a HubSpot field name maps
@@ -168,6 +167,8 @@ class EventMapper:
     :param ignore_unmapped: ignore every source key that maps to nothing (opt out of the check).
     :raises ValueError: an unknown HubSpot field, a bad default, an unknown time zone.
     """
+
+    field_names = _FIELDS
 
     def __init__(
         self,
@@ -291,28 +292,6 @@ class EventMapper:
                 f"customProperties must be a list of {{name, value}} or an object, got {preview(raw)}",
             )
         return property_map(items, self.tz, category=INVALID_CUSTOM_PROPERTY, noun="custom property")
-
-    # -- unmapped keys ---------------------------------------------------------------------------
-
-    def unmapped_keys(self, keys: Iterable[Any]) -> set[str]:
-        """Return the source keys that map to no HubSpot field (empty with ``ignore_unmapped``).
-
-        :param keys: source keys (a row, its ``keys()``, a CSV header, cursor column names).
-        """
-        return unmapped_among(self._known, keys, self.ignore_unmapped)
-
-    def unmapped_error(
-        self, keys: Iterable[Any], *, source: str | None = None, line: int | None = None
-    ) -> UnmappedFieldsError:
-        """Build the error refusing these unmapped keys, with did-you-mean hints for likely typos.
-
-        :param keys: the unmapped source keys.
-        :param source: the input they came from.
-        :param line: the first line where one was seen.
-        """
-        names = sorted({str(k) for k in keys})
-        hints = {k: s for k in names if (s := suggest_field(k)) is not None}
-        return UnmappedFieldsError(names, source=source, line=line, suggestions=hints)
 
     # -- mapping ---------------------------------------------------------------------------------
 
