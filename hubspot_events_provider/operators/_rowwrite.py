@@ -74,6 +74,8 @@ __all__ = [
     "headroom_reader",
     "materialise",
     "refuse_secrets",
+    "row_renderers",
+    "row_template_fields",
 ]
 
 #: The hook's list of refused secret arguments (one list for hook and operators).
@@ -123,6 +125,8 @@ class RowWriteOperator(BaseOperator):
     unit: ClassVar[str] = "row(s)"
     done: ClassVar[str] = "written"
     summary_label: ClassVar[str] = "write"
+    #: Inline inputs may be JSON / JSON Lines template files, ``sql`` a ``.sql`` one.
+    template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
 
     def _init_common(self, arguments: Mapping[str, Any]) -> None:
         """Check and keep the shared parameters, taken by name from a subclass's ``__init__``
@@ -469,6 +473,26 @@ class RowWriteOperator(BaseOperator):
             )
             for sample in summary.get("sample_errors") or []:
                 self.log.warning("  %s", sample)
+
+
+def row_template_fields(rows_field: str, *mapping: str) -> tuple[str, ...]:
+    """A row-writing operator's ``template_fields``: its inputs, ``mapping`` (its own mapping
+    parameters), the report paths and the connections, in one order for every operator."""
+    inputs = (rows_field, f"{rows_field}_file", "sql", "parameters")
+    return (
+        *inputs,
+        *mapping,
+        "rejected_path",
+        "results_path",
+        "payloads_path",
+        "hubspot_conn_id",
+        "sql_conn_id",
+    )
+
+
+def row_renderers(rows_field: str) -> dict[str, str]:
+    """A row-writing operator's ``template_fields_renderers``."""
+    return {rows_field: "json", "sql": "sql", "field_map": "json", "defaults": "json"}
 
 
 def refuse_secrets(kwargs: Mapping[str, Any]) -> None:

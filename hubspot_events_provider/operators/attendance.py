@@ -25,7 +25,14 @@ from hubspot_events_provider.core.report import UpsertReport
 from hubspot_events_provider.core.rows import WriteItem
 from hubspot_events_provider.core.sources import SourceRow
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
-from hubspot_events_provider.operators._rowwrite import RowWriteOperator, Sending, has_jinja, refuse_secrets
+from hubspot_events_provider.operators._rowwrite import (
+    RowWriteOperator,
+    Sending,
+    has_jinja,
+    refuse_secrets,
+    row_renderers,
+    row_template_fields,
+)
 
 __all__ = ["MAX_COMPLETIONS_LISTED", "RecordMarketingEventAttendanceOperator"]
 
@@ -97,22 +104,10 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
     done = "recorded"
     summary_label = "attendance"
 
-    template_fields: Sequence[str] = (
-        "attendance",
-        "attendance_file",
-        "sql",
-        "parameters",
-        "field_map",
-        "contact_properties",
-        "defaults",
-        "rejected_path",
-        "results_path",
-        "payloads_path",
-        "hubspot_conn_id",
-        "sql_conn_id",
+    template_fields: Sequence[str] = row_template_fields(
+        "attendance", "field_map", "contact_properties", "defaults"
     )
-    template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
-    template_fields_renderers = {"attendance": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
+    template_fields_renderers = row_renderers("attendance")
     ui_color = "#ff7a59"
 
     def __init__(

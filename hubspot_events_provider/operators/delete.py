@@ -20,7 +20,14 @@ from hubspot_events_provider.core.pipeline import MAX_BATCH_SIZE, WriteOptions
 from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
 from hubspot_events_provider.core.sources import SourceRow
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
-from hubspot_events_provider.operators._rowwrite import RowWriteOperator, Sending, has_jinja, refuse_secrets
+from hubspot_events_provider.operators._rowwrite import (
+    RowWriteOperator,
+    Sending,
+    has_jinja,
+    refuse_secrets,
+    row_renderers,
+    row_template_fields,
+)
 
 __all__ = ["DeleteMarketingEventsOperator"]
 
@@ -68,21 +75,8 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
     done = "deleted"
     summary_label = "delete"
 
-    template_fields: Sequence[str] = (
-        "events",
-        "events_file",
-        "sql",
-        "parameters",
-        "field_map",
-        "defaults",
-        "rejected_path",
-        "results_path",
-        "payloads_path",
-        "hubspot_conn_id",
-        "sql_conn_id",
-    )
-    template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
-    template_fields_renderers = {"events": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
+    template_fields: Sequence[str] = row_template_fields("events", "field_map", "defaults")
+    template_fields_renderers = row_renderers("events")
     ui_color = "#d9534f"
 
     def __init__(

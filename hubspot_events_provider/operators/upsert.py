@@ -31,6 +31,8 @@ from hubspot_events_provider.operators._rowwrite import (
     dag_folder,
     has_jinja,
     refuse_secrets,
+    row_renderers,
+    row_template_fields,
 )
 from hubspot_events_provider.operators._sync import open_state, run_owner, state_errors_fail_task
 
@@ -117,22 +119,10 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
     summary_label = "upsert"
 
     template_fields: Sequence[str] = (
-        "events",
-        "events_file",
-        "sql",
-        "parameters",
-        "field_map",
-        "custom_properties",
-        "defaults",
-        "rejected_path",
-        "results_path",
-        "payloads_path",
-        "hubspot_conn_id",
-        "sql_conn_id",
+        *row_template_fields("events", "field_map", "custom_properties", "defaults"),
         "state_path",
     )
-    template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
-    template_fields_renderers = {"events": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
+    template_fields_renderers = row_renderers("events")
     ui_color = "#ff7a59"
 
     def __init__(
