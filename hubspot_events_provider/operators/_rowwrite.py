@@ -18,8 +18,10 @@ everything but the mapper and the core call:
   arguments.
 
 A subclass sets the class attributes (:attr:`~RowWriteOperator.rows_field`, ``key_fields``,
-``action``, ``unit``, ``done``, ``summary_label``), calls :meth:`~RowWriteOperator._init_rows` and
-:meth:`~RowWriteOperator._init_run` from ``__init__``, and implements ``make_mapper`` and ``write``.
+``action``, ``unit``, ``done``, ``summary_label``, ``mapper_class``, ``mapping_parameters``;
+``template_fields`` from :func:`row_template_fields`), spells its parameters out in ``__init__`` and
+hands them on with ``self._init_common(locals())`` (inputs, run and mapping parameters, checked at
+DAG parse time), and implements ``write`` (the core ``run_*`` call, with :meth:`run_extras`).
 """
 
 from __future__ import annotations
@@ -125,6 +127,9 @@ class RowWriteOperator(BaseOperator):
     unit: ClassVar[str] = "row(s)"
     done: ClassVar[str] = "written"
     summary_label: ClassVar[str] = "write"
+    #: The write kind's mapper, and the operator parameters handed to it by name.
+    mapper_class: ClassVar[Callable[..., RowMapper]]
+    mapping_parameters: ClassVar[tuple[str, ...]] = ()
     #: Inline inputs may be JSON / JSON Lines template files, ``sql`` a ``.sql`` one.
     template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
 
@@ -142,6 +147,21 @@ class RowWriteOperator(BaseOperator):
             **{key: arguments[key] for key in _ROW_PARAMETERS},
         )
         self._init_run(**{key: arguments[key] for key in _RUN_PARAMETERS})
+        self._init_mapping(arguments)
+
+    def _init_mapping(self, arguments: Mapping[str, Any]) -> None:
+        """Keep the :attr:`mapping_parameters` and build a mapper once to check them at DAG parse
+        time (a templated parameter still holding Jinja is checked when the task runs).
+
+        :raises ValueError: as the mapper's constructor does.
+        """
+        values = {name: arguments[name] for name in self.mapping_parameters}
+        if "ignore_fields" in values:
+            values["ignore_fields"] = list(values["ignore_fields"] or [])
+        templated = set(self.template_fields)
+        self.mapper_class(**{n: None if n in templated and has_jinja(v) else v for n, v in values.items()})
+        for name, value in values.items():
+            setattr(self, name, value)
 
     @classmethod
     def path_fields(cls) -> tuple[str, ...]:
@@ -242,7 +262,7 @@ class RowWriteOperator(BaseOperator):
 
     def make_mapper(self) -> RowMapper:
         """The run's mapper (built at execute time, from rendered parameters)."""
-        raise NotImplementedError
+        return self.mapper_class(**{name: getattr(self, name) for name in self.mapping_parameters})
 
     def prepare_rows(
         self, rows: Iterator[SourceRow], mapper: RowMapper, options: WriteOptions

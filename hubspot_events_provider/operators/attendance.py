@@ -28,7 +28,6 @@ from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.operators._rowwrite import (
     RowWriteOperator,
     Sending,
-    has_jinja,
     refuse_secrets,
     row_renderers,
     row_template_fields,
@@ -107,6 +106,15 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
     template_fields: Sequence[str] = row_template_fields(
         "attendance", "field_map", "contact_properties", "defaults"
     )
+    mapper_class = AttendanceMapper
+    mapping_parameters = (
+        "field_map",
+        "contact_properties",
+        "defaults",
+        "timezone",
+        "ignore_fields",
+        "ignore_unmapped",
+    )
     template_fields_renderers = row_renderers("attendance")
     ui_color = "#ff7a59"
 
@@ -144,31 +152,7 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
         refuse_secrets(kwargs)
         super().__init__(**kwargs)
         self._init_common(locals())
-        AttendanceMapper.validate_config(
-            field_map=None if has_jinja(field_map) else field_map,
-            contact_properties=None if has_jinja(contact_properties) else contact_properties,
-            defaults=None if has_jinja(defaults) else defaults,
-            timezone=timezone,
-            ignore_fields=ignore_fields,
-            ignore_unmapped=ignore_unmapped,
-        )
-        self.field_map = field_map
-        self.defaults = defaults
-        self.contact_properties = contact_properties
-        self.timezone = timezone
-        self.ignore_fields = list(ignore_fields or [])
-        self.ignore_unmapped = ignore_unmapped
         self.complete_events = complete_events
-
-    def make_mapper(self) -> AttendanceMapper:
-        return AttendanceMapper(
-            field_map=self.field_map,
-            contact_properties=self.contact_properties,
-            defaults=self.defaults,
-            timezone=self.timezone,
-            ignore_fields=self.ignore_fields,
-            ignore_unmapped=self.ignore_unmapped,
-        )
 
     def write(
         self,

@@ -23,7 +23,6 @@ from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.operators._rowwrite import (
     RowWriteOperator,
     Sending,
-    has_jinja,
     refuse_secrets,
     row_renderers,
     row_template_fields,
@@ -76,6 +75,8 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
     summary_label = "delete"
 
     template_fields: Sequence[str] = row_template_fields("events", "field_map", "defaults")
+    mapper_class = EventKeyMapper
+    mapping_parameters = ("field_map", "defaults", "ignore_fields", "ignore_unmapped")
     template_fields_renderers = row_renderers("events")
     ui_color = "#d9534f"
 
@@ -110,20 +111,6 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
         refuse_secrets(kwargs)
         super().__init__(**kwargs)
         self._init_common(locals())
-        if not has_jinja(field_map) and not has_jinja(defaults):
-            EventKeyMapper(field_map=field_map, defaults=defaults)  # other targets fail at parse time
-        self.field_map = field_map
-        self.defaults = defaults
-        self.ignore_fields = list(ignore_fields or [])
-        self.ignore_unmapped = ignore_unmapped
-
-    def make_mapper(self) -> EventKeyMapper:
-        return EventKeyMapper(
-            field_map=self.field_map,
-            defaults=self.defaults,
-            ignore_fields=self.ignore_fields,
-            ignore_unmapped=self.ignore_unmapped,
-        )
 
     def write(
         self,

@@ -29,7 +29,6 @@ from hubspot_events_provider.operators._rowwrite import (
     RowWriteOperator,
     Sending,
     dag_folder,
-    has_jinja,
     refuse_secrets,
     row_renderers,
     row_template_fields,
@@ -122,6 +121,16 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         *row_template_fields("events", "field_map", "custom_properties", "defaults"),
         "state_path",
     )
+    mapper_class = EventMapper
+    mapping_parameters = (
+        "field_map",
+        "custom_properties",
+        "defaults",
+        "timezone",
+        "date_format",
+        "ignore_fields",
+        "ignore_unmapped",
+    )
     template_fields_renderers = row_renderers("events")
     ui_color = "#ff7a59"
 
@@ -164,20 +173,6 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         refuse_secrets(kwargs)
         super().__init__(**kwargs)
         self._init_common(locals())
-        EventMapper.validate_config(
-            field_map=None if has_jinja(field_map) else field_map,
-            custom_properties=None if has_jinja(custom_properties) else custom_properties,
-            defaults=None if has_jinja(defaults) else defaults,
-            timezone=timezone,
-            date_format=date_format,
-        )
-        self.field_map = field_map
-        self.custom_properties = custom_properties
-        self.defaults = defaults
-        self.timezone = timezone
-        self.date_format = date_format
-        self.ignore_fields = list(ignore_fields or [])
-        self.ignore_unmapped = ignore_unmapped
         self.sync_options = _sync_options(
             state_path, full_refresh, on_missing, max_deletes, max_delete_fraction
         )
@@ -197,17 +192,6 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         self._state_owner = run_owner(context, self.task_id)  # names this run in the state's lock
         with state_errors_fail_task():  # a tripped delete guardrail: no Airflow retries
             return super().execute(context)
-
-    def make_mapper(self) -> EventMapper:
-        return EventMapper(
-            field_map=self.field_map,
-            custom_properties=self.custom_properties,
-            defaults=self.defaults,
-            timezone=self.timezone,
-            date_format=self.date_format,
-            ignore_fields=self.ignore_fields,
-            ignore_unmapped=self.ignore_unmapped,
-        )
 
     def prepare_rows(
         self, rows: Iterator[SourceRow], mapper: RowMapper, options: WriteOptions
