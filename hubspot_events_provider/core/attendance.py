@@ -33,15 +33,11 @@ from hubspot_events_provider.core.mapping import (
     FieldNames,
     RowError,
     UnmappedKeyCheck,
-    field_sources,
     json_text,
-    key_list,
-    known_keys,
     missing_field,
     not_an_object,
-    property_columns,
     property_map,
-    refuse_contradictions,
+    source_plan,
 )
 from hubspot_events_provider.core.normalize import (
     INVALID_DATETIME,
@@ -368,15 +364,14 @@ class AttendanceMapper(UnmappedKeyCheck):
         ignore_unmapped: bool = False,
     ) -> None:
         field_map = dict(field_map or {})
-        key_list(list(field_map), "field_map keys")
-        _FIELDS.check_targets("field_map target", field_map.values())
+        plan = source_plan(_FIELDS, field_map, ignore_fields, contact_properties, "contact_properties")
         self.tz = resolve_timezone(timezone)
         self.timezone = timezone
         self.ignore_unmapped = bool(ignore_unmapped)
-        self.ignore_fields = frozenset(key_list(ignore_fields, "ignore_fields"))
-        refuse_contradictions(field_map, self.ignore_fields)
-        self._contact_columns = property_columns(contact_properties, "contact_properties")
-        self._sources = field_sources(ATTENDANCE_FIELDS, field_map, self.ignore_fields)
+        self.ignore_fields = plan.ignore_fields
+        self._contact_columns = plan.columns
+        self._sources = plan.sources
+        self._known = plan.known
         self._converters: dict[str, Callable[[Any], Any]] = {
             "externalAccountId": to_string,
             "externalEventId": to_string,
@@ -397,7 +392,6 @@ class AttendanceMapper(UnmappedKeyCheck):
                 raise ValueError(f"defaults[{field!r}]: {exc.message}") from None
             if value is not None:
                 self._defaults[field] = value
-        self._known = known_keys(self._sources, self._contact_columns, self.ignore_fields, field_map)
 
     @classmethod
     def validate_config(cls, **kwargs: Any) -> None:

@@ -28,6 +28,7 @@ from hubspot_events_provider.core.normalize import (
 __all__ = [
     "FieldNames",
     "RowError",
+    "SourcePlan",
     "UnmappedKeyCheck",
     "field_sources",
     "json_text",
@@ -38,6 +39,7 @@ __all__ = [
     "property_columns",
     "property_map",
     "refuse_contradictions",
+    "source_plan",
     "unmapped_among",
 ]
 
@@ -243,3 +245,39 @@ def json_text(raw: Any, *, category: str, field: str) -> Any:
         return json.loads(raw)
     except ValueError:
         raise ValueProblem(category, f"{field} text is not JSON: {preview(raw)}") from None
+
+
+class SourcePlan(NamedTuple):
+    """Where a mapper reads each field from, checked (see :func:`source_plan`)."""
+
+    #: The source keys deliberately not sent.
+    ignore_fields: frozenset[str]
+    #: ``(source key, property name)`` of the property columns (custom or contact properties).
+    columns: tuple[tuple[str, str], ...]
+    #: Field -> the source keys read for it, in order.
+    sources: dict[str, tuple[str, ...]]
+    #: Every source key read or deliberately left out (any other key is unmapped).
+    known: frozenset[str]
+
+
+def source_plan(
+    names: FieldNames,
+    field_map: Mapping[str, str],
+    ignore_fields: Iterable[str] | str | None,
+    properties: Iterable[str] | Mapping[str, str] | str | None,
+    properties_parameter: str,
+) -> SourcePlan:
+    """Check a mapper's ``field_map``, ``ignore_fields`` and property columns and plan its reads.
+
+    :param names: the mapper's fields.
+    :param properties: the property columns parameter (a list, or source key -> property name).
+    :param properties_parameter: its name, for errors (``custom_properties``, ``contact_properties``).
+    :raises ValueError: a bad key, an unknown target, a key both mapped and ignored.
+    """
+    key_list(list(field_map), "field_map keys")
+    names.check_targets("field_map target", field_map.values())
+    ignore = frozenset(key_list(ignore_fields, "ignore_fields"))
+    refuse_contradictions(field_map, ignore)
+    columns = property_columns(properties, properties_parameter)
+    sources = field_sources(names.fields, field_map, ignore)
+    return SourcePlan(ignore, columns, sources, known_keys(sources, columns, ignore, field_map))

@@ -20,15 +20,11 @@ from hubspot_events_provider.core.mapping import (
     FieldNames,
     RowError,
     UnmappedKeyCheck,
-    field_sources,
     json_text,
-    key_list,
-    known_keys,
     missing_field,
     not_an_object,
-    property_columns,
     property_map,
-    refuse_contradictions,
+    source_plan,
 )
 from hubspot_events_provider.core.normalize import (
     END_BEFORE_START,
@@ -183,15 +179,14 @@ class EventMapper(UnmappedKeyCheck):
     ) -> None:
         field_map = dict(field_map or {})
         self.date_format = check_date_format(date_format) if date_format is not None else None
-        key_list(list(field_map), "field_map keys")
-        _FIELDS.check_targets("field_map target", field_map.values())
+        plan = source_plan(_FIELDS, field_map, ignore_fields, custom_properties, "custom_properties")
         self.tz = resolve_timezone(timezone)
         self.timezone = timezone
         self.ignore_unmapped = bool(ignore_unmapped)
-        self.ignore_fields = frozenset(key_list(ignore_fields, "ignore_fields"))
-        refuse_contradictions(field_map, self.ignore_fields)
-        self._custom_columns = property_columns(custom_properties, "custom_properties")
-        self._sources = field_sources(HUBSPOT_FIELDS, field_map, self.ignore_fields)
+        self.ignore_fields = plan.ignore_fields
+        self._custom_columns = plan.columns
+        self._sources = plan.sources
+        self._known = plan.known
 
         self._defaults: dict[str, Any] = {}
         self._default_custom: dict[str, str] = {}
@@ -207,7 +202,6 @@ class EventMapper(UnmappedKeyCheck):
                 elif value is not None:
                     self._defaults[field] = value
 
-        self._known = known_keys(self._sources, self._custom_columns, self.ignore_fields, field_map)
         # One plan for every scalar field: (field, source keys in order, normaliser, required).
         self._plan: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any], bool], ...] = tuple(
             (f, self._sources[f], self._converter(f), f in REQUIRED_FIELDS)
