@@ -3,6 +3,7 @@ connection, reading JSON Lines report files. (Fixtures live in ``tests/conftest.
 
 from __future__ import annotations
 
+import enum
 import json
 import pathlib
 from typing import Any
@@ -52,3 +53,24 @@ def connect(
 def read_jsonl(path: str | pathlib.Path) -> list[dict[str, Any]]:
     """The records of a JSON Lines file."""
     return [json.loads(line) for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def foreign_strings(value: Any, where: str = "dag") -> list[str]:
+    """Places in serialized data holding a ``str`` subclass (the dag-processor's msgpack refuses them)."""
+    if isinstance(value, str):
+        plain = type(value) is str or isinstance(value, enum.Enum)
+        return [] if plain else [f"{where}: {type(value).__name__}"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in foreign_strings(v, f"{where}.{k}")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in foreign_strings(v, f"{where}[{i}]")]
+    return []
+
+
+def airflow_filesystems() -> dict[str, Any]:
+    """Airflow's (cached) scheme -> filesystem registry: airflow.sdk.io.fs (3.1+) or airflow.io (3.0)."""
+    try:
+        from airflow.sdk.io.fs import _register_filesystems
+    except ImportError:  # Airflow 3.0
+        from airflow.io import _register_filesystems  # type: ignore[no-redef]
+    return _register_filesystems()  # type: ignore[return-value]

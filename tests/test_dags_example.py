@@ -8,7 +8,6 @@ warehouse from :mod:`dags_example.warehouse`; assertions compare the sandbox's e
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 import warnings
 from pathlib import Path
@@ -17,7 +16,9 @@ from typing import Any
 import pytest
 
 from dags_example import warehouse
+from hubspot_events_provider.core.model import HUBSPOT_FIELDS
 from hubspot_events_provider.sandbox import SandboxServer
+from tests.support import foreign_strings
 
 DAGS_FOLDER = Path(__file__).parent / "dags"
 EXAMPLES = {
@@ -43,22 +44,7 @@ def _stored(sandbox: SandboxServer) -> dict[tuple[str, str], dict[str, Any]]:
     """The sandbox's events in :func:`warehouse.expected_events` form."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for event in sandbox.events():
-        fields = {
-            name: event.get(name)
-            for name in (
-                "externalAccountId",
-                "externalEventId",
-                "eventName",
-                "eventOrganizer",
-                "eventType",
-                "eventDescription",
-                "eventUrl",
-                "startDateTime",
-                "endDateTime",
-                "eventCancelled",
-                "eventCompleted",
-            )
-        }
+        fields = {name: event.get(name) for name in HUBSPOT_FIELDS if name != "customProperties"}
         fields["customProperties"] = {p["name"]: p["value"] for p in event.get("customProperties", [])}
         out[(event["externalAccountId"], event["externalEventId"])] = fields
     return out
@@ -141,18 +127,6 @@ def test_example_dag_loads_without_errors_or_warnings(dag_id: str, filename: str
     assert all(task.doc_md for task in dag.tasks)
 
 
-def _foreign_strings(value: Any, where: str = "dag") -> list[str]:
-    """Paths in serialized data whose value is a ``str`` subclass (msgpack refuses those)."""
-    if isinstance(value, str):
-        plain = type(value) is str or isinstance(value, enum.Enum)
-        return [] if plain else [f"{where}: {type(value).__name__}"]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _foreign_strings(v, f"{where}.{k}")]
-    if isinstance(value, list | tuple):
-        return [p for i, v in enumerate(value) for p in _foreign_strings(v, f"{where}[{i}]")]
-    return []
-
-
 @pytest.mark.parametrize(("dag_id", "filename"), sorted(EXAMPLES.items()))
 def test_example_dag_serializes_for_the_dag_processor(dag_id: str, filename: str) -> None:
     """The dag-processor sends ``to_dict(dag)`` over msgpack, which takes plain ``str`` only."""
@@ -164,7 +138,7 @@ def test_example_dag_serializes_for_the_dag_processor(dag_id: str, filename: str
     dag = _dagbag(DAGS_FOLDER / filename).dags[dag_id]
     data = Serializer.to_dict(dag)
 
-    assert _foreign_strings(data) == []
+    assert foreign_strings(data) == []
 
 
 @pytest.mark.airflow_db

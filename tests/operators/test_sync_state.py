@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,25 +22,6 @@ from tests.support import event
 def upsert(rows: list[dict[str, Any]], state_path: str, **kwargs: Any) -> dict[str, Any]:
     op = UpsertMarketingEventsOperator(task_id="upsert", events=rows, state_path=state_path, **kwargs)
     return op.execute({})
-
-
-@pytest.fixture
-def memory_storage() -> Iterator[Any]:
-    """fsspec's in-memory filesystem registered as ``memory://`` for Airflow's ObjectStoragePath."""
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    try:
-        from airflow.sdk.io.fs import _register_filesystems
-    except ImportError:  # Airflow 3.0
-        from airflow.io import _register_filesystems  # type: ignore[no-redef]
-    registry: dict[str, Any] = _register_filesystems()  # type: ignore[assignment]
-    registry["memory"] = lambda conn_id=None: MemoryFileSystem()
-    MemoryFileSystem.store.clear()
-    try:
-        yield MemoryFileSystem()
-    finally:
-        registry.pop("memory", None)
-        MemoryFileSystem.store.clear()
 
 
 @pytest.mark.parametrize(

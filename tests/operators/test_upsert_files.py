@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from hubspot_events_provider._storage import partial_report_path, report_file
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.operators.upsert import UpsertMarketingEventsOperator
 from hubspot_events_provider.sandbox import SandboxServer
+from tests.support import airflow_filesystems
 
 
 def event(eid: str, **overrides: Any) -> dict[str, Any]:
@@ -25,30 +25,6 @@ def event(eid: str, **overrides: Any) -> dict[str, Any]:
     }
     row.update(overrides)
     return row
-
-
-@pytest.fixture
-def memory_storage() -> Iterator[Any]:
-    """fsspec's in-memory filesystem registered as ``memory://`` for Airflow's ObjectStoragePath."""
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    registry = _filesystems()
-    registry["memory"] = lambda conn_id=None: MemoryFileSystem()
-    MemoryFileSystem.store.clear()
-    try:
-        yield MemoryFileSystem()
-    finally:
-        registry.pop("memory", None)
-        MemoryFileSystem.store.clear()
-
-
-def _filesystems() -> dict[str, Any]:
-    """Airflow's (cached) scheme -> filesystem registry: airflow.sdk.io.fs (3.1+) or airflow.io (3.0)."""
-    try:
-        from airflow.sdk.io.fs import _register_filesystems
-    except ImportError:  # Airflow 3.0
-        from airflow.io import _register_filesystems  # type: ignore[no-redef]
-    return _register_filesystems()  # type: ignore[return-value]
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> str:
@@ -173,7 +149,7 @@ def test_partial_report_path_keeps_the_suffix() -> None:
 def test_missing_filesystem_names_the_provider(
     sandbox: SandboxServer, tmp_path: pathlib.Path, uri: str, expected: str
 ) -> None:
-    if uri.split("://")[0] in _filesystems():
+    if uri.split("://")[0] in airflow_filesystems():
         pytest.skip("this install has the provider for the scheme")
     op = UpsertMarketingEventsOperator(task_id="u", events_file=uri, rejected_path=str(tmp_path / "r.jsonl"))
     with pytest.raises(InputError) as info:

@@ -9,7 +9,6 @@ they end in ``.json``/``.jsonl``, so ``{{ ds }}`` in them renders and no file is
 from __future__ import annotations
 
 import copy
-import enum
 import json
 import pathlib
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from airflow.sdk import DAG
 
 from hubspot_events_provider.operators.upsert import UpsertMarketingEventsOperator
+from tests.support import foreign_strings
 
 TEMPLATE = (
     '{"externalEventId": "e-{{ ds }}", "eventName": "{{ params.prefix }} day", "flag": true, "x": null}\n'
@@ -130,18 +130,6 @@ def test_dagbag_parse_loads_events_templates_and_leaves_paths(caplog: pytest.Log
     assert from_file.rejected_path == "{{ dag_run.conf['out'] }}/from_file.rejected.jsonl"  # type: ignore[attr-defined]
 
 
-def _foreign_strings(value: Any, where: str = "dag") -> list[str]:
-    """Places in serialized data holding a ``str`` subclass (the dag-processor's msgpack refuses them)."""
-    if isinstance(value, str):
-        plain = type(value) is str or isinstance(value, enum.Enum)
-        return [] if plain else [f"{where}: {type(value).__name__}"]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _foreign_strings(v, f"{where}.{k}")]
-    if isinstance(value, list | tuple):
-        return [p for i, v in enumerate(value) for p in _foreign_strings(v, f"{where}[{i}]")]
-    return []
-
-
 def test_serialized_dag_holds_plain_strings() -> None:
     """``to_dict`` of the parsed DAG, as the dag-processor sends it (msgpack: plain ``str`` only)."""
     from airflow.models.dagbag import DagBag
@@ -153,5 +141,5 @@ def test_serialized_dag_holds_plain_strings() -> None:
 
     bag = DagBag(dag_folder=str(pathlib.Path(__file__).parents[1] / "dags" / "upsert_dags.py"))
     data = Serializer.to_dict(bag.dags["upsert_dags"])
-    assert _foreign_strings(data) == []
+    assert foreign_strings(data) == []
     assert "data/upsert_{{ params.name }}.jsonl" in json.dumps(data)

@@ -13,25 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubspot_events_provider.core.errors import InputError, UnmappedFieldsError
-from hubspot_events_provider.core.model import EventMapper
+from hubspot_events_provider.core.model import HUBSPOT_FIELDS, EventMapper
 from hubspot_events_provider.core.upsert import UpsertOptions
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 from tests.reliability.harness import run_core, valid_row
 
-FIELDS = (
-    "externalAccountId",
-    "externalEventId",
-    "eventName",
-    "eventOrganizer",
-    "eventType",
-    "eventDescription",
-    "eventUrl",
-    "startDateTime",
-    "endDateTime",
-    "eventCancelled",
-    "eventCompleted",
-    "customProperties",
-)
+FIELDS = HUBSPOT_FIELDS
 
 odd_dates = st.sampled_from(
     [
