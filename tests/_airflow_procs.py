@@ -10,10 +10,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["AIRFLOW", "free_port", "run_airflow", "start_daemon", "stop_daemons", "wait_for_port"]
+__all__ = [
+    "AIRFLOW",
+    "free_port",
+    "run_airflow",
+    "start_daemon",
+    "stop_daemons",
+    "wait_for_port",
+    "wait_for_run_state",
+]
 
 #: The ``airflow`` command next to this Python.
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -63,3 +71,15 @@ def wait_for_port(port: int, deadline: float) -> None:
         except OSError:
             time.sleep(1)
     raise AssertionError(f"airflow api-server did not listen on {port}")
+
+
+def wait_for_run_state(read: Callable[[], str | None], deadline: float, *, every: float) -> str | None:
+    """Poll ``read()`` (a DAG run's state) every ``every`` s until it ends or ``deadline`` passes;
+    return the last state read."""
+    state = None
+    while time.monotonic() < deadline:
+        state = read()
+        if state in ("success", "failed"):
+            break
+        time.sleep(every)
+    return state

@@ -27,7 +27,14 @@ import pytest
 
 from dags_example import warehouse
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
-from tests._airflow_procs import free_port, run_airflow, start_daemon, stop_daemons, wait_for_port
+from tests._airflow_procs import (
+    free_port,
+    run_airflow,
+    start_daemon,
+    stop_daemons,
+    wait_for_port,
+    wait_for_run_state,
+)
 from tests.test_dags_example_scheduler import DAG_ID, DAY, REPO, _max_in_window, _partition_spans
 
 RATE_LIMIT = 12  # the app's budget per window, as HubSpot counts it
@@ -230,11 +237,7 @@ def test_scale_out_on_celery_workers_holds_the_budget_and_upserts_every_event_on
             daemons.append(start_daemon(["scheduler"], env, tmp_path / "scheduler.log"))
             deadline = time.monotonic() + DEADLINE_S
             _backfill(env, log, deadline)
-            while time.monotonic() < deadline:
-                state = _run_state(postgres_url)
-                if state in ("success", "failed"):
-                    break
-                time.sleep(3)
+            state = wait_for_run_state(lambda: _run_state(postgres_url), deadline, every=3)
         finally:
             stop_daemons(daemons, timeout=60)
         tail = (tmp_path / "scheduler.log").read_text(errors="replace")[-4000:]

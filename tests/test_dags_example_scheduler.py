@@ -23,7 +23,14 @@ import pytest
 
 from dags_example import warehouse
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
-from tests._airflow_procs import free_port, run_airflow, start_daemon, stop_daemons, wait_for_port
+from tests._airflow_procs import (
+    free_port,
+    run_airflow,
+    start_daemon,
+    stop_daemons,
+    wait_for_port,
+    wait_for_run_state,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DAG_ID = "hubspot_marketing_events_scale_out"
@@ -157,12 +164,8 @@ def test_scale_out_runs_partitions_in_parallel_within_the_rate_window(
             if not triggered:
                 time.sleep(5)
         assert triggered, log.read_text()[-3000:]
-        state = None
-        while time.monotonic() < deadline:
-            state = _run_state(Path(env["AIRFLOW_HOME"]) / "airflow.db")
-            if state in ("success", "failed"):
-                break
-            time.sleep(2)
+        database_path = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+        state = wait_for_run_state(lambda: _run_state(database_path), deadline, every=2)
     finally:
         stop_daemons(daemons, timeout=30)
 
