@@ -33,6 +33,7 @@ from hubspot_events_provider.core.mapping import (
     FieldNames,
     RowError,
     UnmappedKeyCheck,
+    gather_properties,
     json_text,
     missing_field,
     not_an_object,
@@ -49,7 +50,6 @@ from hubspot_events_provider.core.normalize import (
     format_rfc3339,
     preview,
     resolve_timezone,
-    to_custom_value,
     to_string,
     to_utc_datetime,
 )
@@ -326,6 +326,11 @@ class UnmappedAttendanceFieldsError(UnmappedFieldsError):
     properties_parameter = "contact_properties"
 
 
+def _problem(field: str, _src: str, problem: ValueProblem) -> RowError:
+    """An attendance row error: the field and the problem (the message names no source column)."""
+    return RowError(field, problem.category, problem.message)
+
+
 # -- the mapper ------------------------------------------------------------------------------------
 
 _REQUIRED = ("externalAccountId", "externalEventId", "subscriberState", "interactionDateTime")
@@ -520,27 +525,17 @@ class AttendanceMapper(UnmappedKeyCheck):
     # -- contact properties ----------------------------------------------------------------------
 
     def _contact_props(self, row: Mapping[str, Any], errors: list[RowError]) -> dict[str, str] | None:
-        props: dict[str, str] | None = None
-        for src in self._sources[CONTACT_PROPERTIES]:
-            raw = row.get(src)
-            if raw is None:
-                continue
-            try:
-                props = self._row_contact(raw)
-            except ValueProblem as exc:
-                errors.append(RowError(CONTACT_PROPERTIES, exc.category, exc.message))
-                return None
-            if props:
-                break
-        for src, name in self._contact_columns:
-            try:
-                text = to_custom_value(row.get(src), self.tz)
-            except ValueProblem as exc:
-                category = VALUE_TOO_LONG if exc.category == VALUE_TOO_LONG else INVALID_CONTACT_PROPERTY
-                errors.append(RowError(f"{CONTACT_PROPERTIES}.{name}", category, exc.message))
-                continue
-            if text is not None:
-                props = {**(props or {}), name: text}
+        props, problems = gather_properties(
+            row.get,
+            self._sources[CONTACT_PROPERTIES],
+            self._row_contact,
+            self._contact_columns,
+            self.tz,
+            field=CONTACT_PROPERTIES,
+            column_category=INVALID_CONTACT_PROPERTY,
+            error=_problem,
+        )
+        errors.extend(problems)
         return props or self._defaults.get(CONTACT_PROPERTIES)
 
     def _row_contact(self, raw: Any) -> dict[str, str] | None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from hubspot_events_provider.core.errors import UnmappedFieldsError
 from hubspot_events_provider.core.normalize import (
     INVALID_ROW,
     MISSING_REQUIRED_FIELD,
+    VALUE_TOO_LONG,
     ValueProblem,
     preview,
     to_custom_value,
@@ -31,6 +32,7 @@ __all__ = [
     "SourcePlan",
     "UnmappedKeyCheck",
     "field_sources",
+    "gather_properties",
     "json_text",
     "key_list",
     "known_keys",
@@ -281,3 +283,51 @@ def source_plan(
     columns = property_columns(properties, properties_parameter)
     sources = field_sources(names.fields, field_map, ignore)
     return SourcePlan(ignore, columns, sources, known_keys(sources, columns, ignore, field_map))
+
+
+def gather_properties(
+    get: Callable[[str], Any],
+    sources: Iterable[str],
+    parse: Callable[[Any], dict[str, str] | None],
+    columns: Iterable[tuple[str, str]],
+    tz: dt.tzinfo,
+    *,
+    field: str,
+    column_category: str,
+    error: Callable[[str, str, ValueProblem], RowError],
+) -> tuple[dict[str, str] | None, list[RowError]]:
+    """A row's property map (``customProperties``, ``contactProperties``): the first non-empty
+    map among ``sources`` (parsed by ``parse``), then every property column on top of it.
+
+    :param column_category: the category of a bad column value (a too long one stays
+        ``VALUE_TOO_LONG``).
+    :param error: builds a row error from (field, source key, problem).
+    :returns: the map (``None`` when empty) and the row's errors; a bad map stops at its error.
+    """
+    props: dict[str, str] | None = None
+    for src in sources:
+        raw = get(src)
+        if raw is None:
+            continue
+        try:
+            props = parse(raw)
+        except ValueProblem as exc:
+            return None, [error(field, src, exc)]
+        if props:
+            break
+    errors: list[RowError] = []
+    for src, name in columns:
+        raw = get(src)
+        if raw is None:
+            continue
+        try:
+            text = to_custom_value(raw, tz)
+        except ValueProblem as exc:
+            category = VALUE_TOO_LONG if exc.category == VALUE_TOO_LONG else column_category
+            errors.append(error(f"{field}.{name}", src, ValueProblem(category, exc.message)))
+            continue
+        if text is not None:
+            if props is None:
+                props = {}
+            props[name] = text  # parse() returns a fresh map: updating it in place is safe
+    return props, errors

@@ -20,6 +20,7 @@ from hubspot_events_provider.core.mapping import (
     FieldNames,
     RowError,
     UnmappedKeyCheck,
+    gather_properties,
     json_text,
     missing_field,
     not_an_object,
@@ -42,7 +43,6 @@ from hubspot_events_provider.core.normalize import (
     preview,
     resolve_timezone,
     to_bool,
-    to_custom_value,
     to_string,
     to_utc_datetime,
 )
@@ -348,36 +348,17 @@ class EventMapper(UnmappedKeyCheck):
             payload["endDateTime"] = format_rfc3339(end)
 
     def _map_custom(self, get: Callable[[str], Any], payload: dict[str, Any], errors: list[RowError]) -> None:
-        props: dict[str, str] | None = None
-        for src in self._sources[CUSTOM_PROPERTIES]:
-            raw = get(src)
-            if raw is None:
-                continue
-            try:
-                props = self._row_custom(raw)
-            except ValueProblem as exc:
-                errors.append(_bad_value(CUSTOM_PROPERTIES, src, exc))
-                return
-            if props:
-                break
-        tz = self.tz
-        for src, name in self._custom_columns:
-            raw = get(src)
-            if raw is None:
-                continue
-            try:
-                text = to_custom_value(raw, tz)
-            except ValueProblem as exc:
-                category = INVALID_CUSTOM_PROPERTY if exc.category != VALUE_TOO_LONG else VALUE_TOO_LONG
-                errors.append(
-                    _bad_value(f"{CUSTOM_PROPERTIES}.{name}", src, ValueProblem(category, exc.message))
-                )
-                continue
-            if text is not None:
-                if props is None:
-                    props = {}
-                props[name] = text
-        if not props:
-            props = self._default_custom
+        props, problems = gather_properties(
+            get,
+            self._sources[CUSTOM_PROPERTIES],
+            self._row_custom,
+            self._custom_columns,
+            self.tz,
+            field=CUSTOM_PROPERTIES,
+            column_category=INVALID_CUSTOM_PROPERTY,
+            error=_bad_value,
+        )
+        errors.extend(problems)  # with errors the row has no payload, so the map below is moot
+        props = props or self._default_custom
         if props:
             payload[CUSTOM_PROPERTIES] = [{"name": n, "value": v} for n, v in props.items()]
