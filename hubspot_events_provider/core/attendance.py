@@ -37,6 +37,7 @@ from hubspot_events_provider.core.mapping import (
     json_text,
     missing_field,
     not_an_object,
+    out_of_order,
     property_map,
     source_plan,
 )
@@ -492,16 +493,9 @@ class AttendanceMapper(UnmappedKeyCheck):
                 for name in times
             )
             return
-        joined: dt.datetime | None = values.get("joinedAt")
-        left: dt.datetime | None = values.get("leftAt")
-        if joined is not None and left is not None and left < joined:
-            errors.append(
-                RowError(
-                    "leftAt",
-                    LEFT_BEFORE_JOINED,
-                    f"leftAt {format_rfc3339(left)} is before joinedAt {format_rfc3339(joined)}",
-                )
-            )
+        problem = out_of_order(values, "joinedAt", "leftAt", LEFT_BEFORE_JOINED)
+        if problem is not None:
+            errors.append(problem)
 
     @staticmethod
     def _payload(values: dict[str, Any], contact_props: dict[str, str] | None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from hubspot_events_provider.core.normalize import (
     MISSING_REQUIRED_FIELD,
     VALUE_TOO_LONG,
     ValueProblem,
+    format_rfc3339,
     preview,
     to_custom_value,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "known_keys",
     "missing_field",
     "not_an_object",
+    "out_of_order",
     "property_columns",
     "property_map",
     "refuse_contradictions",
@@ -331,3 +333,13 @@ def gather_properties(
                 props = {}
             props[name] = text  # parse() returns a fresh map: updating it in place is safe
     return props, errors
+
+
+def out_of_order(values: Mapping[str, Any], first: str, last: str, category: str) -> RowError | None:
+    """The error of a row whose ``last`` datetime is before its ``first`` (``None`` if in order or
+    either is absent), e.g. ``endDateTime`` before ``startDateTime``."""
+    start: dt.datetime | None = values.get(first)
+    end: dt.datetime | None = values.get(last)
+    if start is None or end is None or not end < start:
+        return None
+    return RowError(last, category, f"{last} {format_rfc3339(end)} is before {first} {format_rfc3339(start)}")

@@ -24,6 +24,7 @@ from hubspot_events_provider.core.mapping import (
     json_text,
     missing_field,
     not_an_object,
+    out_of_order,
     property_map,
     source_plan,
 )
@@ -332,16 +333,11 @@ class EventMapper(UnmappedKeyCheck):
 
     @staticmethod
     def _finish_dates(payload: dict[str, Any], errors: list[RowError]) -> None:
+        problem = out_of_order(payload, "startDateTime", "endDateTime", END_BEFORE_START)
+        if problem is not None:
+            errors.append(problem)
         start: dt.datetime | None = payload.get("startDateTime")
         end: dt.datetime | None = payload.get("endDateTime")
-        if start is not None and end is not None and end < start:
-            errors.append(
-                RowError(
-                    "endDateTime",
-                    END_BEFORE_START,
-                    f"endDateTime {format_rfc3339(end)} is before startDateTime {format_rfc3339(start)}",
-                )
-            )
         if start is not None:
             payload["startDateTime"] = format_rfc3339(start)
         if end is not None:
