@@ -15,6 +15,8 @@ from pathlib import Path
 
 __all__ = [
     "AIRFLOW",
+    "assert_run_succeeded",
+    "backfill",
     "free_port",
     "run_airflow",
     "start_daemon",
@@ -83,3 +85,22 @@ def wait_for_run_state(read: Callable[[], str | None], deadline: float, *, every
             break
         time.sleep(every)
     return state
+
+
+def backfill(dag_id: str, day: str, *, env: dict[str, str], log: Path, deadline: float) -> None:
+    """Create a one-day backfill of ``dag_id``, retrying until the dag-processor has parsed it.
+
+    :raises AssertionError: not created by ``deadline`` (with the CLI's last output).
+    """
+    args = ("backfill", "create", "--dag-id", dag_id, "--from-date", day, "--to-date", day)
+    while time.monotonic() < deadline:
+        if run_airflow(*args, env=env, log=log).returncode == 0:
+            return
+        time.sleep(5)
+    raise AssertionError(log.read_text()[-3000:])
+
+
+def assert_run_succeeded(state: str | None, scheduler_log: Path) -> None:
+    """Fail with the scheduler log's tail unless the run's ``state`` is ``success``."""
+    tail = scheduler_log.read_text(errors="replace")[-4000:]
+    assert state == "success", f"run state {state!r}\n{tail}"

@@ -28,6 +28,8 @@ import pytest
 from dags_example import warehouse
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 from tests._airflow_procs import (
+    assert_run_succeeded,
+    backfill,
     free_port,
     run_airflow,
     start_daemon,
@@ -186,15 +188,6 @@ def _env(
     return env
 
 
-def _backfill(env: dict[str, str], log: Path, deadline: float) -> None:
-    args = ("backfill", "create", "--dag-id", DAG_ID, "--from-date", DAY, "--to-date", DAY)
-    while time.monotonic() < deadline:
-        if run_airflow(*args, env=env, log=log).returncode == 0:
-            return
-        time.sleep(5)
-    raise AssertionError(log.read_text()[-3000:])
-
-
 def _workers_of_partitions(tmp: Path) -> dict[str, set[int]]:
     """Map index of each ``upsert_marketing_events`` workload, by the worker that executed it."""
     found: dict[str, set[int]] = {}
@@ -236,12 +229,11 @@ def test_scale_out_on_celery_workers_holds_the_budget_and_upserts_every_event_on
             wait_for_port(int(env["AIRFLOW__API__PORT"]), deadline=time.monotonic() + 240)
             daemons.append(start_daemon(["scheduler"], env, tmp_path / "scheduler.log"))
             deadline = time.monotonic() + DEADLINE_S
-            _backfill(env, log, deadline)
+            backfill(DAG_ID, DAY, env=env, log=log, deadline=deadline)
             state = wait_for_run_state(lambda: _run_state(postgres_url), deadline, every=3)
         finally:
             stop_daemons(daemons, timeout=60)
-        tail = (tmp_path / "scheduler.log").read_text(errors="replace")[-4000:]
-        assert state == "success", f"run state {state!r}\n{tail}"
+        assert_run_succeeded(state, tmp_path / "scheduler.log")
 
         expected = warehouse.expected_events(database)
         held = [(e["externalAccountId"], e["externalEventId"]) for e in sandbox.events()]

@@ -24,6 +24,8 @@ import pytest
 from dags_example import warehouse
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 from tests._airflow_procs import (
+    assert_run_succeeded,
+    backfill,
     free_port,
     run_airflow,
     start_daemon,
@@ -144,33 +146,13 @@ def test_scale_out_runs_partitions_in_parallel_within_the_rate_window(
                 wait_for_port(int(env["AIRFLOW__API__PORT"]), deadline=time.monotonic() + 180)
             daemons.append(start_daemon(command, env, tmp_path / f"{command[0]}.log"))
         deadline = time.monotonic() + DEADLINE_S
-        triggered = False
-        while not triggered and time.monotonic() < deadline:
-            triggered = (
-                run_airflow(
-                    "backfill",
-                    "create",
-                    "--dag-id",
-                    DAG_ID,
-                    "--from-date",
-                    DAY,
-                    "--to-date",
-                    DAY,
-                    env=env,
-                    log=log,
-                ).returncode
-                == 0
-            )
-            if not triggered:
-                time.sleep(5)
-        assert triggered, log.read_text()[-3000:]
+        backfill(DAG_ID, DAY, env=env, log=log, deadline=deadline)
         database_path = Path(env["AIRFLOW_HOME"]) / "airflow.db"
         state = wait_for_run_state(lambda: _run_state(database_path), deadline, every=2)
     finally:
         stop_daemons(daemons, timeout=30)
 
-    scheduler_log = (tmp_path / "scheduler.log").read_text(errors="replace")[-4000:]
-    assert state == "success", f"run state {state!r}\n{scheduler_log}"
+    assert_run_succeeded(state, tmp_path / "scheduler.log")
     expected = warehouse.expected_events(database)
     assert {(e["externalAccountId"], e["externalEventId"]) for e in sandbox.events()} == set(expected)
 
