@@ -13,7 +13,12 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from hubspot_events_provider.sandbox.config import PARTIAL_MODES, SandboxConfig
+from hubspot_events_provider.sandbox.config import (
+    DEFAULT_CUSTOM_PROPERTIES,
+    PARTIAL_MODES,
+    ROW_ERROR_SHAPES,
+    SandboxConfig,
+)
 from hubspot_events_provider.sandbox.server import SandboxServer
 
 
@@ -29,6 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--daily-limit", type=int, default=None, help="429 DAILY after this many requests")
     parser.add_argument(
         "--partial-mode", choices=PARTIAL_MODES, default="200", help="partly invalid batch answer"
+    )
+    parser.add_argument(
+        "--row-error-shape",
+        choices=ROW_ERROR_SHAPES,
+        default="count",
+        help="how a per-row upsert error names its row (default: count, the least helpful)",
+    )
+    parser.add_argument(
+        "--custom-property",
+        action="append",
+        help="a custom property the account defines (repeatable; default: "
+        + ", ".join(DEFAULT_CUSTOM_PROPERTIES)
+        + "); others are silently dropped",
     )
     parser.add_argument("--missing-scopes", action="store_true", help="answer 403 MISSING_SCOPES")
     parser.add_argument("--latency", type=float, nargs=2, metavar=("LOW", "HIGH"), default=(0.0, 0.0))
@@ -49,6 +67,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         rate_window_s=args.rate_window,
         daily_limit=args.daily_limit,
         partial_mode=args.partial_mode,
+        row_error_shape=args.row_error_shape,
+        custom_properties=tuple(args.custom_property) if args.custom_property else DEFAULT_CUSTOM_PROPERTIES,
         missing_scopes=args.missing_scopes,
         latency_s=(args.latency[0], args.latency[1]),
         access_token_ttl_s=args.access_token_ttl,
