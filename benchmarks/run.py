@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, datagen
+from benchmarks import attribution, cases, datagen
 from benchmarks.metrics import ceiling_events_per_s
 from benchmarks.output import write_all
 from benchmarks.sandbox_proc import SandboxProcess
@@ -169,6 +169,7 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
         m: jsonl.get(m) or datagen.write_jsonl(data / f"events-{m}.jsonl", m) for m in s["memory_sizes"]
     }
     results["memory"] = _step("memory (dry runs)", lambda: cases.dry_runs(mem_files))
+    results["attribution"] = _step("refused rows: requests per error shape", attribution.run)
     return results
 
 
