@@ -7,15 +7,17 @@ AIRFLOW_VERSION ?= 3.3.2
 AIRFLOW_FLOOR ?= 3.0.6
 VENV ?= .venv
 VENV_FLOOR ?= .venv-floor
+VENV_DIST ?= .venv-dist
 UV = $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help env env-floor lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox clean
+.PHONY: help env env-floor lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox dist clean
 
 help:
 	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
 	@echo "make test   - ruff, mypy (strict) and pytest on Airflow $(AIRFLOW_VERSION) and $(AIRFLOW_FLOOR)"
 	@echo "make bench  - benchmarks (writes benchmarks/results/); make bench-quick for a short run"
+	@echo "make dist   - build the sdist and wheel into dist/ and check them (twine check, contents)"
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -66,5 +68,16 @@ bench-quick: env
 	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,bench]" "apache-airflow==$(AIRFLOW_VERSION)"
 	$(VENV)/bin/python -m benchmarks.run --quick
 
+# The release: sdist + wheel, then twine's metadata/README check and scripts/check_dist.py (the wheel
+# holds the sandbox and py.typed; no tests or data in either archive). tests/test_dist.py installs
+# the wheel into a clean venv.
+dist: uv
+	rm -rf dist
+	$(UV) build --quiet --out-dir dist
+	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV_DIST)
+	$(UV) pip install --quiet -p $(VENV_DIST)/bin/python "twine>=6" "readme-renderer[md]>=44"
+	$(VENV_DIST)/bin/twine check --strict dist/*
+	$(PYTHON) scripts/check_dist.py dist
+
 clean:
-	rm -rf $(VENV) $(VENV_FLOOR) .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) $(VENV_FLOOR) $(VENV_DIST) dist .mypy_cache .ruff_cache .demo

@@ -9,55 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-_CONN_FIELDS: dict[str, Any] = {
-    "api_version": {
-        "label": "API version",
-        "description": "Marketing Events API version: 2026-03 (default), 2026-09 or v3.",
-        "schema": {
-            "type": ["string", "null"],
-            "enum": ["2026-03", "2026-09", "v3", None],
-            "default": "2026-03",
-        },
-    },
-    "max_requests_per_10s": {
-        "label": "Requests per 10 s (app budget)",
-        "description": "HubSpot burst budget of the app: 100 (Free/Starter), 190 (Pro/Enterprise), "
-        "250 (API pack).",
-        "schema": {"type": ["integer", "null"], "minimum": 1, "default": 100},
-    },
-    "timeout": {
-        "label": "Read timeout (s)",
-        "description": "Seconds to wait for HubSpot's answer to one request.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "default": 60},
-    },
-    "connect_timeout": {
-        "label": "Connect timeout (s)",
-        "description": "Seconds to wait for the TCP/TLS connection to HubSpot.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "default": 10},
-    },
-    "max_retries": {
-        "label": "Max retries per request",
-        "description": "Retries of 429 (secondly), 5xx and connection errors; 400/401/403/404 never retry.",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 6},
-    },
-    "max_retry_time": {
-        "label": "Max retry time per request (s)",
-        "description": "Upper bound on the time one request may spend, retries and waits included.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "default": 300},
-    },
-    "backoff_base": {
-        "label": "First retry backoff (s)",
-        "description": "First backoff step of a retry; doubles per attempt with jitter, up to backoff_cap.",
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": 0.5},
-    },
-    "backoff_cap": {
-        "label": "Longest retry backoff (s)",
-        "description": "Longest single wait between two retries.",
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
-    },
+from hubspot_events_provider.core.config import CONNECTION_KNOBS
+
+#: Connection extras of the credentials (the client's knobs come from ``CONNECTION_KNOBS``). No
+#: non-secret field may have a name Airflow treats as sensitive (``token``, ``secret``...): the UI
+#: would mask its value, default included, and save ``***`` (``tests/hooks`` checks every name).
+_AUTH_FIELDS: dict[str, Any] = {
     "auth_type": {
         "label": "Auth type",
-        "description": "token: the password field holds a private app token or Service Key. "
+        "description": "token: the Access token field holds a private app token or Service Key. "
         "oauth: refresh an access token with client_id, client_secret and refresh_token.",
         "schema": {"type": ["string", "null"], "enum": ["token", "oauth", None], "default": "token"},
     },
@@ -76,12 +36,18 @@ _CONN_FIELDS: dict[str, Any] = {
         "description": "Only for auth_type oauth.",
         "schema": {"type": ["string", "null"], "format": "password"},
     },
-    "oauth_token_path": {
-        "label": "OAuth token path",
+    # Formerly ``oauth_token_path``, still read as an alias: Airflow masked it as a secret.
+    "oauth_endpoint": {
+        "label": "OAuth endpoint path",
         "description": "Only for auth_type oauth: /oauth/v3/token (default), /oauth/2026-03/token "
         "or /oauth/v1/token.",
         "schema": {"type": ["string", "null"], "default": "/oauth/v3/token"},
     },
+}
+
+_CONN_FIELDS: dict[str, Any] = {
+    **{knob.name: knob.conn_field() for knob in CONNECTION_KNOBS},
+    **_AUTH_FIELDS,
 }
 
 
@@ -127,11 +93,11 @@ def get_provider_info() -> dict[str, Any]:
                     "hidden-fields": ["schema", "port", "login"],
                     "relabeling": {
                         "host": "API base URL",
-                        "password": "Access token (private app token or Service Key)",
+                        "password": "Access token",
                     },
                     "placeholders": {
                         "host": "https://api.hubapi.com",
-                        "password": "pat-na1-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+                        "password": "Private app token or Service Key (pat-na1-...)",
                         "extra": '{"api_version": "2026-03", "max_requests_per_10s": 190}',
                     },
                 },

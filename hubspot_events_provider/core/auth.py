@@ -10,10 +10,12 @@ error raised here contains one.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
@@ -22,11 +24,13 @@ from hubspot_events_provider.core.errors import (
     HubSpotError,
     HubSpotServerError,
     HubSpotTransportError,
+    transport_cause,
 )
 
 __all__ = ["Auth", "OAuthAuth", "StaticTokenAuth"]
 
 DEFAULT_OAUTH_TOKEN_PATH = "/oauth/v3/token"  # noqa: S105 (a URL path, not a secret)
+_TOKEN_PATH = re.compile(r"/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
 
 
 class Auth(Protocol):
@@ -113,6 +117,12 @@ class OAuthAuth:
             raise ValueError(
                 f"OAuth needs {', '.join(missing)} in the Connection extras (auth_type 'oauth')."
             )
+        if not _TOKEN_PATH.fullmatch(token_path or ""):
+            # ``***`` is what Airflow's UI saves for a field it masked: never send a request there.
+            raise ValueError(
+                f"the OAuth endpoint path must be a URL path such as {DEFAULT_OAUTH_TOKEN_PATH}, "
+                f"got {token_path!r}."
+            )
         self.client_id = client_id
         self._client_secret = client_secret
         self._refresh_token = refresh_token
@@ -174,13 +184,11 @@ class OAuthAuth:
                 headers={"Accept": "application/json"},
                 timeout=self._timeout,
             )
-        except requests.Timeout as exc:
-            raise HubSpotTransportError(
-                "the OAuth token request timed out.", method=method, path=path
-            ) from exc
         except requests.RequestException as exc:
+            host = urlsplit(self._base_url).netloc
             raise HubSpotTransportError(
-                f"the OAuth token endpoint could not be reached ({type(exc).__name__}).",
+                f"the OAuth token endpoint at {host} could not be reached: {transport_cause(exc)} "
+                f"({type(exc).__name__}).",
                 method=method,
                 path=path,
             ) from exc

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -35,9 +35,16 @@ from hubspot_events_provider.core.errors import (
     HubSpotServerError,
     HubSpotTransportError,
     HubSpotValidationError,
+    transport_cause,
 )
 from hubspot_events_provider.core.ratelimit import RateLimitStatus, RollingWindowLimiter
-from hubspot_events_provider.core.retry import Failure, backoff_seconds, parse_retry_after, should_retry
+from hubspot_events_provider.core.retry import (
+    Failure,
+    RetryDecision,
+    parse_retry_after,
+    retry_delay,
+    should_retry,
+)
 
 __all__ = ["ClientStats", "HubSpotClient", "HubSpotResponse", "error_from_response"]
 
@@ -92,6 +99,31 @@ def _scopes_from(body: Mapping[str, Any]) -> list[str]:
     return sorted(set(scopes))
 
 
+def _rate_limit_error(
+    message: str, body: Mapping[str, Any], retry_after: float | None, kwargs: dict[str, Any]
+) -> HubSpotRateLimitError:
+    """A 429: the daily budget (never retried) or a secondly/burst limit that outlasted the retries."""
+    policy = str(body.get("policyName") or "") or None
+    if policy == "DAILY":
+        resets_at = None
+        if retry_after is not None:
+            resets_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + retry_after))
+        when = "" if resets_at else " HubSpot did not say when it resets."
+        return HubSpotDailyLimitError(
+            f"the account's daily API request limit is spent ({message}).{when}",
+            policy_name=policy,
+            retry_after=retry_after,
+            resets_at=resets_at,
+            **kwargs,
+        )
+    return HubSpotRateLimitError(
+        f"rate limited ({policy or 'burst limit'}) and the retries ran out: {message}",
+        policy_name=policy,
+        retry_after=retry_after,
+        **kwargs,
+    )
+
+
 def error_from_response(
     status: int,
     body: Mapping[str, Any],
@@ -130,25 +162,7 @@ def error_from_response(
             **kwargs,
         )
     if status == 429:
-        policy = str(body.get("policyName") or "") or None
-        if policy == "DAILY":
-            resets_at = None
-            if retry_after is not None:
-                resets_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + retry_after))
-            when = "" if resets_at else " HubSpot did not say when it resets."
-            return HubSpotDailyLimitError(
-                f"the account's daily API request limit is spent ({message}).{when}",
-                policy_name=policy,
-                retry_after=retry_after,
-                resets_at=resets_at,
-                **kwargs,
-            )
-        return HubSpotRateLimitError(
-            f"rate limited ({policy or 'burst limit'}) and the retries ran out: {message}",
-            policy_name=policy,
-            retry_after=retry_after,
-            **kwargs,
-        )
+        return _rate_limit_error(message, body, retry_after, kwargs)
     if status >= 500 or status in (423, 477) or 200 <= status < 300:
         return HubSpotServerError(f"HubSpot had a transient problem: {message}", **kwargs)
     return HubSpotValidationError(f"HubSpot refused the request: {message}", **kwargs)
@@ -181,6 +195,7 @@ class HubSpotClient:
             config.max_requests_per_10s, config.rate_window_s, clock=clock, sleep=sleep
         )
         self.stats = ClientStats()
+        self._quiet_until = 0.0  # no limiter-wait log line before this clock time
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
@@ -263,6 +278,10 @@ class HubSpotClient:
         self.list_events(limit=1)
 
     # -- transport ------------------------------------------------------------------------------
+    #
+    # request() -> _send_once() (limiter, credentials, one HTTP exchange) -> _read_answer()
+    # (statistics, limiter feedback, typed error); request() asks the retry policy what to do
+    # with a failed attempt: refresh the OAuth token, sleep and retry, or give up.
 
     def request(
         self,
@@ -280,135 +299,158 @@ class HubSpotClient:
         :param json: JSON body.
         :raises HubSpotError: a subclass naming what failed, after the retries allowed.
         """
-        deadline = self._clock() + self.config.max_retry_time
-        url = f"{self.config.base_url}{path}"
-        # Encode the body once, before the limiter lets the request go: the time between
-        # ``acquire()`` and the arrival at HubSpot stays short and steady (no serialising under
-        # the GIL contention of the other sending threads), and retries send the same bytes.
-        data: bytes | None = None
-        headers: dict[str, str] = {}
-        if json is not None:
-            try:
-                data = jsonlib.dumps(json, allow_nan=False).encode("utf-8")
-            except ValueError as exc:  # NaN or infinity: HubSpot would refuse it anyway
-                raise HubSpotValidationError(
-                    f"the request body is not valid JSON ({exc}).", method=method, path=path
-                ) from None
-            headers["Content-Type"] = "application/json"
-        attempt = 0
-        # Authorization values HubSpot called expired during this call. A refresh is asked for only
-        # when the expired token is one this call has not seen rejected before, at most twice: once
-        # for the token we started with, once more if a concurrent refresh handed us a token that was
-        # already stale. A freshly issued token reported expired again is a hard failure.
-        # Kept as hashes: no token may sit in the frame's locals (tracebacks rendered with locals).
+        call = _Call(
+            method, path, params, _encode(json, method, path), self._clock() + self.config.max_retry_time
+        )
+        # Hashes of the Authorization values HubSpot called expired during this call (no token in
+        # the frame's locals: tracebacks may be rendered with locals).
         expired_seen: set[int] = set()
+        attempt = 0
         while True:
-            self.limiter.acquire()
-            status: int | None = None
-            body: dict[str, Any] = {}
-            failure: Failure | None = None
-            error: HubSpotError
-            retry_after: float | None = None
-            authorization = ""
-            try:
-                authorization = self.auth.authorization()
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=data,
-                    headers={**headers, "Authorization": authorization},
-                    timeout=self.config.timeout,
-                )
-            except HubSpotError as exc:  # the OAuth refresh failed
-                if isinstance(exc, HubSpotAuthError):
-                    raise
-                error, failure = exc, Failure.CONNECTION
-            except requests.Timeout:
-                self.limiter.observe({})
-                failure = Failure.TIMEOUT
-                error = HubSpotTransportError(
-                    f"no answer within {self.config.read_timeout:g} s (timeout).", method=method, path=path
-                )
-            except requests.RequestException as exc:
-                self.limiter.observe({})
-                failure = Failure.CONNECTION
-                error = HubSpotTransportError(
-                    f"the connection failed ({type(exc).__name__}).", method=method, path=path
-                )
-            else:
-                self.stats.add("requests")
-                status = resp.status_code
-                self.limiter.observe(resp.headers)
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                parsed = self._parse_body(resp)
-                if parsed is None:
-                    failure = Failure.INVALID_BODY
-                    error = HubSpotServerError(
-                        f"HubSpot answered HTTP {status} with a body that is not valid JSON (truncated?).",
-                        status=status,
-                        method=method,
-                        path=path,
-                    )
-                else:
-                    body = parsed
-                    if 200 <= status < 300:
-                        return HubSpotResponse(status, body, resp.headers, method, path)
-                    error = error_from_response(
-                        status, body, method=method, path=path, retry_after=retry_after
-                    )
-            decision = should_retry(
-                status=None if failure else status,
-                category=error.category,
-                policy_name=getattr(error, "policy_name", None),
-                failure=failure,
-                can_refresh_auth=self.auth.refreshable,
-                auth_refreshed=hash(authorization) in expired_seen or len(expired_seen) >= 2,
-            )
+            outcome = self._send_once(call)
+            if isinstance(outcome, HubSpotResponse):
+                return outcome
+            decision = self._decide(outcome, expired_seen)
             if decision.refresh_auth:
                 log.info("HubSpot access token expired; refreshing it once (%s %s).", method, path)
-                expired_seen.add(hash(authorization))
-                self.auth.refresh(authorization)
+                expired_seen.add(hash(outcome.authorization))
+                self.auth.refresh(outcome.forget_authorization())
                 continue
-            if decision.rate_limited:
-                self.stats.add("rate_limited")
-                self.limiter.penalize(retry_after)
-            if not decision.retry:
-                authorization = ""  # no token in the frame's locals (tracebacks rendered with locals)
-                raise error
-            if decision.rate_limited:
-                delay = self._rng() * min(self.config.backoff_base, 1.0)
-            else:
-                delay = backoff_seconds(
-                    attempt,
-                    retry_after,
-                    base=self.config.backoff_base,
-                    cap=self.config.backoff_cap,
-                    rng=self._rng,
-                )
-                delay = max(delay, decision.min_wait)
-            if attempt >= self.config.max_retries or self._clock() + delay > deadline:
-                log.warning(
-                    "HubSpot %s %s failed (%s); giving up after %d attempt(s).",
-                    method,
-                    path,
-                    decision.reason,
-                    attempt + 1,
-                )
-                authorization = ""  # no token in the frame's locals (tracebacks rendered with locals)
-                raise error
-            log.warning(
-                "HubSpot %s %s failed (%s); retry %d/%d in %.2f s.",
-                method,
-                path,
-                decision.reason,
-                attempt + 1,
-                self.config.max_retries,
-                delay,
-            )
+            delay = self._delay_or_give_up(call, outcome, decision, attempt)
             self.stats.add("retries")
             self._sleep(delay)
             attempt += 1
+
+    def _send_once(self, call: _Call) -> HubSpotResponse | _Failed:
+        """One attempt: wait for the limiter, add the credentials, send, read the answer."""
+        self._wait_for_limiter(call)
+        authorization = ""
+        try:
+            authorization = self.auth.authorization()
+            resp = self.session.request(
+                call.method,
+                f"{self.config.base_url}{call.path}",
+                params=call.params,
+                data=call.data,
+                headers={**call.headers, "Authorization": authorization},
+                timeout=self.config.timeout,
+            )
+        except HubSpotAuthError:  # the OAuth refresh was refused: no retry can help
+            raise
+        except HubSpotError as exc:  # the OAuth token endpoint failed or was unreachable
+            return _Failed(exc, Failure.CONNECTION)
+        except requests.RequestException as exc:
+            self.limiter.observe({})
+            return self._transport_failure(call, exc)
+        return self._read_answer(call, resp, authorization)
+
+    def _transport_failure(self, call: _Call, exc: requests.RequestException) -> _Failed:
+        """No answer: name the host and the cause (resolution, refused, TLS, timeout...)."""
+        host = urlsplit(self.config.base_url).netloc
+        cause = transport_cause(exc)
+        if cause == "read timeout":
+            text = f"no answer from {host} within {self.config.read_timeout:g} s (read timeout)."
+        elif cause == "connect timeout":
+            text = f"could not connect to {host} within {self.config.connect_timeout:g} s (connect timeout)."
+        else:
+            text = f"connection failed to {host}: {cause} ({type(exc).__name__})."
+        failure = Failure.TIMEOUT if isinstance(exc, requests.Timeout) else Failure.CONNECTION
+        return _Failed(HubSpotTransportError(text, method=call.method, path=call.path), failure)
+
+    def _read_answer(
+        self, call: _Call, resp: requests.Response, authorization: str
+    ) -> HubSpotResponse | _Failed:
+        """Count the answer, feed its rate-limit headers to the limiter, type a failure."""
+        self.stats.add("requests")
+        status = resp.status_code
+        self.limiter.observe(resp.headers)
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        body = self._parse_body(resp)
+        if body is None:
+            error: HubSpotError = HubSpotServerError(
+                f"HubSpot answered HTTP {status} with a body that is not valid JSON (truncated?).",
+                status=status,
+                method=call.method,
+                path=call.path,
+            )
+            return _Failed(error, Failure.INVALID_BODY, status, retry_after, authorization)
+        if 200 <= status < 300:
+            return HubSpotResponse(status, body, resp.headers, call.method, call.path)
+        error = error_from_response(status, body, method=call.method, path=call.path, retry_after=retry_after)
+        return _Failed(error, None, status, retry_after, authorization)
+
+    def _decide(self, outcome: _Failed, expired_seen: set[int]) -> RetryDecision:
+        """The retry policy's verdict; a secondly 429 also pauses the limiter (every thread)."""
+        decision = should_retry(
+            status=None if outcome.failure else outcome.status,
+            category=outcome.error.category,
+            policy_name=getattr(outcome.error, "policy_name", None),
+            failure=outcome.failure,
+            can_refresh_auth=self.auth.refreshable,
+            # At most two refreshes: one for the token we started with, one more if a concurrent
+            # refresh handed us a token that was already stale.
+            auth_refreshed=hash(outcome.authorization) in expired_seen or len(expired_seen) >= 2,
+        )
+        if decision.rate_limited:
+            self.stats.add("rate_limited")
+            self.limiter.penalize(outcome.retry_after)
+        return decision
+
+    def _delay_or_give_up(
+        self, call: _Call, outcome: _Failed, decision: RetryDecision, attempt: int
+    ) -> float:
+        """The sleep before the next attempt (logged), or raise the error when no retry is left."""
+        outcome.forget_authorization()
+        if not decision.retry:
+            raise outcome.error
+        delay = retry_delay(
+            decision,
+            attempt,
+            outcome.retry_after,
+            base=self.config.backoff_base,
+            cap=self.config.backoff_cap,
+            rng=self._rng,
+        )
+        if attempt >= self.config.max_retries or self._clock() + delay > call.deadline:
+            log.warning(
+                "HubSpot %s %s failed (%s); giving up after %d attempt(s).",
+                call.method,
+                call.path,
+                decision.reason,
+                attempt + 1,
+            )
+            raise outcome.error
+        log.warning(
+            "HubSpot %s %s failed (%s); retry %d/%d in %.2f s%s.",
+            call.method,
+            call.path,
+            decision.reason,
+            attempt + 1,
+            self.config.max_retries,
+            delay,
+            ", then the rate limiter's pause" if decision.rate_limited else "",
+        )
+        return delay
+
+    def _wait_for_limiter(self, call: _Call) -> None:
+        """Take a slot of the rate limiter; say what the task waits for when it waits long."""
+        wait = self.limiter.try_acquire()
+        if wait <= 0:
+            return
+        now = self._clock()
+        if wait >= LONG_WAIT_S and now >= self._quiet_until:
+            # One line per pause, not one per waiting thread.
+            self._quiet_until = now + wait
+            log.info(
+                "HubSpot %s %s: waiting %.1f s for the rate limiter (%d requests per %g s%s).",
+                call.method,
+                call.path,
+                wait,
+                self.limiter.limit,
+                self.limiter.window_s,
+                "; HubSpot answered 429" if self.stats.snapshot().get("rate_limited") else "",
+            )
+        self.limiter.acquire()
 
     @staticmethod
     def _parse_body(resp: requests.Response) -> dict[str, Any] | None:
@@ -427,3 +469,56 @@ class HubSpotClient:
         if isinstance(parsed, dict):
             return parsed
         return None if ok else {}
+
+
+#: Limiter waits at least this long are logged (shorter ones are the normal pacing).
+LONG_WAIT_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What stays the same across the attempts of one request."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None
+    data: bytes | None
+    deadline: float
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json"} if self.data is not None else {}
+
+
+@dataclass
+class _Failed:
+    """An attempt that did not succeed: the typed error and what the retry policy needs."""
+
+    error: HubSpotError
+    failure: Failure | None = None
+    status: int | None = None
+    retry_after: float | None = None
+    #: The Authorization value sent, to refresh exactly that token; cleared before raising.
+    authorization: str = field(default="", repr=False)
+
+    def forget_authorization(self) -> str:
+        """Return the Authorization value sent and drop it (no token kept in frames)."""
+        value, self.authorization = self.authorization, ""
+        return value
+
+
+def _encode(json: Any, method: str, path: str) -> bytes | None:
+    """Encode the body once, before the limiter lets the request go.
+
+    The time between ``acquire()`` and the arrival at HubSpot stays short and steady (no
+    serialising under the GIL contention of the other sending threads), and retries send the
+    same bytes.
+    """
+    if json is None:
+        return None
+    try:
+        return jsonlib.dumps(json, allow_nan=False).encode("utf-8")
+    except ValueError as exc:  # NaN or infinity: HubSpot would refuse it anyway
+        raise HubSpotValidationError(
+            f"the request body is not valid JSON ({exc}).", method=method, path=path
+        ) from None

@@ -11,14 +11,18 @@ from __future__ import annotations
 import ipaddress
 import math
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
     "API_PREFIXES",
+    "CONNECTION_KNOBS",
     "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
     "ClientConfig",
+    "Knob",
     "is_loopback_host",
+    "knob_names",
     "normalize_base_url",
 ]
 
@@ -151,3 +155,136 @@ class ClientConfig:
     def timeout(self) -> tuple[float, float]:
         """``(connect, read)`` timeout tuple for ``requests``."""
         return (self.connect_timeout, self.read_timeout)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One non-secret client setting a Connection extra (or a hook argument) may set.
+
+    :param name: the extra's key in the Connection and the hook argument (``timeout``).
+    :param field: the :class:`ClientConfig` field it sets (``read_timeout``).
+    :param kind: ``int``, ``float`` or ``str``.
+    :param label: the connection form's label.
+    :param description: the connection form's help text.
+    :param minimum: the form's lowest accepted value (numbers only).
+    :param aliases: other accepted keys and argument names (``read_timeout``).
+    :param choices: accepted values (strings only).
+    """
+
+    name: str
+    field: str
+    kind: type[int] | type[float] | type[str]
+    label: str
+    description: str
+    minimum: float | None = None
+    aliases: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+
+    @property
+    def default(self) -> Any:
+        """The :class:`ClientConfig` default of :attr:`field`."""
+        return ClientConfig.__dataclass_fields__[self.field].default
+
+    def conn_field(self) -> dict[str, Any]:
+        """This knob as a provider-info ``conn-fields`` entry (a JSON-schema-like field)."""
+        json_type = {int: "integer", float: "number", str: "string"}[self.kind]
+        schema: dict[str, Any] = {"type": [json_type, "null"]}
+        if self.choices:
+            schema["enum"] = [*self.choices, None]
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        schema["default"] = self.default
+        return {"label": self.label, "description": self.description, "schema": schema}
+
+
+#: The one list of connection knobs: ``ClientConfig`` (every field but ``base_url``, which comes
+#: from the Connection's host), the hook's ``build_config`` and overridable arguments, and the
+#: provider info's ``conn-fields`` are all derived from it (``tests/hooks`` holds them equal).
+CONNECTION_KNOBS: tuple[Knob, ...] = (
+    Knob(
+        "api_version",
+        "api_version",
+        str,
+        "API version",
+        "Marketing Events API version: 2026-03 (default), 2026-09 or v3.",
+        choices=tuple(API_PREFIXES),
+    ),
+    Knob(
+        "max_requests_per_10s",
+        "max_requests_per_10s",
+        int,
+        "Requests per 10 s (app budget)",
+        "HubSpot burst budget of the app: 100 (Free/Starter), 190 (Pro/Enterprise), 250 (API pack).",
+        minimum=1,
+    ),
+    Knob(
+        "timeout",
+        "read_timeout",
+        float,
+        "Read timeout (s)",
+        "Seconds to wait for HubSpot's answer to one request.",
+        minimum=1,
+        aliases=("read_timeout",),
+    ),
+    Knob(
+        "connect_timeout",
+        "connect_timeout",
+        float,
+        "Connect timeout (s)",
+        "Seconds to wait for the TCP/TLS connection to HubSpot.",
+        minimum=1,
+    ),
+    Knob(
+        "max_retries",
+        "max_retries",
+        int,
+        "Max retries per request",
+        "Retries of 429 (secondly), 5xx and connection errors; 400/401/403/404 never retry.",
+        minimum=0,
+    ),
+    Knob(
+        "max_retry_time",
+        "max_retry_time",
+        float,
+        "Max retry time per request (s)",
+        "Upper bound on the time one request may spend, retries and waits included.",
+        minimum=1,
+    ),
+    Knob(
+        "backoff_base",
+        "backoff_base",
+        float,
+        "First retry backoff (s)",
+        "First backoff step of a retry; doubles per attempt with jitter, up to backoff_cap.",
+        minimum=0,
+    ),
+    Knob(
+        "backoff_cap",
+        "backoff_cap",
+        float,
+        "Longest retry backoff (s)",
+        "Longest single wait between two retries.",
+        minimum=0,
+    ),
+    Knob(
+        "rate_window_s",
+        "rate_window_s",
+        float,
+        "Rate window (s)",
+        "Length of HubSpot's rolling rate window: 10 at HubSpot; change it only for a local sandbox.",
+        minimum=0,
+    ),
+    Knob(
+        "pool_size",
+        "pool_size",
+        int,
+        "HTTP connections kept open",
+        "Connections kept per host; at least the number of batches in flight.",
+        minimum=1,
+    ),
+)
+
+
+def knob_names() -> frozenset[str]:
+    """Every key and argument name a knob accepts, aliases included."""
+    return frozenset(name for knob in CONNECTION_KNOBS for name in (knob.name, *knob.aliases))

@@ -22,7 +22,9 @@ Tree::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import socket
+import ssl
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "HubSpotValidationError",
     "InputError",
     "UnmappedFieldsError",
+    "transport_cause",
 ]
 
 
@@ -53,6 +56,9 @@ class HubSpotError(Exception):
     """
 
     hint: str = ""
+    #: Whether a later attempt of the whole task may succeed (Airflow's retries); ``False`` for a
+    #: refused token, a missing scope, a spent daily budget, a refused request or a wrong path.
+    retry_can_heal: bool = True
 
     def __init__(
         self,
@@ -120,8 +126,58 @@ class HubSpotTransportError(HubSpotError):
     hint = "Check that the connection's host is reachable from the worker; the request may be retried."
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: causes, contexts, urllib3's ``reason``, exceptions in ``args``."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        todo.extend(e for e in linked if isinstance(e, BaseException))
+
+
+#: Causes of a failed connection, most specific first: (class names or types in the chain, words).
+_CAUSES: tuple[tuple[tuple[str | type[BaseException], ...], str], ...] = (
+    (("ConnectTimeout", "ConnectTimeoutError"), "connect timeout"),
+    (("ReadTimeout", "ReadTimeoutError"), "read timeout"),
+    (("NameResolutionError", socket.gaierror), "name resolution failed"),
+    (("SSLError", ssl.SSLError), "TLS handshake failed"),
+    ((ConnectionRefusedError,), "connection refused"),
+    (
+        ("RemoteDisconnected", "ChunkedEncodingError", "IncompleteRead", ConnectionResetError),
+        "connection dropped",
+    ),
+    (("Timeout", TimeoutError), "timeout"),
+)
+
+
+def transport_cause(exc: BaseException) -> str:
+    """Name why a connection failed, in words: ``name resolution failed``, ``connection refused``,
+    ``TLS handshake failed``, ``connect timeout``, ``read timeout``, ``connection dropped``,
+    ``timeout``, or ``no details``.
+
+    Reads only exception types (never their text, which may hold a URL with its query string).
+
+    :param exc: the exception raised by the HTTP library (``requests``/``urllib3``).
+    """
+    chain = list(_chain(exc))
+    for markers, words in _CAUSES:
+        for link in chain:
+            for marker in markers:
+                hit = type(link).__name__ == marker if isinstance(marker, str) else isinstance(link, marker)
+                if hit:
+                    return words
+    return "no details"
+
+
 class HubSpotAuthError(HubSpotError):
     """401: the token is missing, wrong, revoked or expired, or the OAuth refresh failed."""
+
+    retry_can_heal = False
 
     hint = (
         "Check the access token (Connection password) or the OAuth client_id/client_secret/refresh_token "
@@ -131,6 +187,8 @@ class HubSpotAuthError(HubSpotError):
 
 class HubSpotMissingScopesError(HubSpotError):
     """403: the app lacks a scope such as ``crm.objects.marketing_events.write``."""
+
+    retry_can_heal = False
 
     hint = (
         "Grant the app the scopes crm.objects.marketing_events.read and crm.objects.marketing_events.write "
@@ -170,6 +228,7 @@ class HubSpotDailyLimitError(HubSpotRateLimitError):
         "The HubSpot account's daily API limit is spent; it resets at midnight in the account's time zone. "
         "Retrying now cannot succeed."
     )
+    retry_can_heal = False
 
     def __init__(self, message: str, *, resets_at: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -185,9 +244,13 @@ class HubSpotDailyLimitError(HubSpotRateLimitError):
 class HubSpotValidationError(HubSpotError):
     """400 (or another non-retryable 4xx): HubSpot refused the request as invalid."""
 
+    retry_can_heal = False
+
 
 class HubSpotNotFoundError(HubSpotError):
     """404: no such object, or it belongs to another app (external ids are scoped to the creating app)."""
+
+    retry_can_heal = False
 
 
 class HubSpotServerError(HubSpotError):

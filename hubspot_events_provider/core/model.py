@@ -30,6 +30,7 @@ from hubspot_events_provider.core.normalize import (
     MISSING_REQUIRED_FIELD,
     VALUE_TOO_LONG,
     ValueProblem,
+    check_date_format,
     format_rfc3339,
     preview,
     resolve_timezone,
@@ -150,8 +151,10 @@ def _as_key_list(value: Iterable[str] | str | None, what: str) -> list[str]:
     return items
 
 
-def _datetime_converter(tz: dt.tzinfo) -> Callable[[Any], dt.datetime | None]:
+def _datetime_converter(tz: dt.tzinfo, date_format: str | None = None) -> Callable[[Any], dt.datetime | None]:
     """A date/time normaliser with an inline fast path for extended ISO 8601 strings."""
+    if date_format is not None:  # the format is tried first, so no ISO fast path in front of it
+        return lambda raw: to_utc_datetime(raw, tz, date_format)
     fromisoformat = dt.datetime.fromisoformat
     utc = dt.UTC
 
@@ -180,6 +183,8 @@ class EventMapper:
     :param defaults: HubSpot field -> value used when the row's value is missing or empty
         (normalised once, here).
     :param timezone: IANA zone of naive datetimes, dates and offset-less strings.
+    :param date_format: optional ``strptime`` format tried first for date/time strings of
+        ``startDateTime``/``endDateTime`` (e.g. ``"%d/%m/%Y %H:%M"`` for day-first dates).
     :param ignore_fields: source keys deliberately not sent.
     :param ignore_unmapped: ignore every source key that maps to nothing (opt out of the check).
     :raises ValueError: an unknown HubSpot field, a bad default, an unknown time zone.
@@ -194,8 +199,10 @@ class EventMapper:
         timezone: str = "UTC",
         ignore_fields: Iterable[str] | str | None = None,
         ignore_unmapped: bool = False,
+        date_format: str | None = None,
     ) -> None:
         field_map = dict(field_map or {})
+        self.date_format = check_date_format(date_format) if date_format is not None else None
         _as_key_list(list(field_map), "field_map keys")
         _check_targets("field_map target", field_map.values())
         self.tz = resolve_timezone(timezone)
@@ -255,6 +262,7 @@ class EventMapper:
         defaults: Mapping[str, Any] | None = None,
         timezone: str = "UTC",
         ignore_fields: Iterable[str] | str | None = None,
+        date_format: str | None = None,
     ) -> None:
         """Check mapping parameters early (e.g. at DAG parse time) without keeping a mapper.
 
@@ -266,13 +274,29 @@ class EventMapper:
             defaults=defaults,
             timezone=timezone,
             ignore_fields=ignore_fields,
+            date_format=date_format,
         )
+
+    def source_keys(self, field: str) -> tuple[str, ...]:
+        """The source keys read for a HubSpot field, in order (``field_map`` entries, then the
+        same-named key unless it is mapped elsewhere or ignored).
+
+        :param field: a HubSpot field name, e.g. ``externalAccountId``.
+        """
+        return self._sources.get(field, ())
+
+    def has_default(self, field: str) -> bool:
+        """Whether ``defaults`` gives the HubSpot field a value when a row has none.
+
+        :param field: a HubSpot field name.
+        """
+        return field in self._defaults
 
     # -- normalisation ---------------------------------------------------------------------------
 
     def _converter(self, field: str) -> Callable[[Any], Any]:
         if field in DATETIME_FIELDS:
-            return _datetime_converter(self.tz)
+            return _datetime_converter(self.tz, self.date_format)
         if field in BOOLEAN_FIELDS:
             return to_bool
         if field == CUSTOM_PROPERTIES:

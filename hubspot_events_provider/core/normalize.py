@@ -36,6 +36,7 @@ __all__ = [
     "MISSING_REQUIRED_FIELD",
     "VALUE_TOO_LONG",
     "ValueProblem",
+    "check_date_format",
     "format_rfc3339",
     "preview",
     "resolve_timezone",
@@ -159,12 +160,38 @@ def _parse_text(text: str, tz: dt.tzinfo, raw: Any) -> dt.datetime:
     raise ValueProblem(INVALID_DATETIME, f"not a date/time (a time or duration?): {preview(raw)}")
 
 
-def to_utc_datetime(value: Any, tz: dt.tzinfo = dt.UTC) -> dt.datetime | None:
+def check_date_format(date_format: str) -> str:
+    """Check a ``strptime`` format (``"%d/%m/%Y %H:%M"``) by a round trip; return it.
+
+    :raises ValueError: not a string with a ``%`` directive, or one ``strptime`` cannot read back.
+    """
+    if not isinstance(date_format, str) or "%" not in date_format:
+        raise ValueError(
+            f"date_format must be a strptime format such as '%d/%m/%Y', got {preview(date_format)}"
+        )
+    sample = dt.datetime(2026, 1, 31, 13, 45, 30)
+    try:
+        dt.datetime.strptime(sample.strftime(date_format), date_format)
+    except ValueError as exc:
+        raise ValueError(f"date_format {date_format!r} is not a usable strptime format: {exc}") from None
+    return date_format
+
+
+def _parse_with_format(text: str, date_format: str, tz: dt.tzinfo, raw: Any) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.strptime(text, date_format)
+    except ValueError:
+        return None  # not in this format: the ISO 8601 / epoch readers get their turn
+    return _aware_utc(parsed, tz, raw)
+
+
+def to_utc_datetime(value: Any, tz: dt.tzinfo = dt.UTC, date_format: str | None = None) -> dt.datetime | None:
     """Normalise a date/time value to an aware UTC datetime.
 
     :param value: ``datetime``, ``date``, ISO 8601 string, epoch seconds/milliseconds (number or
         numeric string), ``None`` or a blank string.
     :param tz: the zone of naive datetimes, dates and offset-less strings.
+    :param date_format: a ``strptime`` format tried first for strings (day-first dates...).
     :returns: the UTC datetime, or ``None`` for an empty value.
     :raises ValueProblem: ``INVALID_DATETIME`` (unparseable, out of range) or ``INVALID_TYPE``.
     """
@@ -174,6 +201,17 @@ def to_utc_datetime(value: Any, tz: dt.tzinfo = dt.UTC) -> dt.datetime | None:
         text = value.strip()
         if not text:
             return None
+        if date_format is not None:
+            parsed = _parse_with_format(text, date_format, tz, value)
+            if parsed is not None:
+                return parsed
+            try:
+                return _parse_text(text, tz, value)
+            except ValueProblem:
+                raise ValueProblem(
+                    INVALID_DATETIME,
+                    f"not a date/time in date_format {date_format!r} nor ISO 8601: {preview(value)}",
+                ) from None
         return _parse_text(text, tz, value)
     if isinstance(value, dt.datetime):
         return _aware_utc(value, tz, value)

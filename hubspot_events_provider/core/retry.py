@@ -2,8 +2,10 @@
 
 One policy function, :func:`should_retry`, maps an outcome (HTTP status, HubSpot ``category`` and
 ``policyName``, or a transport failure) to a :class:`RetryDecision`; one backoff function,
-:func:`backoff_seconds`, turns an attempt number and an optional ``Retry-After`` into a delay.
-Both are pure: jitter comes from an injected ``rng`` so tests can pin it.
+:func:`backoff_seconds`, turns an attempt number and an optional ``Retry-After`` into a delay;
+:func:`retry_delay` applies the whole policy (the short jitter after a secondly 429, whose real
+wait is the rate limiter's pause, and the minimum wait after a 423). All are pure: jitter comes
+from an injected ``rng`` so tests can pin it.
 
 Retried: 429 ``TEN_SECONDLY_ROLLING`` (after the rate window), 5xx, 423, 477, connection errors,
 timeouts and a 2xx whose body is not valid JSON. Never retried: 400, 401 (except one OAuth refresh
@@ -24,11 +26,15 @@ __all__ = [
     "RetryDecision",
     "backoff_seconds",
     "parse_retry_after",
+    "retry_delay",
     "should_retry",
 ]
 
 #: Shortest wait after a 423 (HubSpot: "locked; wait at least 2 s").
 LOCKED_MIN_WAIT_S = 2.0
+#: Longest jitter before retrying a secondly 429: the rate limiter's pause is the real wait; the
+#: jitter only keeps the threads refused together from asking the limiter at the same instant.
+RATE_LIMITED_JITTER_S = 1.0
 
 
 class Failure(enum.Enum):
@@ -47,7 +53,6 @@ class RetryDecision:
     :param reason: short words for logs (``"429 TEN_SECONDLY_ROLLING"``, ``"HTTP 503"``...).
     :param refresh_auth: refresh the OAuth access token before the next attempt.
     :param rate_limited: a secondly/burst 429: pause every thread until the window has passed.
-    :param daily_limit: a 429 ``DAILY``: fail fast.
     :param min_wait: the shortest wait before the next attempt, in seconds.
     """
 
@@ -55,7 +60,6 @@ class RetryDecision:
     reason: str
     refresh_auth: bool = False
     rate_limited: bool = False
-    daily_limit: bool = False
     min_wait: float = 0.0
 
 
@@ -91,7 +95,7 @@ def should_retry(
     if status == 429:
         policy = (policy_name or "").upper()
         if policy == "DAILY":
-            return RetryDecision(retry=False, reason="429 DAILY", daily_limit=True)
+            return RetryDecision(retry=False, reason="429 DAILY")
         return RetryDecision(retry=True, reason=f"429 {policy or 'rate limited'}", rate_limited=True)
     if status == 423:
         return RetryDecision(retry=True, reason="HTTP 423", min_wait=LOCKED_MIN_WAIT_S)
@@ -127,6 +131,34 @@ def backoff_seconds(
         return honoured + rng() * min(base, 1.0)
     step = min(cap, base * (2.0 ** max(attempt, 0)))
     return max(step * 0.1, step * rng())
+
+
+def retry_delay(
+    decision: RetryDecision,
+    attempt: int,
+    retry_after: float | None = None,
+    *,
+    base: float = 0.5,
+    cap: float = 30.0,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to sleep before retry number ``attempt + 1`` after a failure ``decision`` allows.
+
+    A secondly 429 sleeps only a jitter of ``[0, min(base, RATE_LIMITED_JITTER_S))``: the limiter,
+    penalized by the client, holds every thread for the real pause (its wait is logged there).
+    Any other failure backs off with :func:`backoff_seconds`, never less than ``decision.min_wait``.
+
+    :param decision: the verdict of :func:`should_retry` (``retry`` must be true).
+    :param attempt: 0 for the first retry.
+    :param retry_after: seconds the server asked to wait, if it said.
+    :param base: first backoff step in seconds.
+    :param cap: longest backoff step in seconds.
+    :param rng: returns a float in ``[0, 1)``.
+    """
+    if decision.rate_limited:
+        return rng() * min(base, RATE_LIMITED_JITTER_S)
+    delay = backoff_seconds(attempt, retry_after, base=base, cap=cap, rng=rng)
+    return max(delay, decision.min_wait)
 
 
 def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:

@@ -15,17 +15,20 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import IO, Any, NamedTuple, Protocol
+from typing import IO, Any, NamedTuple, Protocol, cast
 
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.core.jsoncodec import decode
 
 __all__ = [
+    "CSV_DELIMITERS",
     "FILE_FORMATS",
     "SourceRow",
+    "check_file_options",
     "detect_format",
     "rows_from_cursor",
     "rows_from_events",
@@ -166,21 +169,75 @@ def detect_format(name: str, file_format: str | None = None) -> str:
     )
 
 
+#: Byte-order marks, longest first (a UTF-32 LE mark starts with the UTF-16 LE one).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32 (little-endian)"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32 (big-endian)"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 (little-endian)"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 (big-endian)"),
+)
+#: CSV delimiters tried on the header line when ``delimiter`` is not given.
+CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
+def _bom(head: bytes) -> tuple[str, str] | None:
+    for bom, codec, label in _BOMS:
+        if head.startswith(bom):
+            return codec, label
+    return None
+
+
+def _choose_encoding(head: bytes, encoding: str | None, name: str, note: Callable[[str], None]) -> str:
+    """The encoding to read with: the given one, or UTF-8, or what a UTF-16/32 byte-order mark says."""
+    found = _bom(head)
+    if found is None or found[0] == "utf-8":
+        return encoding or "utf-8"
+    codec, label = found
+    if encoding is None:
+        note(f"{name}: a {label} byte-order mark: reading the file as {codec.upper()}")
+        return codec
+    if not codecs.lookup(encoding).name.startswith(codec):
+        raise InputError(
+            f"starts with a {label} byte-order mark but encoding={encoding!r} was given; "
+            f"the file is {codec.upper()}: pass encoding={codec!r} (or leave encoding unset)",
+            source=name,
+        )
+    return encoding
+
+
 def rows_from_file(
-    opener: Callable[[], IO[bytes]], name: str = "events_file", file_format: str | None = None
+    opener: Callable[[], IO[bytes]],
+    name: str = "events_file",
+    file_format: str | None = None,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    on_detect: Callable[[str], None] | None = None,
 ) -> Iterator[SourceRow]:
     """Stream rows from a JSON array, JSON Lines or CSV file, optionally gzip-compressed.
 
     The format comes from ``file_format`` or the extension; gzip from a ``.gz`` suffix or the magic
     bytes. A ``.json`` file whose first character is ``{`` is read as JSON Lines. UTF-8 with or
-    without a BOM.
+    without a BOM unless ``encoding`` says otherwise; a UTF-16 or UTF-32 byte-order mark is detected
+    (and named). A CSV's delimiter is detected from the header when not given (``,``, ``;``, tab, ``|``).
 
     :param opener: returns a binary file object (e.g. ``ObjectStoragePath(uri).open("rb")``).
     :param name: the path or URI, for messages and for the format.
     :param file_format: ``json``, ``jsonl``/``ndjson`` or ``csv``; overrides the extension.
+    :param delimiter: the CSV delimiter (one character); default: detected from the header.
+    :param encoding: the text encoding (any Python codec name, e.g. ``latin-1``, ``cp1252``,
+        ``utf-16``); default: UTF-8, or what a byte-order mark says.
+    :param on_detect: told, in words, what was detected (a delimiter, a byte-order mark), for the log.
     :raises InputError: unreadable file, bad content (with the line number).
     """
     fmt = detect_format(name, file_format)
+    check_file_options(delimiter, encoding)
+    note = on_detect or (lambda _message: None)
     try:
         raw = opener()
     except OSError as exc:
@@ -191,16 +248,76 @@ def rows_from_file(
             stream: io.BufferedIOBase = buffered
             if buffered.peek(2)[:2] == _GZIP_MAGIC:
                 stream = gzip.GzipFile(fileobj=buffered, mode="rb")
-            if fmt == "csv":
-                yield from _csv_rows(_decoded_lines(stream, name), name)
-            elif fmt == "jsonl":
-                yield from _json_lines(_decoded_lines(stream, name), name)
+            head = _peek(stream)
+            chosen = _choose_encoding(head, encoding, name, note)
+            if _is_utf8(chosen):
+                lines: Iterator[str] = _decoded_lines(stream, name)
             else:
+                lines = _text_lines(stream, chosen, name)
+            if fmt == "csv":
+                yield from _csv_rows(lines, name, delimiter, note)
+            elif fmt == "jsonl":
+                yield from _json_lines(lines, name)
+            elif _is_utf8(chosen):
                 yield from _json_file(stream, name)
+            else:
+                yield from _json_text(lines, name)
     except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
         raise InputError(f"is not a valid gzip file ({exc or 'truncated'})", source=name) from None
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", source=name) from None
+
+
+def check_file_options(delimiter: str | None, encoding: str | None) -> None:
+    """Refuse a delimiter that is not one character and an encoding Python does not know.
+
+    :raises ValueError: with what to pass instead.
+    """
+    if delimiter is not None and (
+        not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"'
+    ):
+        raise ValueError(f"delimiter must be one character such as ',' or ';', got {delimiter!r}")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError):
+            raise ValueError(
+                f"encoding {encoding!r} is not a known text encoding (e.g. 'utf-8', 'latin-1')"
+            ) from None
+
+
+def _peek(stream: io.BufferedIOBase) -> bytes:
+    peek = getattr(stream, "peek", None)
+    return bytes(peek(4)[:4]) if callable(peek) else b""
+
+
+def _text_lines(stream: io.BufferedIOBase, encoding: str, name: str) -> Iterator[str]:
+    """Lines of a stream in a non-UTF-8 encoding (a UTF-16 newline is two bytes: no byte splitting)."""
+    text = io.TextIOWrapper(cast(IO[bytes], stream), encoding=encoding, newline="")
+    number = 0
+    try:
+        for number, line in enumerate(text, 1):
+            if number == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            yield line
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"is not {encoding} text ({exc.reason}); pass the file's encoding", source=name, line=number + 1
+        ) from None
+
+
+def _json_text(lines: Iterator[str], name: str) -> Iterator[SourceRow]:
+    """A ``.json`` file already decoded to lines: a JSON array, or JSON Lines when it starts with ``{``."""
+    head: list[str] = []
+    for line in lines:
+        head.append(line)
+        if line.strip():
+            break
+    rest = itertools.chain(head, lines)
+    if head and head[-1].lstrip().startswith("{"):
+        yield from _json_lines(rest, name)
+    elif head:
+        yield from _json_array(rest, name)
 
 
 class _RawAdapter(io.RawIOBase):
@@ -231,13 +348,30 @@ def _decoded_lines(stream: Iterable[bytes], name: str) -> Iterator[str]:
         except UnicodeDecodeError as exc:
             raise InputError(
                 f"is not UTF-8 text ({exc.reason}, byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
-                "is it binary or in another encoding?",
+                "is it binary, or in another encoding (pass encoding, e.g. 'cp1252')?",
                 source=name,
                 line=number,
             ) from None
-        if number == 1 and text.startswith("\ufeff"):
-            text = text[1:]
+        if number == 1:
+            if text.startswith("\ufeff"):
+                text = text[1:]
+            _refuse_utf16_without_bom(raw, name)
         yield text
+
+
+def _refuse_utf16_without_bom(first_line: bytes, name: str) -> None:
+    """A first line whose every other byte is NUL is UTF-16 without a byte-order mark: say so."""
+    sample = first_line[:512].rstrip(b"\r\n")
+    if len(sample) < 4 or b"\x00" not in sample:
+        return
+    for zeros, label, codec in ((sample[1::2], "little", "utf-16-le"), (sample[0::2], "big", "utf-16-be")):
+        if zeros.count(0) >= 0.9 * len(zeros):
+            raise InputError(
+                f"looks like UTF-16 ({label}-endian) text without a byte-order mark, not UTF-8; "
+                f"pass encoding={codec!r}",
+                source=name,
+                line=1,
+            )
 
 
 def _json_file(stream: _Readable, name: str) -> Iterator[SourceRow]:
@@ -268,7 +402,8 @@ def _decoded_chunks(stream: _Readable, name: str) -> Iterator[str]:
         except UnicodeDecodeError as exc:
             line = lines_before + data.count(b"\n", 0, max(exc.start, 0)) + 1
             raise InputError(
-                f"is not UTF-8 text ({exc.reason}); is it binary or in another encoding?",
+                f"is not UTF-8 text ({exc.reason}); "
+                "is it binary, or in another encoding (pass encoding, e.g. 'cp1252')?",
                 source=name,
                 line=line,
             ) from None
@@ -413,8 +548,31 @@ def _json_lines(lines: Iterable[str], source: str) -> Iterator[SourceRow]:
         yield SourceRow(position, number, item)
 
 
-def _csv_rows(lines: Iterator[str], source: str) -> Iterator[SourceRow]:
-    reader = csv.reader(lines, strict=True)
+def _sniff_delimiter(header: str) -> str:
+    """The candidate delimiter the header line holds most often outside quotes (``,`` on a tie)."""
+    outside = "".join(part for index, part in enumerate(header.split('"')) if index % 2 == 0)
+    counts = {d: outside.count(d) for d in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _csv_rows(
+    lines: Iterator[str],
+    source: str,
+    delimiter: str | None = None,
+    note: Callable[[str], None] | None = None,
+) -> Iterator[SourceRow]:
+    skipped: list[str] = []
+    for text in lines:
+        skipped.append(text)
+        if text.strip():
+            break
+    if delimiter is None and skipped:
+        delimiter = _sniff_delimiter(skipped[-1])
+        if delimiter != "," and note is not None:
+            shown = "tab" if delimiter == "\t" else repr(delimiter)
+            note(f"{source}: CSV delimiter {shown} detected from the header (pass delimiter=',' to override)")
+    reader = csv.reader(itertools.chain(skipped, lines), delimiter=delimiter or ",", strict=True)
     last_line = 0
     try:
         header = next(reader, None)
@@ -424,15 +582,7 @@ def _csv_rows(lines: Iterator[str], source: str) -> Iterator[SourceRow]:
             return
         header_line = reader.line_num
         names = [h.strip() for h in header]
-        if not any(names) or "" in names:
-            raise InputError(
-                "the CSV header has empty column names; the first line must name every column",
-                source=source,
-                line=header_line,
-            )
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise InputError(f"the CSV header repeats columns {dupes}", source=source, line=header_line)
+        _check_header(names, delimiter or ",", source, header_line)
         width = len(names)
         position = 0
         last_line = reader.line_num
@@ -453,6 +603,29 @@ def _csv_rows(lines: Iterator[str], source: str) -> Iterator[SourceRow]:
             )
     except csv.Error as exc:
         raise InputError(f"invalid CSV: {exc}", source=source, line=reader.line_num or None) from None
+
+
+def _check_header(names: list[str], delimiter: str, source: str, line: int) -> None:
+    if len(names) == 1:
+        other = _sniff_delimiter(names[0])
+        if other != delimiter and other in names[0]:
+            shown = "tab" if other == "\t" else repr(other)
+            raise InputError(
+                f"the CSV header is one column {names[0][:60]!r} holding {shown}: the file looks "
+                f"{shown}-separated, not {delimiter!r}-separated; "
+                f"pass delimiter={other!r} (or leave it unset)",
+                source=source,
+                line=line,
+            )
+    if not any(names) or "" in names:
+        raise InputError(
+            "the CSV header has empty column names; the first line must name every column",
+            source=source,
+            line=line,
+        )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"the CSV header repeats columns {dupes}", source=source, line=line)
 
 
 # -- DB-API cursor ---------------------------------------------------------------------------------

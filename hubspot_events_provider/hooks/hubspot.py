@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import warnings
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from hubspot_events_provider.core.auth import DEFAULT_OAUTH_TOKEN_PATH, Auth, OAuthAuth, StaticTokenAuth
 from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import DEFAULT_API_VERSION, ClientConfig, normalize_base_url
+from hubspot_events_provider.core.config import (
+    CONNECTION_KNOBS,
+    ClientConfig,
+    Knob,
+    knob_names,
+    normalize_base_url,
+)
 from hubspot_events_provider.core.errors import (
     HubSpotAuthError,
     HubSpotError,
@@ -25,42 +31,72 @@ from hubspot_events_provider.core.errors import (
 )
 from hubspot_events_provider.get_provider_info import get_provider_info
 
-__all__ = ["HubSpotHook"]
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Connection
+
+__all__ = ["HubSpotConnectionError", "HubSpotHook"]
 
 #: Argument names refused by the hook: secrets belong in the Connection.
 SECRET_ARGUMENTS = frozenset(
-    {"token", "access_token", "password", "client_secret", "refresh_token", "api_key"}
-)
-
-#: Keyword arguments that override the Connection's extras (no secrets among them).
-OVERRIDABLE = frozenset(
     {
-        "api_version",
-        "timeout",
-        "read_timeout",
-        "connect_timeout",
-        "max_requests_per_10s",
-        "rate_window_s",
-        "max_retries",
-        "max_retry_time",
-        "pool_size",
+        "token",
+        "access_token",
+        "api_token",
+        "private_app_token",
+        "password",
+        "client_secret",
+        "refresh_token",
+        "api_key",
+        "hapikey",
+        "hubspot_token",
     }
 )
+
+#: Keyword arguments that override the Connection's extras: every knob of
+#: :data:`~hubspot_events_provider.core.config.CONNECTION_KNOBS` (no secrets among them).
+OVERRIDABLE = knob_names()
+
+#: The extra naming the OAuth token endpoint, and its former name (still read): Airflow masks any
+#: extra whose name contains ``token``, so a connection made in the UI saved ``***`` under it.
+OAUTH_ENDPOINT_KEYS = ("oauth_endpoint", "oauth_token_path")
+
+
+class HubSpotConnectionError(ValueError):
+    """A Connection setting is invalid.
+
+    :param conn_id: the Airflow Connection id (named in ``str()``, for task logs).
+    :param detail: what is wrong, without the connection id (for the UI's connection test, where
+        the id is Airflow's temporary one).
+    """
+
+    def __init__(self, conn_id: str, detail: str) -> None:
+        self.conn_id = conn_id
+        self.detail = detail
+        super().__init__(f"HubSpot connection {conn_id!r}: {detail}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.conn_id, self.detail))
+
+
+def _is_masked(value: str) -> bool:
+    """Whether ``value`` is Airflow's mask (``***``), saved by a UI form in place of a default."""
+    return bool(value) and set(value.strip()) == {"*"}
 
 
 class HubSpotHook(BaseHook):
     """Interact with the HubSpot Marketing Events API through a ``hubspot`` Connection.
 
-    Connection fields: ``password`` = private app token or Service Key; ``host`` = base URL
-    (default ``https://api.hubapi.com``; plain http only for loopback hosts). Extras:
-    ``api_version`` (``2026-03``, ``2026-09``, ``v3``), ``timeout``/``read_timeout``,
+    Connection fields: ``password`` = access token (private app token or Service Key); ``host`` =
+    base URL (default ``https://api.hubapi.com``; plain http only for loopback hosts). Extras:
+    ``api_version`` (``2026-03``, ``2026-09``, ``v3``), ``timeout`` (alias ``read_timeout``),
     ``connect_timeout``, ``max_requests_per_10s`` (default 100), ``max_retries``,
-    ``max_retry_time``, ``auth_type`` (``token`` or ``oauth``) and, for OAuth, ``client_id``,
-    ``client_secret``, ``refresh_token`` and ``oauth_token_path``. Each extra may also be given
-    as ``extra__hubspot__<name>``.
+    ``max_retry_time``, ``backoff_base``, ``backoff_cap``, ``rate_window_s``, ``pool_size``,
+    ``auth_type`` (``token`` or ``oauth``) and, for OAuth, ``client_id``, ``client_secret``,
+    ``refresh_token`` and ``oauth_endpoint`` (formerly ``oauth_token_path``, still read). Each extra
+    may also be given as ``extra__hubspot__<name>``.
 
     :param hubspot_conn_id: the Airflow Connection id.
-    :param kwargs: overrides of non-secret extras (``api_version``, ``max_requests_per_10s``...).
+    :param kwargs: overrides of the non-secret extras above (``api_version``, ``backoff_cap``...).
     """
 
     conn_name_attr = "hubspot_conn_id"
@@ -88,82 +124,106 @@ class HubSpotHook(BaseHook):
 
     # -- Connection -> client -------------------------------------------------------------------
 
-    def _extra(self, extras: dict[str, Any], name: str) -> Any:
+    @cached_property
+    def connection(self) -> Connection:
+        """The Airflow Connection, read once per hook."""
+        return self.get_connection(self.hubspot_conn_id)
+
+    @property
+    def _extras(self) -> dict[str, Any]:
+        extras: dict[str, Any] = self.connection.extra_dejson or {}
+        return extras
+
+    def _invalid(self, detail: str) -> HubSpotConnectionError:
+        return HubSpotConnectionError(self.hubspot_conn_id, detail)
+
+    def _extra(self, name: str) -> Any:
         if name in self.overrides:
             return self.overrides[name]
+        extras = self._extras
         for key in (name, f"extra__{self.conn_type}__{name}"):
             value = extras.get(key)
             if value is not None and value != "":
                 return value
         return None
 
-    def _number(self, extras: dict[str, Any], name: str, kind: type[int] | type[float], *aliases: str) -> Any:
-        for key in (name, *aliases):
-            value = self._extra(extras, key)
+    def _knob(self, knob: Knob) -> Any:
+        for key in (knob.name, *knob.aliases):
+            value = self._extra(key)
             if value is None:
                 continue
+            if knob.kind is str:
+                return str(value)
+            if isinstance(value, bool):  # True is an int to Python, not to a person
+                value = str(value)
             try:
-                return kind(value)
+                return knob.kind(value)
             except (TypeError, ValueError):
-                raise ValueError(
-                    f"HubSpot connection {self.hubspot_conn_id!r}: extra {key!r} must be "
-                    f"{'an integer' if kind is int else 'a number'}, got {value!r}."
-                ) from None
+                kind = "an integer" if knob.kind is int else "a number"
+                raise self._invalid(f"extra {key!r} must be {kind}, got {value!r}.") from None
         return None
 
     def build_config(self, **changes: Any) -> ClientConfig:
-        """Build the :class:`ClientConfig` from the Connection.
+        """Build the :class:`ClientConfig` from the Connection (read once per hook).
 
         :param changes: fields to set on top of the Connection's values.
-        :raises ValueError: when a setting is invalid (the message names it).
+        :raises HubSpotConnectionError: when a setting is invalid (the message names it).
         """
-        conn = self.get_connection(self.hubspot_conn_id)
-        extras: dict[str, Any] = conn.extra_dejson or {}
-        api_version = str(self._extra(extras, "api_version") or DEFAULT_API_VERSION)
-        fields: dict[str, Any] = {
-            "base_url": normalize_base_url(conn.host, conn.port),
-            "api_version": api_version,
-            "read_timeout": self._number(extras, "read_timeout", float, "timeout"),
-            "connect_timeout": self._number(extras, "connect_timeout", float),
-            "max_requests_per_10s": self._number(extras, "max_requests_per_10s", int),
-            "rate_window_s": self._number(extras, "rate_window_s", float),
-            "max_retries": self._number(extras, "max_retries", int),
-            "max_retry_time": self._number(extras, "max_retry_time", float),
-            "pool_size": self._number(extras, "pool_size", int),
-            "backoff_base": self._number(extras, "backoff_base", float),
-            "backoff_cap": self._number(extras, "backoff_cap", float),
-        }
-        fields.update(changes)
+        conn = self.connection
         try:
+            fields: dict[str, Any] = {"base_url": normalize_base_url(conn.host, conn.port)}
+            fields.update({knob.field: self._knob(knob) for knob in CONNECTION_KNOBS})
+            fields.update(changes)
             return ClientConfig(**{k: v for k, v in fields.items() if v is not None})
+        except HubSpotConnectionError:
+            raise
         except ValueError as exc:
-            raise ValueError(f"HubSpot connection {self.hubspot_conn_id!r}: {exc}") from None
+            raise self._invalid(str(exc)) from None
+
+    def _oauth_endpoint(self) -> str:
+        for key in OAUTH_ENDPOINT_KEYS:
+            value = self._extra(key)
+            if value is None:
+                continue
+            if _is_masked(str(value)):
+                # A form saved Airflow's mask of the old, token-named field: the user meant the default.
+                self.log.warning(
+                    "HubSpot connection %r: ignoring the masked value of extra %r; using %s.",
+                    self.hubspot_conn_id,
+                    key,
+                    DEFAULT_OAUTH_TOKEN_PATH,
+                )
+                continue
+            return str(value)
+        return DEFAULT_OAUTH_TOKEN_PATH
 
     def build_auth(self) -> Auth:
-        """Build the credentials (static token or OAuth) from the Connection."""
-        conn = self.get_connection(self.hubspot_conn_id)
-        extras: dict[str, Any] = conn.extra_dejson or {}
-        auth_type = str(self._extra(extras, "auth_type") or "token").lower()
+        """Build the credentials (static token or OAuth) from the Connection (read once per hook).
+
+        :raises HubSpotConnectionError: when credentials are missing or invalid.
+        """
+        auth_type = str(self._extra("auth_type") or "token").lower()
         if auth_type == "oauth":
-            return OAuthAuth(
-                str(self._extra(extras, "client_id") or ""),
-                str(self._extra(extras, "client_secret") or ""),
-                str(self._extra(extras, "refresh_token") or ""),
-                token_path=str(self._extra(extras, "oauth_token_path") or DEFAULT_OAUTH_TOKEN_PATH),
-                on_new_token=mask_secret,
-            )
+            try:
+                return OAuthAuth(
+                    str(self._extra("client_id") or ""),
+                    str(self._extra("client_secret") or ""),
+                    str(self._extra("refresh_token") or ""),
+                    token_path=self._oauth_endpoint(),
+                    on_new_token=mask_secret,
+                )
+            except ValueError as exc:
+                raise self._invalid(str(exc)) from None
         if auth_type != "token":
-            raise ValueError(
-                f"HubSpot connection {self.hubspot_conn_id!r}: auth_type must be 'token' or 'oauth', "
-                f"got {auth_type!r}."
+            raise self._invalid(f"auth_type must be 'token' or 'oauth', got {auth_type!r}.")
+        password = self.connection.password
+        if not password:
+            raise self._invalid(
+                "no access token: put the private app token or Service Key in the Access token "
+                "(password) field."
             )
-        if not conn.password:
-            raise ValueError(
-                f"HubSpot connection {self.hubspot_conn_id!r} has no access token: put the private app "
-                "token or Service Key in the Connection password."
-            )
-        mask_secret(conn.password)
-        return StaticTokenAuth(conn.password)
+        mask_secret(password)
+        return StaticTokenAuth(password)
 
     @cached_property
     def client(self) -> HubSpotClient:
@@ -179,33 +239,41 @@ class HubSpotHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Make one idempotent GET (list events, ``limit=1``); never raises.
 
+        The messages are short (the UI shows them in a toast) and never name the connection id
+        (the UI tests a temporary copy under a generated id).
+
         :returns: ``(True, message)`` on success, else ``(False, message naming what failed)``.
         """
         try:
             config = self.build_config()
             config = self.build_config(max_retries=min(config.max_retries, 1), max_retry_time=20.0)
             client = HubSpotClient(config, self.build_auth())
+        except HubSpotConnectionError as exc:
+            return False, f"Invalid connection settings: {_short(exc.detail)}"
         except Exception as exc:  # noqa: BLE001 (test_connection never raises)
-            return False, f"Invalid HubSpot connection settings: {exc}"
+            return False, f"Invalid connection settings: {_short(str(exc))}"
         try:
             with client:
                 client.check_access()
         except HubSpotMissingScopesError as exc:
             return False, (
-                "The token is valid but lacks the scope crm.objects.marketing_events.read "
-                f"(and .write for upserts). {exc}"
+                "The access token lacks the scope crm.objects.marketing_events.read "
+                f"(and .write for upserts){_why(exc)}."
             )
         except HubSpotAuthError as exc:
-            return False, f"Authentication failed: the access token or OAuth credentials were refused. {exc}"
+            return (
+                False,
+                f"Authentication failed: HubSpot refused the access token or OAuth credentials{_why(exc)}.",
+            )
         except HubSpotTransportError as exc:
-            return False, f"HubSpot is unreachable at {config.base_url}. {exc}"
+            return False, f"HubSpot is unreachable at {config.base_url}: {_short(exc.message)}"
         except HubSpotError as exc:
-            return False, f"HubSpot answered with an error. {exc}"
+            return False, f"HubSpot answered with an error{_why(exc)}: {_short(exc.message)}"
         except Exception as exc:  # noqa: BLE001 (test_connection never raises)
-            return False, f"Connection test failed ({type(exc).__name__}): {exc}"
+            return False, f"Connection test failed ({type(exc).__name__}): {_short(str(exc))}"
         return True, (
             f"Connected to HubSpot at {config.base_url} (Marketing Events API {config.api_version}); "
-            "the token can read marketing events."
+            "the access token can read marketing events."
         )
 
     # -- connection form --------------------------------------------------------------------------
@@ -250,6 +318,23 @@ class HubSpotHook(BaseHook):
             "relabeling": dict(behaviour["relabeling"]),
             "placeholders": dict(behaviour["placeholders"]),
         }
+
+
+#: Longest part of a connection-test message taken from an error (the UI shows it in a toast).
+_TOAST_DETAIL = 120
+
+
+def _short(text: str) -> str:
+    """``text`` cut to fit a UI toast."""
+    text = " ".join(text.split())
+    return text if len(text) <= _TOAST_DETAIL else text[: _TOAST_DETAIL - 3].rstrip() + "..."
+
+
+def _why(exc: HubSpotError) -> str:
+    """`` (HTTP 401 INVALID_AUTHENTICATION)``: the status and HubSpot's category, if any."""
+    parts = [f"HTTP {exc.status}" if exc.status is not None else "", exc.category or ""]
+    words = " ".join(p for p in parts if p)
+    return f" ({words})" if words else ""
 
 
 def _connection_type() -> dict[str, Any]:

@@ -74,13 +74,15 @@ def _as_summary_list(value: Any) -> list[Mapping[str, Any]]:
     raise SummaryError(f"the upsert summary is a {type(value).__name__}, not a dict")
 
 
-def merge_summaries(value: Any) -> dict[str, Any]:
+def merge_summaries(value: Any, *, allow_dry_run: bool = False) -> dict[str, Any]:
     """Validate and sum upsert summaries (one per map index of a mapped upsert).
 
     Counts are summed, ``errors_by_category`` merged, the first ``sample_errors`` kept (in map index
     order, each tagged with ``summary_index``) and every ``rejected_path``/``results_path`` listed.
 
     :param value: one summary dict, a sequence of them, or their JSON / Python-literal text.
+    :param allow_dry_run: accept dry-run summaries: their ``would_upsert`` counts as upserted, so
+        the thresholds apply to the validation rejects a real run would have (nothing was sent).
     :return: ``{"summaries", "total", "upserted", "unchanged", "rejected", "failed", "superseded",
         "errors", "errors_by_category", "sample_errors", "rejected_paths", "results_paths"}``.
     :raises SummaryError: missing, malformed (bad counts, broken invariant
@@ -95,10 +97,13 @@ def merge_summaries(value: Any) -> dict[str, Any]:
     results_paths: list[str] = []
     for index, summary in enumerate(summaries):
         where = "summary" if len(summaries) == 1 else f"summary #{index}"
-        if summary.get("dry_run"):
+        if summary.get("dry_run") and allow_dry_run:
+            summary = {**summary, "upserted": _count(summary, "would_upsert", where)}
+        elif summary.get("dry_run"):
             raise SummaryError(
                 f"{where} comes from a dry run (dry_run=True): nothing was sent to HubSpot, so there is "
-                "nothing to check; run the upsert without dry_run or remove the check"
+                "nothing to check; run the upsert without dry_run, or pass allow_dry_run=True to check "
+                "its validation rejects"
             )
         counts = {key: _count(summary, key, where) for key in _COUNT_KEYS}
         # ``unchanged`` (rows a sync state skipped) is present only when some were skipped.
@@ -180,6 +185,8 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
     :param retry_on_failure: raise a retryable :class:`AirflowException` instead of
         :class:`AirflowFailException`.
     :param max_samples_in_message: how many sample errors the failure message lists.
+    :param allow_dry_run: check a dry run's summary too (its validation rejects against the
+        thresholds; ``would_upsert`` counts as upserted) instead of failing closed on it.
     """
 
     template_fields: Sequence[str] = ("upsert_task_id", "summary")
@@ -197,6 +204,7 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
         max_errors_by_stage: Mapping[str, int] | None = None,
         retry_on_failure: bool = False,
         max_samples_in_message: int = 5,
+        allow_dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -229,6 +237,7 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
         self.max_errors_by_stage = dict(max_errors_by_stage or {})
         self.retry_on_failure = retry_on_failure
         self.max_samples_in_message = max_samples_in_message
+        self.allow_dry_run = allow_dry_run
 
     @staticmethod
     def _check_limits(name: str, limits: Mapping[str, int] | None) -> None:
@@ -340,7 +349,7 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
         :param context: the Airflow task context (``ti`` is needed with ``upsert_task_id``).
         """
         try:
-            merged = merge_summaries(self._load(context))
+            merged = merge_summaries(self._load(context), allow_dry_run=self.allow_dry_run)
         except SummaryError as exc:
             raise self._fail(
                 f"HubSpot upsert check failed closed for {self._source()}: {exc}. "

@@ -21,38 +21,71 @@ from hubspot_events_provider.sandbox.config import (
 )
 from hubspot_events_provider.sandbox.server import SandboxServer
 
+#: The Bearer token the sandbox accepts when no ``--token`` is given (a public test value).
+DEFAULT_TOKEN = "sandbox-token"  # noqa: S105
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hubspot-sandbox``."""
     parser = argparse.ArgumentParser(
         prog="hubspot-sandbox", description="Run a local HubSpot-compatible Marketing Events API."
     )
-    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)")
-    parser.add_argument("--token", action="append", help="valid static Bearer token (repeatable)")
-    parser.add_argument("--rate-limit", type=int, default=None, help="requests per rolling window")
-    parser.add_argument("--rate-window", type=float, default=10.0, help="rolling window length, seconds")
-    parser.add_argument("--daily-limit", type=int, default=None, help="429 DAILY after this many requests")
-    parser.add_argument(
-        "--partial-mode", choices=PARTIAL_MODES, default="200", help="partly invalid batch answer"
+    add = parser.add_argument
+    add("--port", type=int, default=8765, help="port on 127.0.0.1, 0 = any free port (default: %(default)s)")
+    add("--token", action="append", help=f"valid static Bearer token, repeatable (default: {DEFAULT_TOKEN})")
+    add(
+        "--rate-limit",
+        type=int,
+        default=None,
+        help="requests per rolling window; HubSpot allows 100, 190 or 250 (default: unlimited)",
     )
-    parser.add_argument(
+    add(
+        "--rate-window",
+        type=float,
+        default=10.0,
+        help="rolling window length, seconds (default: %(default)s)",
+    )
+    add(
+        "--daily-limit",
+        type=int,
+        default=None,
+        help="429 DAILY after this many requests (default: unlimited)",
+    )
+    add(
+        "--partial-mode",
+        choices=PARTIAL_MODES,
+        default="200",
+        help="answer to a partly invalid batch (default: %(default)s)",
+    )
+    add(
         "--row-error-shape",
         choices=ROW_ERROR_SHAPES,
         default="count",
-        help="how a per-row upsert error names its row (default: count, the least helpful)",
+        help="how a per-row upsert error names its row (default: %(default)s, the least helpful)",
     )
-    parser.add_argument(
+    add(
         "--custom-property",
         action="append",
-        help="a custom property the account defines (repeatable; default: "
-        + ", ".join(DEFAULT_CUSTOM_PROPERTIES)
-        + "); others are silently dropped",
+        help="a custom property the account defines, repeatable; others are dropped silently "
+        f"(default: {', '.join(DEFAULT_CUSTOM_PROPERTIES)})",
     )
-    parser.add_argument("--missing-scopes", action="store_true", help="answer 403 MISSING_SCOPES")
-    parser.add_argument("--latency", type=float, nargs=2, metavar=("LOW", "HIGH"), default=(0.0, 0.0))
-    parser.add_argument("--access-token-ttl", type=float, default=1800, help="OAuth expires_in, seconds")
-    parser.add_argument("--retry-after", action="store_true", help="add Retry-After to 429 answers")
-    parser.add_argument("--seed", type=int, default=0, help="seed of latency and fault randomness")
+    add("--missing-scopes", action="store_true", help="answer 403 MISSING_SCOPES")
+    add(
+        "--latency",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=(0.0, 0.0),
+        help="uniform random latency per request, seconds (default: 0 0)",
+    )
+    add(
+        "--access-token-ttl",
+        type=float,
+        default=1800,
+        help="OAuth expires_in, seconds (default: %(default)s)",
+    )
+    add("--retry-after", action="store_true", help="add Retry-After to 429 answers")
+    add("--seed", type=int, default=0, help="seed of latency and fault randomness (default: %(default)s)")
     return parser
 
 
@@ -62,7 +95,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     :param args: the result of :func:`build_parser` ``.parse_args()``.
     """
     return SandboxConfig(
-        tokens=tuple(args.token) if args.token else ("sandbox-token",),
+        tokens=tuple(args.token) if args.token else (DEFAULT_TOKEN,),
         rate_limit=args.rate_limit,
         rate_window_s=args.rate_window,
         daily_limit=args.daily_limit,
@@ -90,7 +123,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with SandboxServer(config_from_args(args), port=args.port) as sandbox:
+    server = SandboxServer(config_from_args(args), port=args.port)
+    try:
+        server.start()
+    except OSError as exc:  # a busy port, most often: one line, not a traceback
+        print(
+            f"hubspot-sandbox: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 2
+    with server as sandbox:
         # The sandbox token is a local, public test value: printing it is the point of the CLI.
         print(f"HubSpot sandbox listening on {sandbox.url}", flush=True)
         print(f"Bearer token: {sandbox.token}", flush=True)

@@ -7,13 +7,11 @@ results file) until every one answers, and returns their object ids to XCom.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import IO, Any
+from typing import Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
@@ -22,15 +20,14 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
 )
 
+from hubspot_events_provider._storage import dag_folder, read_json_lines
 from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.errors import (
-    HubSpotAuthError,
-    HubSpotMissingScopesError,
     HubSpotNotFoundError,
     InputError,
 )
+from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
-from hubspot_events_provider.operators._paths import resolve_input_path
 
 __all__ = ["MarketingEventsSensor"]
 
@@ -142,30 +139,15 @@ class MarketingEventsSensor(BaseSensorOperator):
             raise AirflowFailException(f"external_ids must be a list of events, got {type(value).__name__}")
         return [_key_of(item, f"external_ids[{index}]") for index, item in enumerate(value)]
 
-    @staticmethod
-    def _open(location: str) -> IO[str]:
-        """Open a results file, local or in object storage (``s3://...``), gzip when ``.gz``."""
-        binary = resolve_input_path(location).open_binary()
-        if location.strip().endswith(".gz"):
-            return io.TextIOWrapper(gzip.GzipFile(fileobj=binary), encoding="utf-8")
-        return io.TextIOWrapper(binary, encoding="utf-8")
-
     def _lines(self, paths: Sequence[str]) -> Iterator[EventKey]:
+        """Every event of the results files, read with the core's JSON Lines reader (shared storage)."""
+        folder = dag_folder(self)
         for path in paths:
             try:
-                handle = self._open(path)
-            except InputError as exc:
+                for row in read_json_lines(path, dag_folder=folder):
+                    yield _key_of(row.data, f"{path}, line {row.line}")
+            except InputError as exc:  # unreadable, bad gzip / UTF-8 / JSON, with the line number
                 raise AirflowFailException(f"cannot read the upsert results file: {exc}") from exc
-            number = 0
-            try:
-                with handle:
-                    for number, line in enumerate(handle, start=1):
-                        if line.strip():
-                            yield _key_of(json.loads(line), f"{path}, line {number}")
-            except ValueError as exc:  # bad JSON, bad UTF-8
-                raise AirflowFailException(f"{path}, line {number}: not valid JSON ({exc})") from exc
-            except OSError as exc:  # unreadable, bad gzip
-                raise AirflowFailException(f"cannot read the upsert results file {path}: {exc}") from exc
 
     def _sampled_ids(self) -> list[EventKey]:
         paths = [self.results_path] if isinstance(self.results_path, str) else list(self.results_path or [])
@@ -199,12 +181,11 @@ class MarketingEventsSensor(BaseSensorOperator):
 
     def _read(self, key: EventKey) -> str | None:
         account, event = key
-        try:
-            body = self.client.get_event(event, account)
-        except HubSpotNotFoundError:
-            return None
-        except (HubSpotAuthError, HubSpotMissingScopesError) as exc:
-            raise AirflowFailException(str(exc)) from exc
+        with fail_task_on_permanent_errors():  # a wrong token or scope: no Airflow retries
+            try:
+                body = self.client.get_event(event, account)
+            except HubSpotNotFoundError:
+                return None
         object_id = body.get("objectId") or body.get("id")
         return str(object_id) if object_id is not None else ""
 

@@ -406,3 +406,74 @@ def test_a_fresh_token_reported_expired_again_is_refreshed_at_most_twice(
     # cache also fetches a token before each try, hence up to two token requests per try.
     assert [r.split()[-1] for r in data_requests(sb)] == ["401", "401", "401"]
     assert 3 <= auth.refresh_count <= 6
+
+
+# -- what the task log says about unreachable hosts and long waits (issue 16, defects 4 and 7) ----
+
+
+def test_refused_connection_names_host_and_cause() -> None:
+    config = ClientConfig(base_url="http://127.0.0.1:9", max_retries=0, connect_timeout=1.0)
+    with HubSpotClient(config, StaticTokenAuth(CANARY)) as c, pytest.raises(HubSpotTransportError) as info:
+        c.check_access()
+    assert info.value.message == "connection failed to 127.0.0.1:9: connection refused (ConnectionError)."
+
+
+def test_unresolvable_host_names_host_and_cause() -> None:
+    config = ClientConfig(base_url="https://no-such-host.invalid", max_retries=0, connect_timeout=2.0)
+    with HubSpotClient(config, StaticTokenAuth(CANARY)) as c, pytest.raises(HubSpotTransportError) as info:
+        c.check_access()
+    assert info.value.message == (
+        "connection failed to no-such-host.invalid: name resolution failed (ConnectionError)."
+    )
+
+
+def test_tls_failure_names_host_and_cause(sandbox: SandboxServer) -> None:
+    # https to the sandbox's plain-http port: the TLS handshake fails.
+    config = ClientConfig(base_url=f"https://127.0.0.1:{sandbox.port}", max_retries=0, connect_timeout=2.0)
+    with HubSpotClient(config, StaticTokenAuth(CANARY)) as c, pytest.raises(HubSpotTransportError) as info:
+        c.check_access()
+    assert (
+        info.value.message
+        == f"connection failed to 127.0.0.1:{sandbox.port}: TLS handshake failed (SSLError)."
+    )
+
+
+def test_read_timeout_names_host_and_seconds(sandbox: SandboxServer) -> None:
+    sandbox.add_fault(Fault(kind="latency", latency_s=1.0, times=1))
+    with (
+        HubSpotClient(fast_config(sandbox, read_timeout=0.2, max_retries=0), StaticTokenAuth(CANARY)) as c,
+        pytest.raises(HubSpotTransportError) as info,
+    ):
+        c.check_access()
+    assert info.value.message == f"no answer from 127.0.0.1:{sandbox.port} within 0.2 s (read timeout)."
+
+
+def test_long_limiter_waits_are_logged_with_their_duration(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hubspot_events_provider.core.client")
+    config = fast_config(sandbox, max_requests_per_10s=1, rate_window_s=1.2)
+    with HubSpotClient(config, StaticTokenAuth(sandbox.token)) as c:
+        c.check_access()
+        c.check_access()  # the window's one slot is taken: waits about 1.2 s
+    waits = [r.getMessage() for r in caplog.records if "for the rate limiter" in r.getMessage()]
+    assert len(waits) == 1, waits
+    prefix = "HubSpot GET /marketing/marketing-events/2026-03: waiting "
+    assert waits[0].startswith(prefix)
+    seconds = float(waits[0][len(prefix) :].split(" ")[0])
+    assert 1.0 <= seconds <= 1.3
+    assert waits[0].endswith(" s for the rate limiter (1 requests per 1.2 s).")
+    first, second = [r.at for r in sandbox.requests()]
+    assert second - first >= 1.0
+
+
+def test_rate_limited_retry_says_the_limiter_pauses(
+    client: HubSpotClient, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hubspot_events_provider.core.client")
+    sandbox.add_fault(Fault(kind="429", times=1))
+    client.check_access()
+    retries = [r.getMessage() for r in caplog.records if "retry 1/3" in r.getMessage()]
+    assert len(retries) == 1
+    assert retries[0].endswith(", then the rate limiter's pause.")
+    assert "429 TEN_SECONDLY_ROLLING" in retries[0]

@@ -6,9 +6,12 @@ import pytest
 
 from hubspot_events_provider.core.retry import (
     LOCKED_MIN_WAIT_S,
+    RATE_LIMITED_JITTER_S,
     Failure,
+    RetryDecision,
     backoff_seconds,
     parse_retry_after,
+    retry_delay,
     should_retry,
 )
 
@@ -40,7 +43,8 @@ def test_status_table(
     status: int, category: str | None, policy: str | None, retry: bool, rate_limited: bool, daily: bool
 ) -> None:
     decision = should_retry(status=status, category=category, policy_name=policy)
-    assert (decision.retry, decision.rate_limited, decision.daily_limit) == (retry, rate_limited, daily)
+    assert (decision.retry, decision.rate_limited) == (retry, rate_limited)
+    assert (decision.reason == "429 DAILY") is daily
     assert decision.refresh_auth is False
 
 
@@ -119,3 +123,34 @@ def test_backoff_grows_then_stays_bounded() -> None:
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=lambda: 10.0) == expected
+
+
+@pytest.mark.parametrize(
+    ("decision", "attempt", "retry_after", "rng", "expected"),
+    [
+        # secondly 429: only a jitter below min(base, 1 s); the limiter's pause is the real wait
+        (should_retry(status=429, policy_name="TEN_SECONDLY_ROLLING"), 0, None, 0.5, 0.25),
+        (should_retry(status=429, policy_name="TEN_SECONDLY_ROLLING"), 4, 7.0, 0.5, 0.25),
+        (should_retry(status=429), 0, None, 0.0, 0.0),
+        # 423: backoff, but never under the 2 s HubSpot asks for
+        (should_retry(status=423), 0, None, 0.5, LOCKED_MIN_WAIT_S),
+        (should_retry(status=423), 5, None, 0.5, 8.0),  # 0.5 * 2**5 = 16, half of it
+        # 5xx and transport failures: full-jitter backoff, Retry-After honoured
+        (should_retry(status=503), 0, None, 0.5, 0.25),
+        (should_retry(status=503), 2, None, 1.0, 2.0),
+        (should_retry(status=503), 2, 3.0, 0.0, 3.0),
+        (should_retry(failure=Failure.TIMEOUT), 1, None, 0.0, 0.1),  # a tenth of the 1 s step
+    ],
+)
+def test_retry_delay_table(
+    decision: RetryDecision, attempt: int, retry_after: float | None, rng: float, expected: float
+) -> None:
+    delay = retry_delay(decision, attempt, retry_after, base=0.5, cap=30.0, rng=lambda: rng)
+    assert delay == pytest.approx(expected)
+
+
+def test_rate_limited_jitter_never_exceeds_a_second() -> None:
+    decision = should_retry(status=429)
+    assert retry_delay(decision, 0, base=5.0, rng=lambda: 0.999) == pytest.approx(
+        0.999 * RATE_LIMITED_JITTER_S
+    )

@@ -98,7 +98,7 @@ def test_default_host_is_hubspot(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"password": "x", "extra": {"timeout": "soon"}}, "extra 'timeout' must be a number"),
         ({"password": "x", "extra": {"max_requests_per_10s": "lots"}}, "must be an integer"),
         ({"password": "x", "extra": {"auth_type": "basic"}}, "auth_type must be 'token' or 'oauth'"),
-        ({}, "has no access token"),
+        ({}, "no access token: put the private app token"),
         ({"extra": {"auth_type": "oauth", "client_id": "c"}}, "OAuth needs client_secret, refresh_token"),
     ],
 )
@@ -114,9 +114,12 @@ def test_invalid_connections(
     assert message.split("'")[0] in text
 
 
-@pytest.mark.parametrize(
-    "name", ["token", "access_token", "password", "client_secret", "refresh_token", "api_key"]
+SECRET_NAMES = (
+    "token access_token api_token private_app_token password client_secret refresh_token api_key hapikey"
 )
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES.split())
 def test_secret_arguments_are_refused(name: str) -> None:
     with (
         pytest.warns(UserWarning, match="Put it in the Airflow Connection"),
@@ -247,3 +250,16 @@ def test_airflow_connections_test_cli(sandbox: SandboxServer, tmp_path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Connection success!" in result.stdout
     assert any(r.path == "/marketing/marketing-events/2026-03" for r in sandbox.requests())
+
+
+@pytest.mark.parametrize("name", ["api_token", "private_app_token", "hapikey"])
+def test_operator_refuses_the_other_secret_names(name: str) -> None:
+    from hubspot_events_provider.operators.marketing_events import UpsertMarketingEventsOperator
+
+    for where in ({name: CANARY}, {"hook_params": {name: CANARY}}):
+        with (
+            pytest.warns(UserWarning, match="Put it in the Airflow Connection"),
+            pytest.raises(ValueError, match=f"The argument '{name}' is refused") as info,
+        ):
+            UpsertMarketingEventsOperator(task_id="upsert", events=[], **where)  # type: ignore[arg-type]
+        assert CANARY not in str(info.value)

@@ -50,7 +50,7 @@ CASES: list[tuple[str, bytes, int | None]] = [
         (CSV_HEADER + _csv_rows(5)).encode() + "acme,x,Café,Acme,2026-12-01\n".encode("latin-1"),
         7,
     ),
-    ("utf16.jsonl", GOOD_JSONL.decode().encode("utf-16"), 1),
+    ("utf16.jsonl", GOOD_JSONL.decode().encode("utf-16-le"), 1),  # no BOM (one is detected and read)
     ("empty.json", b"", None),
     ("blank.jsonl", b"\n\n   \n", None),
     ("object.json", json.dumps({"events": GOOD}, indent=2).encode(), None),

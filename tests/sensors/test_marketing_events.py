@@ -198,7 +198,7 @@ def test_bad_input_fails_without_retry(sandbox: SandboxServer, kwargs: dict[str,
         (
             "results.jsonl",
             b'{"externalAccountId": "acme", "externalEventId": "x"}\n{oops\n',
-            "line 2: not valid JSON",
+            "line 2: invalid JSON Lines",
         ),
         ("results.jsonl", b'{"externalAccountId": "acme"}\n', "line 1: expected"),
         ("results.jsonl.gz", b"not gzip at all", "cannot read the upsert results file"),
