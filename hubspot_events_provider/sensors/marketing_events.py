@@ -2,7 +2,9 @@
 
 HubSpot says events become searchable "a few minutes after creation". :class:`MarketingEventsSensor`
 reads a handful of events by their external ids (given, or a deterministic sample of an upsert's
-results file) until every one answers, and returns their object ids to XCom.
+results file) until every one answers, and returns their object ids to XCom. With a results file it
+also verifies, field by field, that HubSpot holds what was sent (HubSpot silently drops custom
+properties the account does not define): :mod:`hubspot_events_provider.core.verify`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from hubspot_events_provider.core.errors import (
     HubSpotNotFoundError,
     InputError,
 )
+from hubspot_events_provider.core.verify import Mismatch, compare_event, describe, sent_of
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 
@@ -35,6 +38,7 @@ EventKey = tuple[str, str]
 """``(externalAccountId, externalEventId)``."""
 
 _MAX_IDS_IN_MESSAGE = 50
+_MAX_EVENTS_IN_MESSAGE = 10
 
 
 def _key_of(item: Any, where: str) -> EventKey:
@@ -51,6 +55,13 @@ def _key_of(item: Any, where: str) -> EventKey:
             f"(externalAccountId, externalEventId) pair, got {item!r}"
         )
     return str(account), str(event)
+
+
+def _describe_all(differs: Mapping[EventKey, Sequence[Mismatch]]) -> str:
+    keys = list(differs)
+    shown = " | ".join(describe(key, differs[key]) for key in keys[:_MAX_EVENTS_IN_MESSAGE])
+    more = len(keys) - _MAX_EVENTS_IN_MESSAGE
+    return shown + (f" | and {more} more event(s)" if more > 0 else "")
 
 
 def _format_keys(keys: Sequence[EventKey]) -> str:
@@ -75,8 +86,20 @@ class MarketingEventsSensor(BaseSensorOperator):
     (Airflow retries apply). Found events are remembered between pokes in ``mode="poke"``; in
     ``mode="reschedule"`` (recommended for long waits) each try re-reads the small sample.
 
+    With ``verify_fields`` (the default) and a results file, each sampled event's stored values are
+    compared with what the upsert sent (the results file records it as ``sent``), field by field and
+    normalised the same way on both sides (date-times as instants, booleans, custom property values):
+    green means every sampled field is in HubSpot as sent. A custom property HubSpot dropped (it
+    drops properties the account does not define, answering success) fails the task at once,
+    naming the event and the property. Another field that differs is read again at the next poke
+    (a read may briefly show an older version) and fails the task at ``timeout``, naming the event,
+    the field and both values. The comparison uses the read that finds the event: reads stay
+    bounded by ``sample_size``. Events given as ``external_ids`` are only waited for (nothing
+    recorded what was sent).
+
     XCom return value: ``{"found": [{"externalAccountId", "externalEventId", "objectId"}, ...],
-    "object_ids": [...], "checked": n, "sampled_from": rows in the results file or None}``.
+    "object_ids": [...], "checked": n, "sampled_from": rows in the results file or None,
+    "verified": events compared field by field}``.
     At ``timeout`` it raises :class:`AirflowSensorTimeout` naming the ids still missing.
 
     :param external_ids: events to wait for (templated): a list of ``{"externalAccountId",
@@ -86,6 +109,8 @@ class MarketingEventsSensor(BaseSensorOperator):
     :param sample_size: how many events to draw from ``results_path``.
     :param sample_seed: seed of the sample.
     :param hubspot_conn_id: the HubSpot Airflow Connection (templated).
+    :param verify_fields: compare the sampled events' stored fields with what was sent (default
+        on); ``False`` only waits until they are readable.
     :param kwargs: :class:`BaseSensorOperator` arguments; ``poke_interval`` defaults to 30 s and
         ``timeout`` to 30 minutes.
     """
@@ -102,6 +127,7 @@ class MarketingEventsSensor(BaseSensorOperator):
         sample_size: int = 20,
         sample_seed: int = 0,
         hubspot_conn_id: str = HubSpotHook.default_conn_name,
+        verify_fields: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
@@ -116,7 +142,10 @@ class MarketingEventsSensor(BaseSensorOperator):
         self.sample_size = sample_size
         self.sample_seed = sample_seed
         self.hubspot_conn_id = hubspot_conn_id
+        self.verify_fields = verify_fields
         self._targets: list[EventKey] | None = None
+        self._sent: dict[EventKey, Mapping[str, Any]] = {}
+        self._differs: dict[EventKey, list[Mismatch]] = {}
         self._sampled_from: int | None = None
         self._found: dict[EventKey, str] = {}
         self._missing: list[EventKey] = []
@@ -139,31 +168,34 @@ class MarketingEventsSensor(BaseSensorOperator):
             raise AirflowFailException(f"external_ids must be a list of events, got {type(value).__name__}")
         return [_key_of(item, f"external_ids[{index}]") for index, item in enumerate(value)]
 
-    def _lines(self, paths: Sequence[str]) -> Iterator[EventKey]:
-        """Every event of the results files, read with the core's JSON Lines reader (shared storage)."""
+    def _lines(self, paths: Sequence[str]) -> Iterator[tuple[EventKey, Mapping[str, Any] | None]]:
+        """Every event of the results files and what was sent for it, read with the core's JSON
+        Lines reader (shared storage)."""
         folder = dag_folder(self)
         for path in paths:
             try:
                 for row in read_json_lines(path, dag_folder=folder):
-                    yield _key_of(row.data, f"{path}, line {row.line}")
+                    yield _key_of(row.data, f"{path}, line {row.line}"), sent_of(row.data)
             except InputError as exc:  # unreadable, bad gzip / UTF-8 / JSON, with the line number
                 raise AirflowFailException(f"cannot read the upsert results file: {exc}") from exc
 
     def _sampled_ids(self) -> list[EventKey]:
         paths = [self.results_path] if isinstance(self.results_path, str) else list(self.results_path or [])
         rng = random.Random(self.sample_seed)
-        reservoir: list[tuple[int, EventKey]] = []
+        # Only the sample's sent values are kept: memory stays bounded by sample_size.
+        reservoir: list[tuple[int, EventKey, Mapping[str, Any] | None]] = []
         seen = 0
-        for index, key in enumerate(self._lines(paths)):
+        for index, (key, sent) in enumerate(self._lines(paths)):
             seen += 1
             if len(reservoir) < self.sample_size:
-                reservoir.append((index, key))
+                reservoir.append((index, key, sent))
             else:
                 slot = rng.randrange(seen)
                 if slot < self.sample_size:
-                    reservoir[slot] = (index, key)
+                    reservoir[slot] = (index, key, sent)
         self._sampled_from = seen
-        return [key for _, key in sorted(reservoir)]
+        self._sent = {key: sent for _, key, sent in reservoir if sent is not None}
+        return [key for _, key, _ in sorted(reservoir, key=lambda entry: entry[0])]
 
     def targets(self) -> list[EventKey]:
         """The events to wait for, drawn once per task try (deterministic across tries)."""
@@ -179,24 +211,42 @@ class MarketingEventsSensor(BaseSensorOperator):
 
     # -- poke -------------------------------------------------------------------------------------
 
-    def _read(self, key: EventKey) -> str | None:
+    def _read(self, key: EventKey) -> Mapping[str, Any] | None:
+        """The event as HubSpot holds it, or ``None`` when it is not readable yet."""
         account, event = key
         with fail_task_on_permanent_errors():  # a wrong token or scope: no Airflow retries
             try:
-                body = self.client.get_event(event, account)
+                body: Mapping[str, Any] = self.client.get_event(event, account)
             except HubSpotNotFoundError:
                 return None
-        object_id = body.get("objectId") or body.get("id")
-        return str(object_id) if object_id is not None else ""
+        return body
+
+    def _verify(self, key: EventKey, stored: Mapping[str, Any]) -> None:
+        """Compare one read event with what was sent; remember what differs."""
+        sent = self._sent.get(key)
+        mismatches = compare_event(sent, stored) if self.verify_fields and sent is not None else []
+        if mismatches:
+            self._differs[key] = mismatches
+        else:
+            self._differs.pop(key, None)
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
-        """Read each event not found yet; done when all are readable."""
+        """Read each event not found (or not matching) yet; done when all are readable as sent."""
         targets = self.targets()
         for key in targets:
-            if key not in self._found:
-                object_id = self._read(key)
-                if object_id is not None:
-                    self._found[key] = object_id
+            if key not in self._found or key in self._differs:
+                stored = self._read(key)
+                if stored is not None:
+                    object_id = stored.get("objectId") or stored.get("id")
+                    self._found[key] = str(object_id) if object_id is not None else ""
+                    self._verify(key, stored)
+        dropped = {key: found for key, found in self._differs.items() if any(m.dropped for m in found)}
+        if dropped:
+            # HubSpot never sets a property it dropped: waiting cannot help.
+            raise AirflowFailException(
+                f"HubSpot does not hold what was sent for {len(dropped)} of {len(targets)} sampled "
+                f"event(s): {_describe_all(dropped)}"
+            )
         self._missing = [key for key in targets if key not in self._found]
         if self._missing:
             self.log.info(
@@ -204,6 +254,14 @@ class MarketingEventsSensor(BaseSensorOperator):
                 len(self._missing),
                 len(targets),
                 _format_keys(self._missing),
+            )
+            return False
+        if self._differs:
+            self.log.info(
+                "%d of %d event(s) differ from what was sent (read again at the next poke): %s",
+                len(self._differs),
+                len(targets),
+                _describe_all(self._differs),
             )
             return False
         found = [
@@ -221,6 +279,7 @@ class MarketingEventsSensor(BaseSensorOperator):
                 "object_ids": [item["objectId"] for item in found],
                 "checked": len(targets),
                 "sampled_from": self._sampled_from,
+                "verified": sum(1 for key in targets if key in self._sent) if self.verify_fields else 0,
             },
         )
 
@@ -230,6 +289,11 @@ class MarketingEventsSensor(BaseSensorOperator):
             return super().execute(context)
         except AirflowSensorTimeout as exc:
             missing = self._missing
+            if not missing and self._differs:
+                raise AirflowSensorTimeout(
+                    f"{exc} {len(self._differs)} of {len(self._targets or [])} event(s) still differ in "
+                    f"HubSpot from what was sent: {_describe_all(self._differs)}"
+                ) from exc
             raise AirflowSensorTimeout(
                 f"{exc} {len(missing)} of {len(self._targets or [])} event(s) are still not readable in "
                 f"HubSpot (externalAccountId/externalEventId): {_format_keys(missing)}"
