@@ -55,7 +55,7 @@ test-slow: env
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
 
 demo: env
-	$(VENV)/bin/python -m dags_example.demo
+	$(VENV)/bin/python -m dags_example.demo $(ARGS)
 
 sandbox: env
 	$(VENV)/bin/hubspot-sandbox --port 8765

@@ -22,6 +22,7 @@ __all__ = [
     "compare_event",
     "describe",
     "sent_of",
+    "summarize",
 ]
 
 #: Event fields holding date-times (compared as instants, to the millisecond HubSpot keeps).
@@ -29,7 +30,12 @@ DATETIME_FIELDS = frozenset({"startDateTime", "endDateTime"})
 #: Fields never compared: the ids that found the event.
 _IDS = frozenset({"externalAccountId", "externalEventId"})
 _MAX_SHOWN = 10
+_MAX_EVENTS = 5
 _VALUE_CHARS = 120
+DROPPED_HINT = (
+    "HubSpot silently drops custom properties the account does not define on its marketing event "
+    "object: check the spelling, or create the property in HubSpot"
+)
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,45 @@ class Mismatch:
     def text(self) -> str:
         """One line: the field and both values."""
         if self.dropped:
-            name = self.field.split(".", 1)[1]
-            return (
-                f"custom property {name!r} was dropped by HubSpot (sent {_show(self.sent)}, HubSpot "
-                "holds none: HubSpot silently drops custom properties the account does not define on "
-                "its marketing event object; check the spelling or create the property)"
-            )
+            return f"custom property {self.property_name!r} was dropped by HubSpot (sent {_show(self.sent)})"
         return f"{self.field}: sent {_show(self.sent)}, HubSpot holds {_show(self.stored)}"
+
+    @property
+    def property_name(self) -> str | None:
+        """The custom property's name, for a ``customProperties.<name>`` field."""
+        prefix = "customProperties."
+        return self.field[len(prefix) :] if self.field.startswith(prefix) else None
+
+
+def summarize(differs: Mapping[tuple[str, str], Sequence[Mismatch]], sampled: int) -> str:
+    """One message for every sampled event that differs: each dropped custom property once (with
+    how many events lost it and one example), then the other differences event by event.
+
+    :param differs: ``(externalAccountId, externalEventId)`` -> what :func:`compare_event` found.
+    :param sampled: how many events were compared.
+    """
+    dropped: dict[str, list[tuple[tuple[str, str], Any]]] = {}
+    others: dict[tuple[str, str], list[Mismatch]] = {}
+    for key, found in differs.items():
+        for mismatch in found:
+            if mismatch.dropped and mismatch.property_name is not None:
+                dropped.setdefault(mismatch.property_name, []).append((key, mismatch.sent))
+            else:
+                others.setdefault(key, []).append(mismatch)
+    parts = []
+    for name, where in dropped.items():
+        (account, event), value = where[0]
+        parts.append(
+            f"custom property {name!r} was dropped by HubSpot in {len(where)} of {sampled} sampled "
+            f"event(s) (e.g. event {event!r} of externalAccountId {account!r}, sent {_show(value)})"
+        )
+    if dropped:
+        parts[-1] += f"; {DROPPED_HINT}"
+    keys = list(others)
+    parts.extend(describe(key, others[key]) for key in keys[:_MAX_EVENTS])
+    if len(keys) > _MAX_EVENTS:
+        parts.append(f"and {len(keys) - _MAX_EVENTS} more event(s) differ")
+    return " | ".join(parts)
 
 
 def sent_of(line: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -28,7 +28,7 @@ from hubspot_events_provider.core.errors import (
     HubSpotNotFoundError,
     InputError,
 )
-from hubspot_events_provider.core.verify import Mismatch, compare_event, describe, sent_of
+from hubspot_events_provider.core.verify import Mismatch, compare_event, sent_of, summarize
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 
@@ -38,7 +38,6 @@ EventKey = tuple[str, str]
 """``(externalAccountId, externalEventId)``."""
 
 _MAX_IDS_IN_MESSAGE = 50
-_MAX_EVENTS_IN_MESSAGE = 10
 
 
 def _key_of(item: Any, where: str) -> EventKey:
@@ -55,13 +54,6 @@ def _key_of(item: Any, where: str) -> EventKey:
             f"(externalAccountId, externalEventId) pair, got {item!r}"
         )
     return str(account), str(event)
-
-
-def _describe_all(differs: Mapping[EventKey, Sequence[Mismatch]]) -> str:
-    keys = list(differs)
-    shown = " | ".join(describe(key, differs[key]) for key in keys[:_MAX_EVENTS_IN_MESSAGE])
-    more = len(keys) - _MAX_EVENTS_IN_MESSAGE
-    return shown + (f" | and {more} more event(s)" if more > 0 else "")
 
 
 def _format_keys(keys: Sequence[EventKey]) -> str:
@@ -245,7 +237,7 @@ class MarketingEventsSensor(BaseSensorOperator):
             # HubSpot never sets a property it dropped: waiting cannot help.
             raise AirflowFailException(
                 f"HubSpot does not hold what was sent for {len(dropped)} of {len(targets)} sampled "
-                f"event(s): {_describe_all(dropped)}"
+                f"event(s): {summarize(dropped, len(targets))}"
             )
         self._missing = [key for key in targets if key not in self._found]
         if self._missing:
@@ -261,7 +253,7 @@ class MarketingEventsSensor(BaseSensorOperator):
                 "%d of %d event(s) differ from what was sent (read again at the next poke): %s",
                 len(self._differs),
                 len(targets),
-                _describe_all(self._differs),
+                summarize(self._differs, len(targets)),
             )
             return False
         found = [
@@ -292,7 +284,7 @@ class MarketingEventsSensor(BaseSensorOperator):
             if not missing and self._differs:
                 raise AirflowSensorTimeout(
                     f"{exc} {len(self._differs)} of {len(self._targets or [])} event(s) still differ in "
-                    f"HubSpot from what was sent: {_describe_all(self._differs)}"
+                    f"HubSpot from what was sent: {summarize(self._differs, len(self._targets or []))}"
                 ) from exc
             raise AirflowSensorTimeout(
                 f"{exc} {len(missing)} of {len(self._targets or [])} event(s) are still not readable in "

@@ -13,7 +13,7 @@ from hubspot_events_provider.core.model import EventMapper
 from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
 from hubspot_events_provider.core.sources import rows_from_events
 from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
-from hubspot_events_provider.core.verify import Mismatch, compare_event, describe, sent_of
+from hubspot_events_provider.core.verify import Mismatch, compare_event, describe, sent_of, summarize
 from hubspot_events_provider.sandbox import SandboxServer
 from tests.support import event, make_client
 
@@ -123,3 +123,19 @@ def test_values_are_compared_normalised_the_same_way(
     sent: dict[str, Any], stored: dict[str, Any], differs: list[str]
 ) -> None:
     assert [m.field for m in compare_event(sent, stored)] == differs
+
+
+def test_summarize_names_each_dropped_property_once_then_the_other_differences() -> None:
+    differs = {
+        ("acme", f"e{i}"): [Mismatch("customProperties.capcity", str(i), None, dropped=True)]
+        for i in range(7)
+    }
+    differs[("acme", "e3")].append(Mismatch("eventName", "A", "B"))
+    text = summarize(differs, 10)
+    assert text.startswith(
+        "custom property 'capcity' was dropped by HubSpot in 7 of 10 sampled event(s) "
+        "(e.g. event 'e0' of externalAccountId 'acme', sent '0'); HubSpot silently drops"
+    )
+    assert text.endswith(" | event 'e3' (externalAccountId 'acme'): eventName: sent 'A', HubSpot holds 'B'")
+    many = {("acme", f"e{i}"): [Mismatch("eventName", "A", str(i))] for i in range(8)}
+    assert summarize(many, 8).endswith("| and 3 more event(s) differ")
