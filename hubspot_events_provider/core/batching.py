@@ -15,8 +15,9 @@ fields the results echo). What it cannot place costs requests, as few as the cou
 * after a 200/207 the good rows are already applied, so only one half of the unknown rows is
   re-sent: its ``numErrors`` gives the other half's count, and a half known clean is not re-sent;
 * after a whole-batch 400 nothing was applied: rows the error details name fail and the rest is
-  re-sent once; otherwise both halves are re-sent (every write the pipeline carries is idempotent
-  by key), except a lone row after a clean first half, which must be the bad one.
+  re-sent once; otherwise the first half is re-sent (every write the pipeline carries is idempotent
+  by key) and, when it goes through, the second half is known to hold the bad rows: it is split at
+  once rather than sent whole to be refused again.
 """
 
 from __future__ import annotations
@@ -194,18 +195,25 @@ def _split(
     outcome: BatchOutcome,
     err: HubSpotValidationError,
 ) -> BatchOutcome:
-    """Halve a batch HubSpot refused whole without naming rows; nothing of it was applied, so both
-    halves are sent, unless the first went through and the second is one row: that one is the bad one."""
-    middle = len(items) // 2
-    outcome.splits += 1
-    first = send_batch(kind, client, items[:middle])
-    outcome.merge(first)
-    second = items[middle:]
-    if not first.failed and len(second) == 1:
-        outcome.failed.append(_failure_from_error(second[0], err.body, err.category, err.message))
-        return outcome
-    outcome.merge(send_batch(kind, client, second))
-    return outcome
+    """Halve rows HubSpot refused whole without naming any; nothing of them was applied.
+
+    The first half is sent. When it goes through, the second half holds the bad rows: it is not
+    sent whole again (it would be refused again) but split at once, and a lone row left is the bad
+    one. When the first half had a bad row too, nothing is known of the second: it is sent.
+    """
+    while True:
+        middle = len(items) // 2
+        outcome.splits += 1
+        first = send_batch(kind, client, items[:middle])
+        outcome.merge(first)
+        second = items[middle:]
+        if first.failed:
+            outcome.merge(send_batch(kind, client, second))
+            return outcome
+        if len(second) == 1:
+            outcome.failed.append(_failure_from_error(second[0], err.body, err.category, err.message))
+            return outcome
+        items = second
 
 
 def _object_ids(

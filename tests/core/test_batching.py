@@ -181,9 +181,12 @@ CASES: list[tuple[str, FakeHubSpot, list[int], int, int, str]] = [
         4,
         "some",
     ),
-    ("whole-batch 400", fake([3], status=400, context="none"), [3], 5, 2, "some"),
-    # [0-2] -> [0] refused, [1-2] ok; [3-5] -> [3] ok, [4-5] -> [4] ok, so [5] is bad without a request.
-    ("whole-batch 400, two bad rows", fake([0, 5], status=400, context="none"), [0, 5], 8, 4, "some"),
+    # [0-2] ok, so [3-5] holds the bad row and is split without being sent whole: [3] refused,
+    # then [4-5] (its sibling failed, nothing known) ok.
+    ("whole-batch 400", fake([3], status=400, context="none"), [3], 4, 2, "some"),
+    # [0-2] refused -> [0] refused, [1-2] ok; [3-5] refused -> [3] ok, so [4-5] is split unsent:
+    # [4] ok, so [5] is the bad one without a request.
+    ("whole-batch 400, two bad rows", fake([0, 5], status=400, context="none"), [0, 5], 7, 4, "some"),
     # The 400's details name the rows: they fail, the rest goes again once.
     ("whole-batch 400 naming rows by index", fake([1, 4], status=400, context="index"), [1, 4], 2, 0, "all"),
     ("whole-batch 400 naming rows by event id", fake([2], status=400, context="event_id"), [2], 2, 0, "all"),
