@@ -257,7 +257,8 @@ def eliminate(
 
 
 def _echoed_names(payloads: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Scalar fields present in every payload and every result (the ones a result echoes)."""
+    """Scalar fields present in every payload and every result whose results' values are all among
+    the payloads' values: the fields HubSpot echoes as sent (one it rewrites is left out)."""
     if not payloads or not results:
         return []
     common = {n for n, v in payloads[0].items() if _scalar(v)} - _NOT_ECHOED
@@ -265,7 +266,9 @@ def _echoed_names(payloads: Sequence[Mapping[str, Any]], results: Sequence[Mappi
         common &= {n for n, v in obj.items() if _scalar(v)}
         if not common:
             return []
-    return sorted(common)
+    return sorted(
+        name for name in common if {_normal(r[name]) for r in results} <= {_normal(p[name]) for p in payloads}
+    )
 
 
 def _scalar(value: Any) -> bool:

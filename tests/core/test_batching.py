@@ -244,6 +244,20 @@ def test_identical_rows_are_told_apart_only_by_re_sending_them() -> None:
     assert sorted(u.key[1] for u, _ in outcome.upserted) == ["e0", "e1", "e2", "e4", "e5"]
 
 
+def test_a_field_hubspot_rewrites_is_left_out_of_the_comparison() -> None:
+    class Rewrites(FakeHubSpot):
+        def upsert_events(self, inputs: Sequence[Mapping[str, Any]]) -> HubSpotResponse:
+            response = super().upsert_events(inputs)
+            for result in response.body["results"]:
+                result["eventOrganizer"] = result["eventOrganizer"].upper()  # echoed differently
+            return response
+
+    hubspot = Rewrites(refuse={"e4"}, context="none", listed=0)
+    outcome = send_batch(KIND, hubspot, [item(i) for i in range(6)])
+    # eventName and startDateTime still tell the rows apart: no re-send.
+    assert (outcome.requests, [f.item.key[1] for f in outcome.failed]) == (1, ["e4"])
+
+
 def test_a_message_names_a_row_only_by_an_exact_token() -> None:
     items = [item(0, eid="evt-1"), item(1, eid="evt-12"), item(2, eid="evt-2")]
 
