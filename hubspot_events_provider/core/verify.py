@@ -21,7 +21,10 @@ __all__ = [
     "Mismatch",
     "compare_event",
     "describe",
+    "dropped_in",
+    "failure_message",
     "sent_of",
+    "still_differ_message",
     "summarize",
 ]
 
@@ -96,6 +99,41 @@ def summarize(differs: Mapping[tuple[str, str], Sequence[Mismatch]], sampled: in
     if len(keys) > _MAX_EVENTS:
         parts.append(f"and {len(keys) - _MAX_EVENTS} more event(s) differ")
     return " | ".join(parts)
+
+
+def dropped_in(
+    differs: Mapping[tuple[str, str], Sequence[Mismatch]],
+) -> dict[tuple[str, str], Sequence[Mismatch]]:
+    """The events that lost a custom property: waiting cannot help them (HubSpot never sets a
+    property it dropped), so a read-back fails at once on them.
+
+    :param differs: event -> its mismatches.
+    """
+    return {key: found for key, found in differs.items() if any(m.dropped for m in found)}
+
+
+def failure_message(dropped: Mapping[tuple[str, str], Sequence[Mismatch]], sampled: int) -> str:
+    """The message a read-back fails with at once (poke mode and trigger alike).
+
+    :param dropped: :func:`dropped_in`'s events.
+    :param sampled: how many events were sampled.
+    """
+    return (
+        f"HubSpot does not hold what was sent for {len(dropped)} of {sampled} sampled event(s): "
+        f"{summarize(dropped, sampled)}"
+    )
+
+
+def still_differ_message(differs: Mapping[tuple[str, str], Sequence[Mismatch]], sampled: int) -> str:
+    """The end of the message a read-back times out with when events still differ.
+
+    :param differs: event -> its mismatches.
+    :param sampled: how many events were sampled.
+    """
+    return (
+        f"{len(differs)} of {sampled} event(s) still differ in HubSpot from what was sent: "
+        f"{summarize(differs, sampled)}"
+    )
 
 
 def sent_of(line: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -28,7 +28,15 @@ from hubspot_events_provider.core.errors import (
     HubSpotNotFoundError,
     InputError,
 )
-from hubspot_events_provider.core.verify import Mismatch, compare_event, sent_of, summarize
+from hubspot_events_provider.core.verify import (
+    Mismatch,
+    compare_event,
+    dropped_in,
+    failure_message,
+    sent_of,
+    still_differ_message,
+    summarize,
+)
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 
@@ -232,13 +240,9 @@ class MarketingEventsSensor(BaseSensorOperator):
                     object_id = stored.get("objectId") or stored.get("id")
                     self._found[key] = str(object_id) if object_id is not None else ""
                     self._verify(key, stored)
-        dropped = {key: found for key, found in self._differs.items() if any(m.dropped for m in found)}
-        if dropped:
-            # HubSpot never sets a property it dropped: waiting cannot help.
-            raise AirflowFailException(
-                f"HubSpot does not hold what was sent for {len(dropped)} of {len(targets)} sampled "
-                f"event(s): {summarize(dropped, len(targets))}"
-            )
+        dropped = dropped_in(self._differs)
+        if dropped:  # HubSpot never sets a property it dropped: waiting cannot help
+            raise AirflowFailException(failure_message(dropped, len(targets)))
         self._missing = [key for key in targets if key not in self._found]
         if self._missing:
             self.log.info(
@@ -283,8 +287,7 @@ class MarketingEventsSensor(BaseSensorOperator):
             missing = self._missing
             if not missing and self._differs:
                 raise AirflowSensorTimeout(
-                    f"{exc} {len(self._differs)} of {len(self._targets or [])} event(s) still differ in "
-                    f"HubSpot from what was sent: {summarize(self._differs, len(self._targets or []))}"
+                    f"{exc} {still_differ_message(self._differs, len(self._targets or []))}"
                 ) from exc
             raise AirflowSensorTimeout(
                 f"{exc} {len(missing)} of {len(self._targets or [])} event(s) are still not readable in "
