@@ -8,10 +8,11 @@ AIRFLOW_FLOOR ?= 3.0.6
 VENV ?= .venv
 VENV_FLOOR ?= .venv-floor
 VENV_DIST ?= .venv-dist
+VENV_LOWEST ?= .venv-lowest
 UV = $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help env env-floor lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox dist clean
+.PHONY: help env env-floor env-lowest test-lowest browser-deps lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox dist clean
 
 help:
 	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
@@ -24,17 +25,27 @@ uv:
 
 $(VENV)/.stamp: pyproject.toml | uv
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV)
-	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql]" "apache-airflow==$(AIRFLOW_VERSION)"
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_VERSION)"
 	@touch $@
 
 $(VENV_FLOOR)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt | uv
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV_FLOOR)
 	$(UV) pip install --quiet -p $(VENV_FLOOR)/bin/python -c constraints/airflow-$(AIRFLOW_FLOOR).txt \
-		-e ".[dev,sql]" "apache-airflow==$(AIRFLOW_FLOOR)"
+		-e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_FLOOR)"
+	@touch $@
+
+# Every direct dependency at the floor pyproject.toml declares (uv's lowest-direct resolution), on the
+# floor Airflow: proves the floors are ones the code really works with.
+$(VENV_LOWEST)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt | uv
+	rm -rf $(VENV_LOWEST)  # a fresh venv: uv keeps installed versions that already satisfy a floor
+	$(UV) venv --quiet -p 3.11 $(VENV_LOWEST)
+	$(UV) pip install --quiet -p $(VENV_LOWEST)/bin/python --resolution lowest-direct \
+		-c constraints/airflow-$(AIRFLOW_FLOOR).txt -e ".[dev,sql]" "apache-airflow==$(AIRFLOW_FLOOR)"
 	@touch $@
 
 env: $(VENV)/.stamp
 env-floor: $(VENV_FLOOR)/.stamp
+env-lowest: $(VENV_LOWEST)/.stamp
 
 lint: env
 	$(VENV)/bin/ruff check .
@@ -49,9 +60,21 @@ test-main: env
 test-floor: env-floor
 	$(VENV_FLOOR)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test: lint typecheck test-main test-floor
+# Imports every module and runs the end-to-end example DAGs with the lowest direct dependencies.
+test-lowest: env-lowest
+	$(VENV_LOWEST)/bin/python -m pytest -m "not slow" tests/test_imports.py tests/triggers \
+		tests/test_dags_example.py $(PYTEST_ARGS)
 
-test-slow: env
+test: lint typecheck test-main test-floor test-lowest
+
+# Headless Chromium from Debian's packages for the connection-form browser test (never
+# `playwright install`: it downloads a browser build).
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium fonts-dejavu-core)
+
+test-slow: env browser-deps
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage,browser]" "apache-airflow==$(AIRFLOW_VERSION)"
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
 
 demo: env
@@ -80,4 +103,4 @@ dist: uv
 	$(PYTHON) scripts/check_dist.py dist
 
 clean:
-	rm -rf $(VENV) $(VENV_FLOOR) $(VENV_DIST) dist .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) $(VENV_FLOOR) $(VENV_LOWEST) $(VENV_DIST) dist .mypy_cache .ruff_cache .demo

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubspot_events_provider import __version__
 from hubspot_events_provider.core.config import CONNECTION_KNOBS
 
 #: Connection extras of the credentials (the client's knobs come from ``CONNECTION_KNOBS``). No
@@ -56,6 +57,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-hubspot-events",
         "name": "HubSpot Marketing Events",
+        # Airflow lists versions[0] as the installed version (`airflow providers list`).
+        "versions": [__version__],
         "description": "Batch-upsert HubSpot Marketing Events from a warehouse, a file or XCom; "
         "threshold checks, a readiness sensor and a local HubSpot sandbox.",
         "integrations": [
@@ -81,6 +84,32 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "HubSpot Marketing Events",
                 "python-modules": ["hubspot_events_provider.sensors.marketing_events"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "HubSpot Marketing Events",
+                "python-modules": ["hubspot_events_provider.triggers.marketing_events"],
+            }
+        ],
+        "asset-uris": [
+            {
+                "schemes": ["hubspot"],
+                "handler": "hubspot_events_provider.assets.sanitize_uri",
+                "factory": "hubspot_events_provider.assets.create_asset",
+                "to_openlineage_converter": "hubspot_events_provider.assets.convert_asset_to_openlineage",
+            }
+        ],
+        "extra-links": [
+            "hubspot_events_provider.links.HubSpotMarketingEventsLink",
+            "hubspot_events_provider.links.HubSpotRejectedRowsLink",
+        ],
+        "task-decorators": [
+            {
+                "name": "hubspot_marketing_events",
+                "class-name": (
+                    "hubspot_events_provider.decorators.marketing_events.hubspot_marketing_events_task"
+                ),
             }
         ],
         "connection-types": [

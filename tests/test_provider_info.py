@@ -90,3 +90,36 @@ def test_connection_form_fields_reach_airflow() -> None:
     for name in ("api_version", "max_requests_per_10s", "client_secret", "refresh_token"):
         assert f"extra__hubspot__{name}" in widgets
         assert widgets[f"extra__hubspot__{name}"].hook_class_name.endswith("HubSpotHook")
+
+
+def test_versions_lists_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    assert get_provider_info()["versions"] == [version("airflow-provider-hubspot-events")]
+
+
+def test_providers_manager_registers_the_trigger() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    triggers = [t for t in ProvidersManager().trigger if t.package_name == "airflow-provider-hubspot-events"]
+    assert [(t.trigger_class_name, t.integration_name) for t in triggers] == [
+        ("hubspot_events_provider.triggers.marketing_events", "HubSpot Marketing Events")
+    ]
+
+
+def test_providers_manager_registers_assets_links_and_the_decorator() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    from hubspot_events_provider import assets
+    from hubspot_events_provider.decorators.marketing_events import hubspot_marketing_events_task
+
+    pm = ProvidersManager()
+    pm.initialize_providers_asset_uri_resources()
+    assert pm.asset_uri_handlers["hubspot"] is assets.sanitize_uri
+    assert pm.asset_factories["hubspot"] is assets.create_asset
+    assert pm.asset_to_openlineage_converters["hubspot"] is assets.convert_asset_to_openlineage
+    assert {
+        "hubspot_events_provider.links.HubSpotMarketingEventsLink",
+        "hubspot_events_provider.links.HubSpotRejectedRowsLink",
+    } <= set(pm.extra_links_class_names)
+    assert pm.taskflow_decorators["hubspot_marketing_events"] is hubspot_marketing_events_task

@@ -234,6 +234,18 @@ class HubSpotHook(BaseHook):
         """Return the cached :class:`HubSpotClient`."""
         return self.client
 
+    # -- account --------------------------------------------------------------------------------
+
+    @cached_property
+    def account_details(self) -> dict[str, Any]:
+        """HubSpot's account details (``GET /account-info/v3/details``: ``portalId``, ``uiDomain``,
+        ``timeZone``...), read once per hook. Any valid token may read them; no scope is needed."""
+        return dict(self.get_conn().request("GET", "/account-info/v3/details").body or {})
+
+    def get_portal_id(self) -> str:
+        """The HubSpot account (portal) id of the connection's token, e.g. ``"62515"``."""
+        return str(self.account_details["portalId"])
+
     # -- connection test ------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:

@@ -41,6 +41,7 @@ from hubspot_events_provider.core.sources import (
 from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
+from hubspot_events_provider.lineage import HubSpotNativeMixin
 
 if TYPE_CHECKING:
     import jinja2
@@ -57,7 +58,7 @@ _PATH_FIELDS = ("events_file", "rejected_path", "results_path", "payloads_path")
 _SAMPLE_PAYLOADS = 3
 
 
-class UpsertMarketingEventsOperator(BaseOperator):
+class UpsertMarketingEventsOperator(HubSpotNativeMixin, BaseOperator):
     """Batch-upsert HubSpot Marketing Events; report every row that was not upserted.
 
     Give exactly one input: ``events``, ``events_file`` or ``sql``.
@@ -290,6 +291,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
             except MissingSourceError as exc:  # no retry heals a configuration mistake
                 raise AirflowFailException(str(exc)) from exc
         summary = report.summary()
+        self.record_run(context, summary)  # asset events, links, OpenLineage
         self._log_summary(summary)
         if self.send_nothing:
             self._log_payloads(sample, payloads_location, summary.get("would_upsert"))
@@ -344,6 +346,7 @@ class UpsertMarketingEventsOperator(BaseOperator):
         run_upsert(
             rows, mapper, client, report, options=options, log=self.log, stats=stats, headroom=headroom
         )
+        self.read_account(client)  # lineage namespace and UI link; after the summary's counters
 
     def _log_partial(self, location: str, kept: str) -> None:
         self.log.error(

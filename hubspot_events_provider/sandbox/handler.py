@@ -15,7 +15,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
-from hubspot_events_provider.sandbox import introspection, responses, routes
+from hubspot_events_provider.sandbox import account, introspection, responses, routes
 from hubspot_events_provider.sandbox.config import Fault, RequestRecord
 from hubspot_events_provider.sandbox.oauth import TOKEN_PATHS, token_endpoint
 from hubspot_events_provider.sandbox.routes import Reply
@@ -122,6 +122,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             )
             self._finish(record, reply, None, None)
             return
+        if path.rstrip("/") in account.PATHS:  # authenticated and rate-counted like the data routes
+            self._data_route(record, routes.Request(method, path.rstrip("/"), "", _query(url.query), body))
+            return
         split = routes.split_prefix(path)
         if split is None:
             self._finish(
@@ -163,7 +166,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             body429 = responses.rate_limited("TEN_SECONDLY_ROLLING", app)
             self._finish(record, Reply(429, body429, headers), app, fault)
             return
-        if state.config.missing_scopes:
+        if state.config.missing_scopes and req.prefix not in account.PATHS:  # account info needs no scope
             scope = responses.WRITE_SCOPE if routes.needs_write_scope(req.method) else responses.READ_SCOPE
             self._finish(record, Reply(403, responses.missing_scopes(scope), headers), app, fault)
             return

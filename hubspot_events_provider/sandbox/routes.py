@@ -13,7 +13,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubspot_events_provider.sandbox import responses, shapes
+from hubspot_events_provider.sandbox import account, responses, shapes
 from hubspot_events_provider.sandbox.state import SandboxState
 from hubspot_events_provider.sandbox.validation import (
     RequestError,
@@ -115,6 +115,8 @@ def dispatch(state: SandboxState, req: Request) -> Reply:
     if reply is not None:
         return reply
     rest, method = req.rest, req.method
+    if req.prefix in account.PATHS:
+        return account.details(state, req)
     if rest == "":
         return list_events(state, req) if method == "GET" else _not_allowed(method, "GET")
     if rest == "/events/upsert":

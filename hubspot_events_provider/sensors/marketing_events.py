@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
 from airflow.providers.common.compat.sdk import (
+    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
+    conf,
 )
 
 from hubspot_events_provider._storage import dag_folder, read_json_lines
@@ -39,6 +44,7 @@ from hubspot_events_provider.core.verify import (
 )
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.triggers.marketing_events import MarketingEventsTrigger
 
 __all__ = ["MarketingEventsSensor"]
 
@@ -111,6 +117,10 @@ class MarketingEventsSensor(BaseSensorOperator):
     :param hubspot_conn_id: the HubSpot Airflow Connection (templated).
     :param verify_fields: compare the sampled events' stored fields with what was sent (default
         on); ``False`` only waits until they are readable.
+    :param deferrable: poke once, then hand the wait to Airflow's triggerer
+        (:class:`~hubspot_events_provider.triggers.marketing_events.MarketingEventsTrigger`), which frees
+        the worker slot; same outcomes and messages as poke mode. Defaults to ``[operators]
+        default_deferrable``. The triggerer needs this provider installed.
     :param kwargs: :class:`BaseSensorOperator` arguments; ``poke_interval`` defaults to 30 s and
         ``timeout`` to 30 minutes.
     """
@@ -128,6 +138,7 @@ class MarketingEventsSensor(BaseSensorOperator):
         sample_seed: int = 0,
         hubspot_conn_id: str = HubSpotHook.default_conn_name,
         verify_fields: bool = True,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
@@ -143,6 +154,9 @@ class MarketingEventsSensor(BaseSensorOperator):
         self.sample_seed = sample_seed
         self.hubspot_conn_id = hubspot_conn_id
         self.verify_fields = verify_fields
+        if deferrable is None:
+            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
+        self.deferrable = bool(deferrable)
         self._targets: list[EventKey] | None = None
         self._sent: dict[EventKey, Mapping[str, Any]] = {}
         self._differs: dict[EventKey, list[Mismatch]] = {}
@@ -260,6 +274,11 @@ class MarketingEventsSensor(BaseSensorOperator):
                 summarize(self._differs, len(targets)),
             )
             return False
+        return self._done()
+
+    def _done(self) -> PokeReturnValue:
+        """The XCom value once every target is found."""
+        targets = self.targets()
         found = [
             {
                 "externalAccountId": account,
@@ -281,6 +300,8 @@ class MarketingEventsSensor(BaseSensorOperator):
 
     def execute(self, context: Any) -> Any:
         """Poke until done; at timeout, fail naming the events still missing."""
+        if self.deferrable:
+            return self._execute_deferrable(context)
         try:
             return super().execute(context)
         except AirflowSensorTimeout as exc:
@@ -293,3 +314,58 @@ class MarketingEventsSensor(BaseSensorOperator):
                 f"{exc} {len(missing)} of {len(self._targets or [])} event(s) are still not readable in "
                 f"HubSpot (externalAccountId/externalEventId): {_format_keys(missing)}"
             ) from exc
+
+    # -- deferrable -------------------------------------------------------------------------------
+
+    def _execute_deferrable(self, context: Any) -> Any:
+        """Poke once; if events are missing, defer to the trigger with only their keys."""
+        result = self.poke(context)
+        if isinstance(result, PokeReturnValue):
+            return result.xcom_value
+        end_at = time.time() + float(self.timeout)
+        self.defer(
+            trigger=MarketingEventsTrigger(
+                hubspot_conn_id=self.hubspot_conn_id,
+                keys=[list(key) for key in self._missing],
+                poke_interval=float(self.poke_interval),
+                end_at=end_at,
+            ),
+            method_name="execute_complete",
+            kwargs={
+                "targets": [list(key) for key in self.targets()],
+                "found": [[a, e, object_id] for (a, e), object_id in self._found.items()],
+                "sampled_from": self._sampled_from,
+            },
+            # The trigger ends itself at end_at with the missing ids; this is only a backstop.
+            timeout=timedelta(seconds=float(self.timeout) + max(60.0, 2 * float(self.poke_interval))),
+        )
+
+    def execute_complete(
+        self,
+        context: Any,
+        event: Mapping[str, Any] | None = None,
+        targets: Sequence[Sequence[str]] = (),
+        found: Sequence[Sequence[str]] = (),
+        sampled_from: int | None = None,
+    ) -> Any:
+        """Turn the trigger's event into poke mode's outcome: XCom value, timeout, skip or failure."""
+        if not isinstance(event, Mapping):
+            raise AirflowException(f"the HubSpot trigger fired without an event: {event!r}")
+        self._targets = [(str(a), str(e)) for a, e in targets]
+        self._sampled_from = sampled_from
+        self._found = {(str(a), str(e)): str(o) for a, e, o in [*found, *event.get("found", [])]}
+        self._missing = [key for key in self._targets if key not in self._found]
+        status = event.get("status")
+        if status == "success" and not self._missing:
+            return self._done().xcom_value
+        if status == "error":
+            error = AirflowFailException if event.get("fatal") else AirflowException
+            raise error(str(event.get("message")))
+        message = (
+            f"Sensor has timed out; the trigger waited past the specified timeout of {self.timeout}. "
+            f"{len(self._missing)} of {len(self._targets)} event(s) are still not readable in "
+            f"HubSpot (externalAccountId/externalEventId): {_format_keys(self._missing)}"
+        )
+        if self.soft_fail:
+            raise AirflowSkipException(message)
+        raise AirflowSensorTimeout(message)

@@ -35,3 +35,12 @@ with DAG("sensor_sample", schedule=None, start_date=_START, catchup=False) as sa
         poke_interval=0.05,
         timeout=60,
     )
+
+with DAG("sensor_deferred", schedule=None, start_date=_START, catchup=False) as deferred:
+    MarketingEventsSensor(
+        task_id="wait_for_events",
+        external_ids="{{ dag_run.conf['ids'] | tojson }}",
+        deferrable=True,
+        poke_interval=0.05,
+        timeout=60,
+    )

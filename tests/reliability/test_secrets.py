@@ -49,13 +49,24 @@ def connection(url: str, *, oauth: bool, token: str = TOKEN) -> str:
     return json.dumps({"conn_type": "hubspot", "host": url, "password": token, "extra": extra})
 
 
+#: Airflow releases whose in-process test supervisor (``airflow dags test`` / ``dag.test()``) logs
+#: ``Sending request msg=MaskSecret(value=...)`` at DEBUG, with the value, for Airflow's own Connection
+#: password too (measured with ``airflow dags test`` at DEBUG; see SECURITY.md). Deployed tasks (a
+#: supervisor process per task) log "(body omitted)" instead. Any other release must not print it.
+AIRFLOW_RELEASES_LOGGING_MASK_REQUESTS = frozenset({"3.0.6", "3.1.8", "3.3.0", "3.3.2"})
+
+
 def without_airflow_mask_requests(text: str) -> str:
     """Drop Airflow's own debug line that carries a ``mask_secret`` request to the supervisor.
 
-    Airflow 3.0's in-process ``dag.test()`` supervisor logs ``Sending request msg=MaskSecret(value=...)``
-    at DEBUG before the value is registered for redaction (upstream; 3.3 masks it). That line is the
-    masking request itself, not provider output; every other line is scanned.
+    Only on the releases of :data:`AIRFLOW_RELEASES_LOGGING_MASK_REQUESTS`: the line is Airflow's
+    masking request itself (upstream), not provider output; every other line is scanned, and on any
+    other release that line counts as a leak too.
     """
+    from airflow import __version__ as airflow_version
+
+    if airflow_version not in AIRFLOW_RELEASES_LOGGING_MASK_REQUESTS:
+        return text
     return "\n".join(line for line in text.splitlines() if "MaskSecret(value=" not in line)
 
 

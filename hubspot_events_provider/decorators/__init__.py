@@ -1,0 +1,1 @@
+"""Task decorators: ``@task.hubspot_marketing_events``."""
