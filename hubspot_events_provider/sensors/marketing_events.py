@@ -160,6 +160,7 @@ class MarketingEventsSensor(BaseSensorOperator):
         self._targets: list[EventKey] | None = None
         self._sent: dict[EventKey, Mapping[str, Any]] = {}
         self._differs: dict[EventKey, list[Mismatch]] = {}
+        self._verified: int | None = None
         self._sampled_from: int | None = None
         self._found: dict[EventKey, str] = {}
         self._missing: list[EventKey] = []
@@ -294,9 +295,15 @@ class MarketingEventsSensor(BaseSensorOperator):
                 "object_ids": [item["objectId"] for item in found],
                 "checked": len(targets),
                 "sampled_from": self._sampled_from,
-                "verified": sum(1 for key in targets if key in self._sent) if self.verify_fields else 0,
+                "verified": self._verified_count(),
             },
         )
+
+    def _verified_count(self) -> int:
+        """How many sampled events are compared field by field (given by the deferral, once resumed)."""
+        if self._verified is not None:
+            return self._verified
+        return sum(1 for key in self.targets() if key in self._sent) if self.verify_fields else 0
 
     def execute(self, context: Any) -> Any:
         """Poke until done; at timeout, fail naming the events still missing."""
@@ -323,18 +330,24 @@ class MarketingEventsSensor(BaseSensorOperator):
         if isinstance(result, PokeReturnValue):
             return result.xcom_value
         end_at = time.time() + float(self.timeout)
+        # The trigger reads what is missing or differs, and compares as poke() does.
+        pending = [key for key in self.targets() if key in self._missing or key in self._differs]
+        sent = [[a, e, dict(self._sent[(a, e)])] for a, e in pending if (a, e) in self._sent]
         self.defer(
             trigger=MarketingEventsTrigger(
                 hubspot_conn_id=self.hubspot_conn_id,
-                keys=[list(key) for key in self._missing],
+                keys=[list(key) for key in pending],
                 poke_interval=float(self.poke_interval),
                 end_at=end_at,
+                sent=sent if self.verify_fields else [],
+                sampled=len(self.targets()),
             ),
             method_name="execute_complete",
             kwargs={
                 "targets": [list(key) for key in self.targets()],
                 "found": [[a, e, object_id] for (a, e), object_id in self._found.items()],
                 "sampled_from": self._sampled_from,
+                "verified": self._verified_count(),
             },
             # The trigger ends itself at end_at with the missing ids; this is only a backstop.
             timeout=timedelta(seconds=float(self.timeout) + max(60.0, 2 * float(self.poke_interval))),
@@ -347,12 +360,14 @@ class MarketingEventsSensor(BaseSensorOperator):
         targets: Sequence[Sequence[str]] = (),
         found: Sequence[Sequence[str]] = (),
         sampled_from: int | None = None,
+        verified: int = 0,
     ) -> Any:
         """Turn the trigger's event into poke mode's outcome: XCom value, timeout, skip or failure."""
         if not isinstance(event, Mapping):
             raise AirflowException(f"the HubSpot trigger fired without an event: {event!r}")
         self._targets = [(str(a), str(e)) for a, e in targets]
         self._sampled_from = sampled_from
+        self._verified = verified
         self._found = {(str(a), str(e)): str(o) for a, e, o in [*found, *event.get("found", [])]}
         self._missing = [key for key in self._targets if key not in self._found]
         status = event.get("status")
@@ -366,6 +381,11 @@ class MarketingEventsSensor(BaseSensorOperator):
             f"{len(self._missing)} of {len(self._targets)} event(s) are still not readable in "
             f"HubSpot (externalAccountId/externalEventId): {_format_keys(self._missing)}"
         )
+        if not self._missing and event.get("differs"):
+            message = (
+                f"Sensor has timed out; the trigger waited past the specified timeout of {self.timeout}. "
+                f"{event['differs']}"
+            )
         if self.soft_fail:
             raise AirflowSkipException(message)
         raise AirflowSensorTimeout(message)
