@@ -12,7 +12,7 @@ VENV_LOWEST ?= .venv-lowest
 UV = $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help env env-floor env-lowest test-lowest browser-deps lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox dist clean
+.PHONY: help env env-floor env-lowest test-lowest browser-deps slow-deps lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox dist clean
 
 help:
 	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
@@ -73,9 +73,14 @@ browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium fonts-dejavu-core)
 
-test-slow: env browser-deps
-	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage,browser]" "apache-airflow==$(AIRFLOW_VERSION)"
+test-slow: env browser-deps slow-deps
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage,browser,celery]" "apache-airflow==$(AIRFLOW_VERSION)"
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+
+# The Celery test needs Redis and PostgreSQL (Debian packages) and the celery extra.
+slow-deps: env
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -q && apt-get install -y -q redis-server postgresql)
 
 demo: env
 	$(VENV)/bin/python -m dags_example.demo $(ARGS)

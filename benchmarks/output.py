@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.scale import markdown_scale, plot_scale
+
 __all__ = ["markdown", "plot", "targets", "write_all"]
 
 _LABELS = {
@@ -243,6 +245,7 @@ def markdown(doc: dict[str, Any]) -> str:
     for t in targets(doc):
         verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "**MISSED**")
         lines.append(_row([t["target"], t["goal"], t["measured"], verdict]))
+    lines += markdown_scale(doc)
     return "\n".join(lines) + "\n"
 
 
@@ -331,4 +334,7 @@ def write_all(doc: dict[str, Any], out: Path) -> list[Path]:
     paths[0].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     paths[1].write_text(markdown(doc), encoding="utf-8")
     plot(doc, paths[2])
+    if doc.get("simulated"):
+        paths.append(out / "scale.png")
+        plot_scale(doc, paths[-1])
     return paths

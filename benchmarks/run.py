@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import attribution, cases, datagen
+from benchmarks import attribution, cases, datagen, scale
 from benchmarks.metrics import ceiling_events_per_s
 from benchmarks.output import write_all
 from benchmarks.sandbox_proc import SandboxProcess
@@ -44,6 +44,12 @@ FULL: dict[str, Any] = {
     "inflight_values": [1, 2, 4, 8, 16],
     "cpu_n": 50_000,
     "memory_sizes": [1_000, 10_000, 100_000, 1_000_000],
+    "back_to_back_sizes": [500, 2_000, 5_000],
+    "shared_counts": [2, 4, 8],
+    "shared_total": 20_000,
+    "sim_counts": [2, 4, 8, 16, 32, 64],
+    "sim_requests_each": 2_000,
+    "sim_seeds": [1, 2, 3],
 }
 QUICK: dict[str, Any] = {
     **FULL,
@@ -56,6 +62,9 @@ QUICK: dict[str, Any] = {
     "inflight_values": [1, 4, 8],
     "cpu_n": 10_000,
     "memory_sizes": [1_000, 10_000, 100_000],
+    "back_to_back_sizes": [500, 2_000],
+    "shared_counts": [2, 4],
+    "sim_seeds": [1],
 }
 
 
@@ -156,6 +165,17 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
                 )
             )
         results["scaling_inflight"] = inflight
+        results["shared_processes"] = _step(
+            "shared processes N=" + ",".join(map(str, s["shared_counts"])),
+            lambda: scale.shared_processes(sb, data, s["shared_counts"], s["shared_total"], s),
+        )
+    results["back_to_back"] = _step(
+        "back to back (10 s window)", lambda: scale.back_to_back(data, s["back_to_back_sizes"])
+    )
+    results["simulated"] = _step(
+        "simulation N=" + ",".join(map(str, s["sim_counts"])),
+        lambda: scale.simulated(s["sim_counts"], s["sim_requests_each"], s["sim_seeds"]),
+    )
 
     cpu_files = {
         "jsonl": datagen.write_jsonl(data / "cpu.jsonl", s["cpu_n"]),

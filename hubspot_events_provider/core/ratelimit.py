@@ -1,31 +1,43 @@
 """Client-side rate limiting for HubSpot's rolling burst window, shared by all threads of a task.
 
 :class:`RollingWindowLimiter` counts this process's sends at acquire time and lets a request go
-only when the last ``window_s`` seconds, plus a small time slack, hold fewer than its share of the
-budget. The slack (a few % of the window) covers the jitter between our clock and the arrival at
-HubSpot, so a process alone uses the whole budget; a 429 that the headers show was nobody else's
-(jitter) costs a short wait and widens the slack, never a window or a cut.
+only when the last ``window_s`` seconds, plus a small time slack, hold fewer than its limit. The
+slack (2 % of the window, at least 30 ms, at most 10 %) covers the jitter between our clock and the
+arrival at HubSpot, so a process alone uses the whole budget; a 429 that the headers show was
+nobody else's (jitter) costs a wait of two slacks and widens the slack by half, never a cut.
 
-Several processes (Airflow tasks) often spend one app's budget, so the limiter reads HubSpot's
-``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` headers on every answer
-(:meth:`~RollingWindowLimiter.observe`): ``Max - Remaining`` is what the whole app spent in the
-server's window when our request arrived, our own sends in that span are known, the rest was spent
-by others. Shared, a process paces its requests evenly and aims the app's total at 90 % of
-``Max`` multiplicatively: its share follows what it sent in the server's window times
-``aim / used`` (plus a small bonus, the same for every process, so unequal shares converge), so
-the targets of all processes add up to the aim within about a window whatever the answers'
-delay, and an early finisher's share is taken over as soon as the headers show it gone. A
-process starts with one probe request and then a quarter of the budget, growing by one request
-per answer that shows nobody else; when others appear it drops to ``aim / (used + 1)``, so
-processes started together (and one that ramped up first) start from equal shares. After a 429
-while shared (:meth:`~RollingWindowLimiter.penalize`) every thread pauses a jittered quarter
-window (processes refused together come back apart) and the share is cut by 15 %. Clock, sleep
-and randomness are injectable so tests run without waiting.
+The limit follows HubSpot's ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` headers,
+read on every answer (:meth:`~RollingWindowLimiter.observe`): ``Max - Remaining`` is what the whole
+app spent in the server's window when our request arrived; our own sends in that span are known;
+the rest (*others*) was spent by other processes. The control law is the pure function
+:func:`control_law` of (:class:`LimiterState`, :class:`Observation`); its constants live in one
+frozen :class:`LimiterTuning`:
+
+- **Start.** Before the first headers a process sends ``probe_share`` of the budget (at least one
+  request), then ``start`` (a quarter) of it, growing by one request per answer while nobody else
+  spends the budget.
+- **Quiet others** (a task that just ended: its requests are still in the window, but their count
+  does not grow). Until one interval has passed since our first answer, others whose count does not
+  grow are not sharing: the limit is what the window has left for us (``Max - others``), at full
+  speed, unpaced. A task started right after another one runs as fast as one started alone.
+- **Shared** (others' count grew by ``active_share`` of ``Max`` since the lowest count seen in the
+  last interval, or others still spend that much one interval after our start). The limit drops to
+  ``aim / (used + 1)`` (``aim = shared_ratio x Max``: processes started together start from equal
+  shares), sends are paced evenly, and at each answer the limit moves towards
+  ``(ours + bonus) x aim / used`` (weight ``tracking`` per window): the targets of all processes add
+  up to the aim within about a window, an early finisher's share is taken over as soon as the
+  headers show it gone, and the equal ``bonus`` pulls unequal shares together.
+- **429 while shared** (:func:`after_429`): every thread pauses ``pause`` of a window, jittered by
+  +-50 % (processes refused together come back apart, ``Retry-After`` honoured when longer) and the
+  limit is cut to ``cut`` (85 %) of itself, once per pause.
+
+Clock, sleep and randomness are injectable so tests run without waiting.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import random
 import threading
@@ -33,11 +45,66 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["RateLimitStatus", "RollingWindowLimiter"]
+__all__ = [
+    "LimiterState",
+    "LimiterTuning",
+    "Observation",
+    "RateLimitStatus",
+    "RollingWindowLimiter",
+    "after_429",
+    "control_law",
+]
 
 HEADER_MAX = "X-HubSpot-RateLimit-Max"
 HEADER_REMAINING = "X-HubSpot-RateLimit-Remaining"
 HEADER_INTERVAL = "X-HubSpot-RateLimit-Interval-Milliseconds"
+
+
+@dataclass(frozen=True)
+class LimiterTuning:
+    """Every tuning constant of the limiter, in one place.
+
+    :param probe_share: share of the budget sent before the first rate-limit headers (at least one
+        request): small, so processes started together cannot overrun the window before they see
+        each other.
+    :param start: share of the budget allowed once the first headers show room, before further
+        answers confirm that nobody else is spending it.
+    :param shared_ratio: share of HubSpot's ``Max`` that all processes together aim at when others
+        spend the same budget (their requests in flight are invisible, so keep a margin).
+    :param active_share: others count as sharing when they spend at least this share of ``Max``
+        (times 0.8, at least one request) during our run.
+    :param bonus: requests added to our part of the app's usage before scaling it to the aim (the
+        same for every process, so unequal shares converge).
+    :param tracking: how fast a shared limit follows its target: the weight of one answer, per
+        window elapsed.
+    :param smoothing: weight of one answer in the smoothed count of the requests of others.
+    :param pause: mean pause after a 429 while shared, in windows (jittered by +-50 %).
+    :param cut: factor applied to the limit after a 429 while shared (the answer's headers already
+        cut it).
+    :param slack_ratio: initial time slack, as a fraction of the window.
+    :param min_slack_s: smallest slack in seconds (within ``max_slack``): opening a connection or
+        waiting for the GIL under load delays an arrival by tens of ms.
+    :param max_slack: largest time slack, as a fraction of the window.
+    :param slack_growth: factor applied to the slack after a 429 that was nobody else's.
+    """
+
+    probe_share: float = 1 / 64
+    start: float = 0.25
+    shared_ratio: float = 0.9
+    active_share: float = 0.05
+    bonus: float = 0.5
+    tracking: float = 2.0
+    smoothing: float = 0.25
+    pause: float = 0.25
+    cut: float = 0.85
+    slack_ratio: float = 0.02
+    min_slack_s: float = 0.03
+    max_slack: float = 0.1
+    slack_growth: float = 1.5
+
+
+#: The tuning every limiter uses unless given another.
+DEFAULT_TUNING = LimiterTuning()
 
 
 @dataclass(frozen=True)
@@ -56,6 +123,187 @@ class RateLimitStatus:
     observed_at: float
 
 
+@dataclass(frozen=True)
+class Observation:
+    """One answer's headers, compared with our own sends.
+
+    :param now: when the answer was read.
+    :param sent_at: when the answered request left.
+    :param maximum: ``X-HubSpot-RateLimit-Max``.
+    :param remaining: ``X-HubSpot-RateLimit-Remaining``.
+    :param interval_s: the server's window in seconds.
+    :param ours: our sends the server may have counted for this answer (an upper bound, so the
+        count of others is a lower bound and our own bursts never look like someone else).
+    :param ours_min: our sends the server certainly counted (default ``ours``): the lowest count of
+        others, the baseline of growth, is taken with it, so our own requests arriving in a burst
+        never look like growth.
+    """
+
+    now: float
+    sent_at: float
+    maximum: int
+    remaining: int
+    interval_s: float
+    ours: int
+    ours_min: int | None = None
+
+
+@dataclass(frozen=True)
+class LimiterState:
+    """What the control law remembers between answers.
+
+    :param limit: requests we may send per window (a float: the law moves it gradually).
+    :param others: smoothed requests of others in the server's window.
+    :param floor: lowest count of others seen within the last interval (``None`` before the first
+        answer); growth above it is spending by others during our run.
+    :param floor_at: when ``floor`` was seen.
+    :param first_seen: when the first answer with headers was read.
+    :param shared_until: others count as sharing until then.
+    :param last_adjust: when the shared limit last moved.
+    :param paused_until: no request leaves before then (after a 429).
+    :param next_decrease: no second cut before then.
+    :param slack: seconds added to the expiry of our oldest send before its slot is used again.
+    """
+
+    limit: float
+    slack: float
+    others: float = 0.0
+    floor: float | None = None
+    floor_at: float = 0.0
+    first_seen: float | None = None
+    shared_until: float = -math.inf
+    last_adjust: float | None = None
+    paused_until: float = 0.0
+    next_decrease: float = 0.0
+
+    def shared(self, now: float) -> bool:
+        """Whether others spend the same budget (then requests are paced)."""
+        return now < self.shared_until
+
+
+def _threshold(maximum: int, tuning: LimiterTuning) -> float:
+    return max(0.8, 0.8 * math.ceil(maximum * tuning.active_share))
+
+
+def _track_others(state: LimiterState, obs: Observation, tuning: LimiterTuning) -> tuple[LimiterState, bool]:
+    """Update the count of others; say whether they are spending the budget during our run."""
+    now = obs.now
+    used = max(obs.maximum - obs.remaining, 1)
+    others_now = float(max(used - obs.ours, 0))
+    weight = tuning.smoothing if state.last_adjust is not None else 1.0
+    others = state.others + weight * (others_now - state.others)
+    first_seen = now if state.first_seen is None else state.first_seen
+    fresh_floor = state.floor is not None and now - state.floor_at <= obs.interval_s
+    growth = others_now - state.floor if fresh_floor and state.floor is not None else 0.0
+    floor, floor_at = state.floor, state.floor_at
+    others_max = float(max(used - (obs.ours if obs.ours_min is None else obs.ours_min), 0))
+    if not fresh_floor or floor is None or others_max <= floor:
+        floor, floor_at = others_max, now
+    threshold = _threshold(obs.maximum, tuning)
+    # A single request of others more or less is arrival jitter, not growth.
+    grew = growth >= max(2.0, threshold)
+    # One interval after our first answer, every request of others in the window was sent during
+    # our run; before that, only growth shows spending (a finished task's requests do not grow).
+    settled = now - first_seen > obs.interval_s
+    active = grew or (settled and others >= threshold)
+    shared_until = now + 2 * obs.interval_s if active else state.shared_until
+    new = dataclasses.replace(
+        state, others=others, floor=floor, floor_at=floor_at, first_seen=first_seen, shared_until=shared_until
+    )
+    return new, others >= threshold
+
+
+def control_law(
+    state: LimiterState,
+    obs: Observation,
+    *,
+    cap: float,
+    window_s: float,
+    tuning: LimiterTuning = DEFAULT_TUNING,
+) -> LimiterState:
+    """The limiter's reaction to one answer: a pure function of (state, observation).
+
+    :param state: the limiter's state before the answer.
+    :param obs: the answer.
+    :param cap: the configured budget per window (``max_requests_per_10s`` x ``safety_ratio``).
+    :param window_s: our window in seconds (the server's interval may differ: counts are scaled).
+    :param tuning: the constants.
+    :returns: the new state.
+    """
+    scale = window_s / obs.interval_s  # server counts -> counts per our window
+    cap = min(cap, max(1.0, math.floor(obs.maximum * scale)))
+    state = dataclasses.replace(state, limit=min(state.limit, cap))
+    if obs.now - obs.sent_at > obs.interval_s:
+        return state  # a very late answer says nothing about the current window
+    was_shared = state.shared(obs.now)
+    first_seen = obs.now if state.first_seen is None else state.first_seen
+    state, others_present = _track_others(state, obs, tuning)
+    now, used = obs.now, max(obs.maximum - obs.remaining, 1)
+    unconfirmed = others_present and obs.sent_at < first_seen
+    if unconfirmed and not state.shared(now) and obs.remaining <= used - obs.ours:
+        # A crowded start: too little left for one more request of each process that may be
+        # starting with us. Share from the start instead of confirming.
+        state = dataclasses.replace(state, shared_until=now + 2 * obs.interval_s)
+    if not state.shared(now):
+        # Alone: the whole budget. Quiet others (requests of a task that ended): what the window
+        # has left for us, unpaced, from the start level. One more request per answer, up to that.
+        room = cap
+        limit = state.limit + 1.0 if now >= state.paused_until else state.limit
+        if others_present:
+            room = max(1.0, min(cap, (obs.maximum - (used - obs.ours)) * scale))
+            if unconfirmed:
+                # Not confirmed yet: only an answer to a request sent after the first answer can
+                # show whether the count of others grows. Until then, one more request.
+                room = min(room, obs.ours + 1.0)
+            else:
+                limit = max(limit, math.ceil(cap * tuning.start))  # confirmed: as if alone
+        return dataclasses.replace(state, limit=max(1.0, min(limit, room)), last_adjust=now)
+    aim = tuning.shared_ratio * obs.maximum
+    limit = state.limit
+    if not was_shared:
+        # Someone else started spending: each request in the window may be another process (they
+        # start together), and one more may come: start from that part of the aim.
+        limit = max(1.0, min(limit, aim / (used + 1) * scale))
+    elapsed = 0.0 if state.last_adjust is None else min(max(now - state.last_adjust, 0.0), obs.interval_s)
+    if now >= state.paused_until:
+        # Scale what we sent in the server's window by aim / used: the targets of all processes
+        # add up to the aim whatever the delay of the answers, an early finisher's share goes to
+        # the others as soon as the headers show it, and the equal bonus evens shares out.
+        target = (obs.ours + tuning.bonus) * aim / used * scale
+        limit += min(1.0, tuning.tracking * elapsed / obs.interval_s) * (target - limit)
+    return dataclasses.replace(state, limit=max(1.0, min(limit, cap)), last_adjust=now)
+
+
+def after_429(
+    state: LimiterState,
+    now: float,
+    retry_after: float | None,
+    jitter: float,
+    *,
+    window_s: float,
+    tuning: LimiterTuning = DEFAULT_TUNING,
+) -> LimiterState:
+    """The limiter's reaction to a 429 ``TEN_SECONDLY_ROLLING`` (after :func:`control_law` of its headers).
+
+    Alone, the 429 came from arrival jitter: every thread waits two slacks and the slack widens by
+    ``slack_growth`` (up to ``max_slack``); the limit stays. Shared, every thread pauses
+    ``pause x (0.5 + jitter)`` windows (or ``retry_after`` when longer) and the limit is cut to
+    ``cut`` of itself, once per pause.
+
+    :param jitter: a float in ``[0, 1)``.
+    """
+    if not state.shared(now):
+        slack = min(tuning.max_slack * window_s, max(state.slack * tuning.slack_growth, 0.005))
+        return dataclasses.replace(state, slack=slack, paused_until=max(state.paused_until, now + 2 * slack))
+    if now < state.paused_until:
+        return state  # one pause for the requests refused together
+    pause = max(retry_after or 0.0, window_s * tuning.pause * (0.5 + jitter))
+    limit, next_decrease = state.limit, state.next_decrease
+    if now >= state.next_decrease:
+        limit, next_decrease = max(1.0, limit * tuning.cut), now + pause
+    return dataclasses.replace(state, limit=limit, paused_until=now + pause, next_decrease=next_decrease)
+
+
 def _header(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name)
     if value is None:
@@ -71,39 +319,23 @@ def _header(headers: Mapping[str, str], name: str) -> int | None:
 class RollingWindowLimiter:
     """A thread-safe rolling-window limiter that shares one budget with other processes.
 
+    The window bookkeeping (our send times, pacing) lives here, under a lock; how the limit reacts
+    to answers and 429s is :func:`control_law` and :func:`after_429`.
+
     :param budget: requests allowed per window (the connection's ``max_requests_per_10s``).
     :param window_s: window length in seconds (10 at HubSpot).
     :param safety_ratio: share of the budget a process alone may use (the time slack already
         absorbs arrival jitter, so the whole budget by default).
-    :param shared_ratio: share of HubSpot's ``Max`` that all processes together aim at when
-        others spend the same budget (their requests in flight are invisible, so keep a margin).
+    :param shared_ratio: overrides ``tuning.shared_ratio`` (share of ``Max`` all processes aim at).
     :param clock: monotonic clock in seconds.
     :param sleep: sleeps the given seconds.
     :param rng: returns a float in ``[0, 1)``; spreads the end of a 429 pause across processes.
-    :param probe: send a single request first, then ramp up from a third of the budget while
-        HubSpot's headers show nobody else spending it.
-    :param slack_ratio: initial time slack added to the expiry of our oldest send, as a fraction
-        of the window (it widens after a 429 caused by jitter).
+    :param probe: send ``tuning.probe_share`` of the budget (at least one request) before the first
+        rate-limit headers, then ``tuning.start`` of it while the headers show nobody else
+        spending it; ``False`` starts at the whole budget.
+    :param slack_ratio: overrides ``tuning.slack_ratio`` (initial time slack, fraction of the window).
+    :param tuning: the control law's constants.
     """
-
-    #: Requests added to our part of the app's usage before scaling it to the aim (the same for
-    #: every process, so unequal shares converge).
-    BONUS = 0.5
-    #: How fast the share follows its target: the weight of one answer, per window elapsed.
-    TRACKING = 2.0
-    #: Weight of one answer in the smoothed estimate of the requests of others.
-    SMOOTHING = 0.25
-    #: Share of the budget after the probe, before answers confirm that we are alone.
-    START = 1 / 4
-    #: Mean pause after a 429 while shared, in windows (jittered by +-50 %).
-    PAUSE = 0.25
-    #: Factor of the share after a 429 while shared (the answer's headers already cut it).
-    CUT = 0.85
-    #: Largest time slack, as a fraction of the window.
-    MAX_SLACK = 0.1
-    #: Smallest time slack in seconds (within MAX_SLACK): opening a connection or waiting for the
-    #: GIL under load delays an arrival by tens of ms, which 2 % of a short window does not cover.
-    MIN_SLACK_S = 0.03
 
     def __init__(
         self,
@@ -111,61 +343,70 @@ class RollingWindowLimiter:
         window_s: float = 10.0,
         *,
         safety_ratio: float = 1.0,
-        shared_ratio: float = 0.9,
+        shared_ratio: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         probe: bool = True,
-        slack_ratio: float = 0.02,
+        slack_ratio: float | None = None,
+        tuning: LimiterTuning = DEFAULT_TUNING,
     ) -> None:
         if budget < 1:
             raise ValueError(f"budget must be >= 1, got {budget!r}.")
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s!r}.")
-        if not 0 <= slack_ratio <= self.MAX_SLACK:
-            raise ValueError(f"slack_ratio must be between 0 and {self.MAX_SLACK}, got {slack_ratio!r}.")
+        if shared_ratio is not None:
+            tuning = dataclasses.replace(tuning, shared_ratio=shared_ratio)
+        if slack_ratio is not None:
+            tuning = dataclasses.replace(tuning, slack_ratio=slack_ratio)
+        if not 0 <= tuning.slack_ratio <= tuning.max_slack:
+            raise ValueError(
+                f"slack_ratio must be between 0 and {tuning.max_slack}, got {tuning.slack_ratio!r}."
+            )
         self.budget = budget
         self.window_s = window_s
-        self._safety_ratio = safety_ratio
-        self._shared_ratio = shared_ratio
+        self.tuning = tuning
         self._cap = float(max(1, math.floor(budget * safety_ratio)))
-        self._limit = max(1.0, math.ceil(self._cap * self.START)) if probe else self._cap
-        # Until HubSpot's first rate-limit headers say whether others share the budget, send one
-        # probe request at a time (for at most one window, in case the server sends no headers).
+        # Until HubSpot's first rate-limit headers say whether others share the budget, send a
+        # small probe (for at most one window, in case the server sends no headers).
         self._probe = probe
+        self._probe_size = max(1, math.floor(self._cap * tuning.probe_share))
         self._probe_until: float | None = None
+        slack = min(tuning.max_slack * window_s, max(tuning.slack_ratio * window_s, tuning.min_slack_s))
+        start = max(1.0, math.ceil(self._cap * tuning.start)) if probe else self._cap
+        self._state = LimiterState(limit=start, slack=slack)
         self._rng = rng
-        self._slack = min(self.MAX_SLACK * window_s, max(slack_ratio * window_s, self.MIN_SLACK_S))
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._sends: list[float] = []  # our send times, ascending, kept for two windows
         self._local = threading.local()  # the send time of each thread's request in flight
-        self._paused_until = 0.0
         self._next_send = 0.0
-        self._next_decrease = 0.0
-        self._shared_until: float | None = None
-        self._others = 0.0  # smoothed requests of others per server interval (noise averages out)
-        self._last_adjust: float | None = None
         self._status: RateLimitStatus | None = None
 
     @property
     def limit(self) -> int:
         """Requests this limiter currently lets through per window."""
         with self._lock:
-            return int(self._limit)
+            return int(self._state.limit)
 
     @property
     def slack(self) -> float:
         """Seconds added to the expiry of our oldest send before its slot is used again."""
         with self._lock:
-            return self._slack
+            return self._state.slack
 
     @property
     def shared(self) -> bool:
-        """Whether others spent the same budget recently (then requests are paced)."""
+        """Whether others spend the same budget (then requests are paced)."""
         with self._lock:
-            return self._is_shared(self._clock())
+            return self._state.shared(self._clock())
+
+    @property
+    def state(self) -> LimiterState:
+        """The control law's current state (a frozen snapshot)."""
+        with self._lock:
+            return self._state
 
     @property
     def status(self) -> RateLimitStatus | None:
@@ -173,37 +414,39 @@ class RollingWindowLimiter:
         with self._lock:
             return self._status
 
-    def _is_shared(self, now: float) -> bool:
-        return self._shared_until is not None and now < self._shared_until
-
     def _count_since(self, start: float, end: float) -> int:
         """Our sends in ``(start, end]``."""
         return bisect.bisect_right(self._sends, end) - bisect.bisect_right(self._sends, start)
 
     def _prune(self, now: float) -> None:
-        keep = bisect.bisect_right(self._sends, now - 2 * self.window_s - self.MAX_SLACK * self.window_s)
+        keep = bisect.bisect_right(self._sends, now - (2 + self.tuning.max_slack) * self.window_s)
         if keep > 64 or keep == len(self._sends):
             del self._sends[:keep]
 
     def _wait_time(self, now: float) -> float:
-        if now < self._paused_until:
-            return self._paused_until - now
+        # Wake up at least every 1 % of a window: an answer can raise the limit meanwhile.
+        return min(self._full_wait(now), 0.01 * self.window_s)
+
+    def _full_wait(self, now: float) -> float:
+        state = self._state
+        if now < state.paused_until:
+            return state.paused_until - now
         if now < self._next_send:
             return self._next_send - now
         self._prune(now)
-        limit = max(1, int(self._limit))
+        limit = max(1, int(state.limit))
         if self._probe and self._status is None:
             if self._probe_until is None:
                 self._probe_until = now + self.window_s
-            if now < self._probe_until and self._sends:
+            if now < self._probe_until and len(self._sends) >= self._probe_size:
                 return min(self._probe_until - now, 0.005 + 0.005 * self.window_s)
         # Any span of ``window_s`` at HubSpot must hold fewer than ``limit`` of our arrivals; a
         # send's slot is free again ``window_s + slack`` after it left.
-        first = bisect.bisect_right(self._sends, now - self.window_s - self._slack)
+        first = bisect.bisect_right(self._sends, now - self.window_s - state.slack)
         if len(self._sends) - first < limit:
             return 0.0
         blocker = self._sends[len(self._sends) - limit]
-        return max(blocker + self.window_s + self._slack - now, 1e-3)
+        return max(blocker + self.window_s + state.slack - now, 1e-3)
 
     def try_acquire(self) -> float:
         """Record one request as sent if it fits in the window now, without blocking.
@@ -218,9 +461,9 @@ class RollingWindowLimiter:
                 return wait
             self._sends.append(now)
             self._local.sent_at = now
-            if self._is_shared(now):
+            if self._state.shared(now):
                 # Evenly spaced sends: processes interleave instead of bursting together.
-                self._next_send = now + self.window_s / max(self._limit, 1.0)
+                self._next_send = now + self.window_s / max(self._state.limit, 1.0)
             return 0.0
 
     def acquire(self) -> float:
@@ -235,7 +478,7 @@ class RollingWindowLimiter:
         return waited
 
     def observe(self, headers: Mapping[str, str], *, sent_at: float | None = None) -> RateLimitStatus | None:
-        """Read HubSpot's rate-limit headers from an answer and adapt this limiter's share.
+        """Read HubSpot's rate-limit headers from an answer and adapt this limiter's limit.
 
         Call it from the thread that called :meth:`acquire` for the request, so the answer is
         compared with our own sends in the window the server counted when the request arrived.
@@ -255,7 +498,8 @@ class RollingWindowLimiter:
         if maximum is None or remaining is None or maximum <= 0:
             with self._lock:
                 if self._probe and self._status is None:
-                    self._limit = self._cap  # a server without headers: nothing to share
+                    # a server without headers: nothing to share
+                    self._state = dataclasses.replace(self._state, limit=self._cap)
                 self._probe = False
             return None
         interval_ms = interval_ms if interval_ms and interval_ms > 0 else int(self.window_s * 1000)
@@ -263,77 +507,34 @@ class RollingWindowLimiter:
             now = self._clock()
             status = RateLimitStatus(maximum, remaining, interval_ms, now)
             self._status = status
-            self._adapt(now, now if sent_at is None else sent_at, status)
+            sent = now if sent_at is None else sent_at
+            interval_s = interval_ms / 1000.0
+            # Our sends the server may have counted: arrival jitter (up to about the slack) can
+            # move a send of ours across either end of the span, so count them all.
+            slack = self._state.slack
+            ours = self._count_since(sent - interval_s - slack, sent + slack)
+            ours_min = min(ours, self._count_since(sent - interval_s + slack, sent - slack) + 1)
+            obs = Observation(now, sent, maximum, remaining, interval_s, ours, ours_min)
+            was_shared = self._state.shared(now)
+            self._state = control_law(
+                self._state, obs, cap=self._cap, window_s=self.window_s, tuning=self.tuning
+            )
+            if self._state.shared(now) and not was_shared:
+                self._next_send = 0.0  # pacing starts from the new share
             return status
-
-    def _adapt(self, now: float, sent_at: float, status: RateLimitStatus) -> None:
-        """The control law; ``sent_at`` is when the observed request left (called under the lock)."""
-        interval_s = status.interval_ms / 1000.0
-        scale = self.window_s / interval_s  # server counts -> counts per our window
-        maximum = status.max
-        cap = min(self._cap, max(1.0, math.floor(maximum * self._safety_ratio * scale)))
-        self._limit = min(self._limit, cap)
-        if now - sent_at > interval_s:
-            return  # a very late answer says nothing about the current window
-        used = max(maximum - status.remaining, 1)
-        # Our sends the server may have counted: arrival jitter (up to about the slack) can move
-        # a send of ours across either end of the span, so count them all: the estimate of
-        # others stays a lower bound, and bursts of our own never look like someone else.
-        ours = self._count_since(sent_at - interval_s - self._slack, sent_at + self._slack)
-        weight = self.SMOOTHING if self._last_adjust is not None else 1.0
-        self._others += weight * (used - ours - self._others)
-        was_shared = self._is_shared(now)
-        if self._others >= 0.8 * max(1, math.ceil(maximum * 0.05)):
-            self._shared_until = now + 2 * interval_s
-        shared = self._is_shared(now)
-        if not shared:
-            if now >= self._paused_until:
-                # Alone: one more request per answer that shows nobody else, up to the budget.
-                self._limit = min(cap, self._limit + 1.0)
-            self._last_adjust = now
-            return
-        aim = self._shared_ratio * maximum
-        if not was_shared:
-            # Someone else appeared: each request in the window may be another process (they
-            # start together), and one more may come: start from that part of the aim, even
-            # when we ramped up alone first (the control law keeps shares in proportion).
-            self._limit = max(1.0, min(self._limit, aim / (used + 1) * scale))
-            self._next_send = 0.0
-        elapsed = 0.0 if self._last_adjust is None else min(max(now - self._last_adjust, 0.0), interval_s)
-        self._last_adjust = now
-        if now >= self._paused_until:
-            # Scale what we sent in the server's window by aim / used: the targets of all
-            # processes add up to the aim whatever the delay of the answers (the total converges
-            # in about a window, without oscillating), an early finisher's share goes to the
-            # others as soon as the headers show it, and the same small bonus for every process
-            # pulls unequal shares together.
-            target = (ours + self.BONUS) * aim / used * scale
-            weight = min(1.0, self.TRACKING * elapsed / interval_s)
-            self._limit += weight * (target - self._limit)
-        self._limit = max(1.0, min(self._limit, cap))
 
     def penalize(self, retry_after: float | None = None) -> None:
         """After a 429 ``TEN_SECONDLY_ROLLING``: wait, and if others share the budget, back off.
 
-        Call it after :meth:`observe` of the 429's headers. Alone (the headers showed nobody else
-        spending the budget), the 429 came from arrival jitter: every thread waits a couple of
-        slacks, the slack widens, the share stays. Shared, every thread pauses 0.5-1.5 windows (or
-        ``retry_after`` when longer; random so processes refused together come back apart) and the
-        share is halved, once per pause.
+        Call it after :meth:`observe` of the 429's headers; see :func:`after_429`.
 
         :param retry_after: seconds HubSpot asked to wait (honoured when the budget is shared).
         """
         with self._lock:
             now = self._clock()
-            if not self._is_shared(now):
-                self._slack = min(self.MAX_SLACK * self.window_s, max(self._slack * 1.5, 0.005))
-                self._paused_until = max(self._paused_until, now + 2 * self._slack)
-                return
-            self._next_send = 0.0  # the pause replaces any pacing
-            if now < self._paused_until:
-                return  # one pause for the requests refused together
-            pause = max(retry_after or 0.0, self.window_s * self.PAUSE * (0.5 + self._rng()))
-            self._paused_until = now + pause
-            if now >= self._next_decrease:
-                self._limit = max(1.0, self._limit * self.CUT)
-                self._next_decrease = now + pause
+            if self._state.shared(now):
+                self._next_send = 0.0  # the pause replaces any pacing
+            jitter = self._rng()
+            self._state = after_429(
+                self._state, now, retry_after, jitter, window_s=self.window_s, tuning=self.tuning
+            )

@@ -365,11 +365,14 @@ class MarketingEventsSensor(BaseSensorOperator):
         """Turn the trigger's event into poke mode's outcome: XCom value, timeout, skip or failure."""
         if not isinstance(event, Mapping):
             raise AirflowException(f"the HubSpot trigger fired without an event: {event!r}")
-        self._targets = [(str(a), str(e)) for a, e in targets]
+        # Without the kwargs of the deferral (a resumed task whose next_kwargs were lost), draw the
+        # targets again: the draw is deterministic, so it gives the same events.
+        self._targets = [(str(a), str(e)) for a, e in targets] if targets else None
         self._sampled_from = sampled_from
-        self._verified = verified
+        self._verified = verified if targets else None  # redrawn: counted again from the draw
+        self.targets()
         self._found = {(str(a), str(e)): str(o) for a, e, o in [*found, *event.get("found", [])]}
-        self._missing = [key for key in self._targets if key not in self._found]
+        self._missing = [key for key in self.targets() if key not in self._found]
         status = event.get("status")
         if status == "success" and not self._missing:
             return self._done().xcom_value
@@ -378,7 +381,7 @@ class MarketingEventsSensor(BaseSensorOperator):
             raise error(str(event.get("message")))
         message = (
             f"Sensor has timed out; the trigger waited past the specified timeout of {self.timeout}. "
-            f"{len(self._missing)} of {len(self._targets)} event(s) are still not readable in "
+            f"{len(self._missing)} of {len(self.targets())} event(s) are still not readable in "
             f"HubSpot (externalAccountId/externalEventId): {_format_keys(self._missing)}"
         )
         if not self._missing and event.get("differs"):
