@@ -376,6 +376,12 @@ class MarketingEventsSensor(BaseSensorOperator):
         status = event.get("status")
         if status == "success" and not self._missing:
             return self._done().xcom_value
+        if status == "success" and not targets:
+            # The deferral's kwargs were lost, with the events found before deferring: the trigger
+            # found all it was given, so read the others once more here (bounded by the sample).
+            result = self.poke(context)
+            if isinstance(result, PokeReturnValue):
+                return result.xcom_value
         if status == "error":
             error = AirflowFailException if event.get("fatal") else AirflowException
             raise error(str(event.get("message")))

@@ -137,3 +137,18 @@ def test_the_sensor_defers_what_is_missing_or_differs_with_its_sent_values(
     assert kwargs["sent"] == [["acme", "e1", sent("e1")], ["acme", "e2", sent("e2")]]
     assert (kwargs["sampled"], deferred.value.kwargs["verified"]) == (2, 2)
     assert sandbox.token not in json.dumps(kwargs)
+
+
+def test_a_resumed_sensor_that_lost_its_kwargs_reads_the_events_found_before_deferring(
+    sandbox: SandboxServer,
+) -> None:
+    upsert(sandbox, "d1")
+    upsert(sandbox, "d2")
+    sensor = MarketingEventsSensor(
+        task_id="wait", external_ids=[["acme", "d1"], ["acme", "d2"]], deferrable=True
+    )
+    before = sum(1 for r in sandbox.requests() if r.method == "GET")
+    # The trigger was given d2 only (d1 was found before deferring); targets and found were lost.
+    value = sensor.execute_complete({}, {"status": "success", "found": [["acme", "d2", "x"]]})
+    assert [item["externalEventId"] for item in value["found"]] == ["d1", "d2"]
+    assert sum(1 for r in sandbox.requests() if r.method == "GET") - before == 1  # d1 read once more
