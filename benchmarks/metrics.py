@@ -39,7 +39,12 @@ def max_in_window(times: Sequence[float], window_s: float) -> int:
     return best
 
 
-def summarise_log(records: Sequence[dict[str, Any]], rate_limit: int, window_s: float) -> dict[str, Any]:
+def summarise_log(
+    records: Sequence[dict[str, Any]],
+    rate_limit: int,
+    window_s: float,
+    paths: tuple[str, ...] = ("/events/upsert",),
+) -> dict[str, Any]:
     """Summarise the upsert requests of one benchmark case.
 
     ``send_events_per_s`` counts accepted events between the first and the last request arrival,
@@ -49,8 +54,9 @@ def summarise_log(records: Sequence[dict[str, Any]], rate_limit: int, window_s: 
     :param records: request-log dicts of one case (after a sandbox reset).
     :param rate_limit: requests per window configured on the sandbox.
     :param window_s: window length in seconds.
+    :param paths: the write routes counted (path endings; attendance: ``/create``, ``/email-create``).
     """
-    upserts = [r for r in records if r.get("path", "").endswith("/events/upsert")]
+    upserts = [r for r in records if r.get("path", "").endswith(paths)]
     times = [float(r["at"]) for r in upserts]
     limited = sum(1 for r in upserts if r.get("status") == 429)
     accepted = [r for r in upserts if r.get("status") in (200, 207)]

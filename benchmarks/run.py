@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import attribution, cases, datagen, scale
+from benchmarks import attendance, attribution, cases, datagen, scale, sync_state
 from benchmarks.metrics import ceiling_events_per_s
 from benchmarks.output import write_all
 from benchmarks.sandbox_proc import SandboxProcess
@@ -165,6 +165,7 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
                 )
             )
         results["scaling_inflight"] = inflight
+        results["attendance"] = _step("attendance throughput", lambda: attendance.case(sb, data, s))
         results["shared_processes"] = _step(
             "shared processes N=" + ",".join(map(str, s["shared_counts"])),
             lambda: scale.shared_processes(sb, data, s["shared_counts"], s["shared_total"], s),
@@ -189,6 +190,9 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
         m: jsonl.get(m) or datagen.write_jsonl(data / f"events-{m}.jsonl", m) for m in s["memory_sizes"]
     }
     results["memory"] = _step("memory (dry runs)", lambda: cases.dry_runs(mem_files))
+    results["sync_state"] = _step(
+        "sync state: no-change / 1 % changed daily run", lambda: sync_state.run_cases(100_000)
+    )
     results["attribution"] = _step("refused rows: requests per error shape", attribution.run)
     return results
 

@@ -1,15 +1,16 @@
-"""``make demo``: run the daily warehouse-to-HubSpot pipeline end to end, offline, in about a minute.
+"""``make demo``: run the warehouse-to-HubSpot pipelines end to end, offline, in about a minute.
 
 Steps: start the local HubSpot sandbox (a thread of this process), build a SQLite warehouse of a
-few hundred marketing events under ``.demo/``, point a throw-away Airflow home (SQLite metadata
-DB) at ``dags_example/``, run ``airflow db migrate`` and ``airflow dags test
-hubspot_marketing_events_sync 2025-06-02`` as subprocesses, then print what happened: events
-upserted, rows rejected and why, where the rejected file is, what the sandbox now holds.
+few hundred marketing events and a Zoom-like webinar export under ``.demo/``, point a throw-away
+Airflow home (SQLite metadata DB) at ``dags_example/``, run ``airflow db migrate``, ``airflow dags
+test hubspot_marketing_events_sync 2025-06-02`` and ``airflow dags test hubspot_webinar_attendance``
+as subprocesses, then print what happened: events upserted, participations recorded, rows rejected
+and why, where the report files are, what the sandbox now holds.
 
 No account and no network: every request goes to 127.0.0.1. ``.demo/`` is rebuilt on every run.
 
-``python -m dags_example.demo --misspell`` (``make demo ARGS=--misspell``) runs the same DAG with the
-custom property ``capacity`` misspelled ``capcity`` (environment ``HUBSPOT_EVENTS_DEMO_MISSPELL=1``,
+``python -m dags_example.demo --misspell`` (``make demo ARGS=--misspell``) runs the events DAG with
+the custom property ``capacity`` misspelled ``capcity`` (environment ``HUBSPOT_EVENTS_DEMO_MISSPELL=1``,
 read by the DAG file). HubSpot (and the sandbox) answers success and drops the unknown property, so
 the upsert and the check stay green; the sensor's field-by-field read-back ends the run red and the
 demo prints its message naming the property.
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = Path(os.environ.get("HUBSPOT_EVENTS_DEMO_DIR") or REPO / ".demo").resolve()
 """The demo's working folder (rebuilt each run); ``HUBSPOT_EVENTS_DEMO_DIR`` moves it (tests do)."""
 DAG_ID = "hubspot_marketing_events_sync"
+ATTENDANCE_DAG_ID = "hubspot_webinar_attendance"
 #: A manual run at this date covers the previous day, the day every demo row changed.
 LOGICAL_DATE = "2025-06-02"
 _TAIL_LINES = 60
@@ -152,12 +154,77 @@ def report(demo_dir: Path, sandbox: SandboxServer) -> str:
     return "\n".join(lines)
 
 
+def attendance_report(demo_dir: Path, sandbox: SandboxServer) -> str:
+    """The short human report of the attendance run.
+
+    :param demo_dir: the demo's working folder.
+    :param sandbox: the sandbox the DAG wrote to.
+    """
+    run_dirs = sorted((demo_dir / "reports" / ATTENDANCE_DAG_ID).glob("*"))
+    if not run_dirs:
+        raise SystemExit(f"no report folder under {demo_dir / 'reports' / ATTENDANCE_DAG_ID}")
+    run_dir = run_dirs[-1]
+    results = _read_jsonl(run_dir / "results.jsonl")
+    rejected = _read_jsonl(run_dir / "rejected.jsonl")
+    errors = [r for r in rejected if r["stage"] != "superseded"]
+    superseded = [r for r in rejected if r["stage"] == "superseded"]
+    created = [c for c in sandbox.contacts() if c["origin"] != "seed"]
+    lines = [
+        "",
+        "=== HubSpot webinar attendance demo ===",
+        f"rows read from the export:        {len(results) + len(rejected)}",
+        f"participations recorded:          {len(results)}",
+        f"not recorded (with the reason):   {len(errors)}",
+    ]
+    for row in errors:
+        source = row.get("row") or {}
+        who = source.get("email") or source.get("hubspot_contact_id")
+        lines.append(f"  - row {source.get('row_id')} ({who}): {row['category']}: {row['message'][:120]}")
+    lines += [
+        f"superseded (a later row of the same webinar, contact and action won): {len(superseded)}",
+        f"contacts created by HubSpot: {len(created)} (existing contacts left untouched)",
+        f"rejected file: {run_dir / 'rejected.jsonl'}",
+        f"results file:  {run_dir / 'results.jsonl'}",
+    ]
+    webinars = [e for e in sandbox.events() if e["externalAccountId"] == warehouse.ATTENDANCE_ACCOUNT_ID]
+    for event in sorted(webinars, key=lambda e: str(e["externalEventId"])):
+        held = sandbox.participations(external_event_id=event["externalEventId"])
+        states = Counter(p["state"] for p in held)
+        counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(states.items()))
+        completed = "completed" if event.get("eventCompleted") else "not completed"
+        lines.append(f"  webinar {event['externalEventId']} {event['eventName']!r} ({completed}): {counts}")
+    return "\n".join(lines)
+
+
 def _sensor_failure(log: Path) -> str | None:
     """The sensor's failure message in the Airflow log, if any (the read-back naming the field)."""
     for line in log.read_text(errors="replace").splitlines():
         if "HubSpot does not hold what was sent" in line:
             return line[line.index("HubSpot does not hold what was sent") :].strip()
     return None
+
+
+def misspelled_run(sandbox: SandboxServer, env: dict[str, str], log: Path) -> int:
+    """The events DAG with ``capacity`` misspelled: green upsert, red sensor naming the property.
+
+    :param sandbox: the running sandbox.
+    :param env: the Airflow environment.
+    :param log: the Airflow log file.
+    :returns: 0 when the sensor caught the misspelling.
+    """
+    _say("custom property 'capacity' misspelled 'capcity' (HUBSPOT_EVENTS_DEMO_MISSPELL=1)")
+    run_airflow(
+        ["dags", "test", DAG_ID, LOGICAL_DATE], {**env, "HUBSPOT_EVENTS_DEMO_MISSPELL": "1"}, log, check=False
+    )
+    print(report(DEMO_DIR, sandbox))
+    dropped = sandbox.stats().get("dropped_custom_properties", 0)
+    print(f"HubSpot answered success and silently dropped {dropped} custom property value(s).")
+    caught = _sensor_failure(log)
+    if caught is None:
+        _say(f"FAILED: the sensor did not report the misspelled property; see {log}")
+        return 1
+    print(f"The sensor ended the run red: {caught}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,25 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     with SandboxServer(SandboxConfig(rate_limit=100)) as sandbox:
         _say(f"HubSpot sandbox listening on {sandbox.url} (local, no account, no network)")
         database = warehouse.build_warehouse(DEMO_DIR / "warehouse.db")
-        _say(f"warehouse built: {database} ({len(warehouse.generate_rows())} rows)")
+        warehouse.build_attendance(database)
+        _say(
+            f"warehouse built: {database} ({len(warehouse.generate_rows())} event rows, "
+            f"{len(warehouse.generate_attendance_rows())} webinar attendance rows)"
+        )
         env = airflow_env(DEMO_DIR, sandbox, database)
         log = DEMO_DIR / "airflow.log"
         run_airflow(["db", "migrate"], env, log)
         if args.misspell:
-            _say("custom property 'capacity' misspelled 'capcity' (HUBSPOT_EVENTS_DEMO_MISSPELL=1)")
-            env["HUBSPOT_EVENTS_DEMO_MISSPELL"] = "1"
-            run_airflow(["dags", "test", DAG_ID, LOGICAL_DATE], env, log, check=False)
-            print(report(DEMO_DIR, sandbox))
-            caught = _sensor_failure(log)
-            dropped = sandbox.stats().get("dropped_custom_properties", 0)
-            print(f"HubSpot answered success and silently dropped {dropped} custom property value(s).")
-            if caught is None:
-                _say(f"FAILED: the sensor did not report the misspelled property; see {log}")
-                return 1
-            print(f"The sensor ended the run red: {caught}")
-        else:
-            run_airflow(["dags", "test", DAG_ID, LOGICAL_DATE], env, log)
-            print(report(DEMO_DIR, sandbox))
+            return misspelled_run(sandbox, env, log)
+        run_airflow(["dags", "test", DAG_ID, LOGICAL_DATE], env, log)
+        print(report(DEMO_DIR, sandbox))
+        run_airflow(["dags", "test", ATTENDANCE_DAG_ID], env, log)
+        print(attendance_report(DEMO_DIR, sandbox))
     _say(f"done in {time.monotonic() - started:.0f} s")
     return 0
 

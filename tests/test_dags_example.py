@@ -24,6 +24,7 @@ EXAMPLES = {
     "hubspot_marketing_events_sync": "example_sync.py",
     "hubspot_marketing_events_from_file": "example_from_file.py",
     "hubspot_marketing_events_scale_out": "example_scale_out.py",
+    "hubspot_webinar_attendance": "example_webinar_attendance.py",
 }
 #: A manual run at this date covers the previous day, [DAY, DAY + 1 day): every generated row.
 LOGICAL_DATE = warehouse.DAY + dt.timedelta(days=1)

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from dags_example import warehouse
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_demo_runs_the_sync_dag_and_reports(tmp_path: Path) -> None:
+def test_demo_runs_the_sync_and_attendance_dags_and_reports(tmp_path: Path) -> None:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -44,9 +46,21 @@ def test_demo_runs_the_sync_dag_and_reports(tmp_path: Path) -> None:
         assert reason in out
     assert "superseded (a later row of the same event won)" in out
     assert "sandbox now holds 297 events (99 conferences, 99 webinars, 99 workshops" in out
-    rejected = list((tmp_path / "demo" / "reports").rglob("rejected.jsonl"))
-    assert len(rejected) == 1
-    assert len(rejected[0].read_text().splitlines()) == 4
+    rejected = sorted((tmp_path / "demo" / "reports").rglob("rejected.jsonl"))
+    assert len(rejected) == 2
+    sync = next(p for p in rejected if "hubspot_marketing_events_sync" in str(p))
+    assert len(sync.read_text().splitlines()) == 4
+    expected = warehouse.expected_attendance()
+    rows = len(warehouse.generate_attendance_rows())
+    recorded = rows - len(expected.rejected) - len(expected.superseded)
+    assert "=== HubSpot webinar attendance demo ===" in out
+    assert f"rows read from the export:        {rows}" in out
+    assert f"participations recorded:          {recorded}" in out
+    assert f"not recorded (with the reason):   {len(expected.rejected)}" in out
+    for category in set(expected.rejected.values()):
+        assert f": {category}: " in out
+    assert f"contacts created by HubSpot: {len(expected.new_contacts)}" in out
+    assert out.count("(completed)") == len(expected.counters)
 
 
 @pytest.mark.slow

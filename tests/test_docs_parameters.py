@@ -23,7 +23,10 @@ def _section(title: str) -> str:
     [
         ("hubspot_events_provider.operators.marketing_events", "UpsertMarketingEventsOperator"),
         ("hubspot_events_provider.operators.marketing_events", "MarketingEventsUpsertCheckOperator"),
+        ("hubspot_events_provider.operators.marketing_events", "DeleteMarketingEventsOperator"),
         ("hubspot_events_provider.sensors.marketing_events", "MarketingEventsSensor"),
+        ("hubspot_events_provider.operators.marketing_events", "RecordMarketingEventAttendanceOperator"),
+        ("hubspot_events_provider.sensors.marketing_events", "MarketingEventAttendanceSensor"),
     ],
 )
 def test_every_argument_has_a_row_with_its_default(module: str, name: str) -> None:

@@ -14,9 +14,10 @@ The normalised payload (JSON-able, what a spool stores) is::
      "properties": {"joinedAt": str, "leftAt": str},      # attend only, when present
      "contactProperties": {name: str}}                     # email rows only, when present
 
-:func:`hubspot_input` turns it into the HubSpot request input; :func:`dedup_key`,
-:func:`group_key` and :func:`plan_requests` say which rows supersede each other, which rows may
-share a request, and in which order requests go (``register`` < ``attend`` < ``cancel``).
+:func:`hubspot_input` turns it into the HubSpot request input; :func:`dedup_key` and
+:func:`group_key` say which rows supersede each other and which rows may share a request; the
+write kind (:mod:`~hubspot_events_provider.core.attendance_kind`) orders requests by
+:data:`STATE_ORDER` (``register`` < ``attend`` < ``cancel``).
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ __all__ = [
     "group_key",
     "hubspot_input",
     "normalise_state",
-    "plan_requests",
     "suggest_attendance_field",
     "to_epoch_ms",
     "to_vid",
@@ -286,35 +286,6 @@ def group_key(payload: Mapping[str, Any]) -> GroupKey:
         payload["subscriberState"],
         _contact(payload)[0],
     )
-
-
-def plan_requests(
-    items: Iterable[T],
-    payload_of: Callable[[T], Mapping[str, Any]],
-    *,
-    batch_size: int = MAX_REQUEST_INPUTS,
-) -> list[list[tuple[GroupKey, list[T]]]]:
-    """Split items into phases of requests: every ``register`` request, then ``attend``, then ``cancel``.
-
-    Requests of one phase may go in parallel; a phase starts once the previous one is answered, so
-    within one event and contact a registration is recorded before the attendance, and the
-    attendance before a cancellation (HubSpot keeps the state that arrived last).
-
-    :param items: anything carrying a normalised payload (e.g. spooled rows), in source order.
-    :param payload_of: how to get an item's payload.
-    :param batch_size: inputs per request, 1..100.
-    :returns: phases (empty ones left out), each a list of ``(group key, items of one request)``.
-    """
-    if not 1 <= batch_size <= MAX_REQUEST_INPUTS:
-        raise ValueError(f"batch_size must be between 1 and {MAX_REQUEST_INPUTS}, got {batch_size}")
-    groups: dict[GroupKey, list[T]] = {}
-    for item in items:
-        groups.setdefault(group_key(payload_of(item)), []).append(item)
-    phases: list[list[tuple[GroupKey, list[T]]]] = [[] for _ in SUBSCRIBER_STATES]
-    for key, members in groups.items():
-        phase = phases[STATE_ORDER[key[2]]]
-        phase.extend((key, members[i : i + batch_size]) for i in range(0, len(members), batch_size))
-    return [phase for phase in phases if phase]
 
 
 def hubspot_input(payload: Mapping[str, Any]) -> dict[str, Any]:

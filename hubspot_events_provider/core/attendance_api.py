@@ -2,39 +2,26 @@
 read participation counters and breakdowns. Everything goes through :meth:`HubSpotClient.request`
 (its limiter, retries and typed errors).
 
-:func:`send_attendance_group` sends the rows of one request group (same account, event, state and
-route; see :func:`~hubspot_events_provider.core.attendance.group_key`) and says, for every row,
-whether HubSpot recorded it:
-
-* ``200``/``207`` with ``numErrors``/``errors[]``: each error is attributed to its row by
-  ``context.inputIndex``, else by the ``email`` / ``vid`` it names; rows HubSpot reports neither as
-  recorded nor as failed are re-sent in halves (recording is idempotent for the same contact and
-  ``interactionDateTime``) until every row is known;
-* a whole-request ``400``: nothing was recorded; halves are re-sent until the bad rows are isolated;
-* a whole-request ``404`` (an event HubSpot does not know, or one another app created): every row of
-  the request fails with ``EVENT_NOT_FOUND`` and a reason; the run goes on.
-
-Transient failures (5xx, transport, rate limits after the retries, auth) propagate: they fail the
-task so that an Airflow retry can succeed later.
+Recording many rows (grouping, ordering, per-row attribution, splitting) is the write pipeline's
+job: :class:`~hubspot_events_provider.core.attendance_kind.AttendanceKind` sends each request with
+:func:`record_attendance`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from hubspot_events_provider.core.attendance import SUBSCRIBER_STATES, group_key, hubspot_input
+from hubspot_events_provider.core.attendance import SUBSCRIBER_STATES
 from hubspot_events_provider.core.client import HubSpotClient, HubSpotResponse
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotNotFoundError, HubSpotValidationError
 
 __all__ = [
     "EVENT_NOT_FOUND",
     "PARTICIPATION_STATES",
-    "AttendanceOutcome",
     "CompletionOutcome",
-    "RowFailure",
     "attendance_path",
     "complete_as_held",
     "complete_event",
@@ -43,57 +30,12 @@ __all__ = [
     "get_participation_counters",
     "iter_participation_breakdown",
     "record_attendance",
-    "send_attendance_group",
 ]
 
 #: Category of rows whose event HubSpot does not know (whole-request 404 or per-row error).
 EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
 #: States a breakdown can be filtered on.
 PARTICIPATION_STATES = ("REGISTERED", "ATTENDED", "CANCELLED", "NO_SHOW")
-
-
-@dataclass(frozen=True)
-class RowFailure:
-    """A row HubSpot did not record.
-
-    :param index: position of the row in the sequence given to :func:`send_attendance_group`.
-    :param category: HubSpot's category (``VALIDATION_ERROR``, ``OBJECT_NOT_FOUND``...) or
-        ``EVENT_NOT_FOUND``.
-    :param message: HubSpot's message (or ours, for a whole-request 404).
-    :param field: the field HubSpot named (``email``, ``vid``, ``properties.joinedAt``...), if any.
-    """
-
-    index: int
-    category: str
-    message: str
-    field: str | None = None
-
-
-@dataclass
-class AttendanceOutcome:
-    """What became of every row of one group, and what it cost.
-
-    :param recorded: ``(index, vid)`` of every recorded row (``vid`` as HubSpot answered, when it did).
-    :param failed: the rows HubSpot refused.
-    :param requests: requests sent (splits included).
-    :param splits: times a request was split to isolate rows.
-    """
-
-    recorded: list[tuple[int, int | None]] = field(default_factory=list)
-    failed: list[RowFailure] = field(default_factory=list)
-    requests: int = 0
-    splits: int = 0
-
-    def merge(self, other: AttendanceOutcome, offsets: Sequence[int]) -> None:
-        """Add ``other`` (whose indexes point into a sub-sequence) with its indexes mapped back.
-
-        :param other: the outcome of a sub-sequence.
-        :param offsets: ``offsets[i]`` is the index here of the sub-sequence's row ``i``.
-        """
-        self.recorded.extend((offsets[i], vid) for i, vid in other.recorded)
-        self.failed.extend(RowFailure(offsets[f.index], f.category, f.message, f.field) for f in other.failed)
-        self.requests += other.requests
-        self.splits += other.splits
 
 
 # -- single calls ----------------------------------------------------------------------------------
@@ -328,161 +270,3 @@ def iter_participation_breakdown(
 
 def _participations_path(client: HubSpotClient, account: str, event: str) -> str:
     return f"{client.config.api_prefix}/participations/{quote(account, safe='')}/{quote(event, safe='')}"
-
-
-# -- one group, row by row -------------------------------------------------------------------------
-
-
-def send_attendance_group(client: HubSpotClient, payloads: Sequence[Mapping[str, Any]]) -> AttendanceOutcome:
-    """Record the rows of one request group and account for each; split when HubSpot does not say.
-
-    :param client: the client.
-    :param payloads: normalised payloads (``AttendanceMapper``) sharing one ``group_key``, at most 100.
-    :raises ValueError: the payloads belong to different groups, or there are more than 100.
-    """
-    outcome = AttendanceOutcome()
-    if not payloads:
-        return outcome
-    keys = {group_key(p) for p in payloads}
-    if len(keys) != 1 or len(payloads) > 100:
-        raise ValueError(
-            "send_attendance_group takes 1..100 payloads of one group (account, event, state, route)"
-        )
-    account, event, state, route = keys.pop()
-    outcome.requests += 1
-    try:
-        response = record_attendance(
-            client, account, event, state, [hubspot_input(p) for p in payloads], by_email=route == "email"
-        )
-    except HubSpotNotFoundError as err:
-        reason = (
-            f"HubSpot does not know marketing event {event!r} of account {account!r} for this app "
-            "(create it first; external ids are visible only to the app that created the event): "
-            f"{err.message}"
-        )
-        outcome.failed.extend(RowFailure(i, EVENT_NOT_FOUND, reason) for i in range(len(payloads)))
-        return outcome
-    except HubSpotValidationError as err:
-        if len(payloads) == 1:
-            outcome.failed.append(_failure(0, err.category, err.message, err.body))
-            return outcome
-        return _split(client, payloads, range(len(payloads)), outcome)
-    return _account(client, payloads, response.body, outcome)
-
-
-def _account(
-    client: HubSpotClient,
-    payloads: Sequence[Mapping[str, Any]],
-    body: Mapping[str, Any],
-    outcome: AttendanceOutcome,
-) -> AttendanceOutcome:
-    """Attribute a 200/207 answer's errors and results to rows; re-send rows left unknown."""
-    errors = [e for e in body.get("errors") or [] if isinstance(e, Mapping)]
-    results = [r for r in body.get("results") or [] if isinstance(r, Mapping)]
-    identities = [_identity(p) for p in payloads]
-    placed, unplaced = _attribute(errors, identities)
-    num_errors = body.get("numErrors")
-    reported = num_errors if isinstance(num_errors, int) and not isinstance(num_errors, bool) else len(errors)
-    # Every error sits on a row and HubSpot counted no more: the other rows were recorded.
-    all_placed = not unplaced and len(placed) >= reported
-    answered = {_identity(r): _vid(r) for r in results if _identity(r) is not None}
-    unknown: list[int] = []
-    for index, identity in enumerate(identities):
-        if index in placed:
-            error = placed[index]
-            outcome.failed.append(_failure(index, error.get("category"), error.get("message"), error))
-        elif identity in answered or all_placed:
-            outcome.recorded.append((index, answered.get(identity)))
-        else:
-            unknown.append(index)
-    if not unknown:
-        return outcome
-    if len(unknown) == 1 and len(unplaced) == 1:
-        error = unplaced[0]
-        outcome.failed.append(_failure(unknown[0], error.get("category"), error.get("message"), error))
-        return outcome
-    return _split(client, [payloads[i] for i in unknown], unknown, outcome)
-
-
-def _split(
-    client: HubSpotClient,
-    payloads: Sequence[Mapping[str, Any]],
-    offsets: Sequence[int],
-    outcome: AttendanceOutcome,
-) -> AttendanceOutcome:
-    """Re-send ``payloads`` in two halves (a single row is sent alone)."""
-    outcome.splits += 1
-    middle = max(1, len(payloads) // 2)
-    for lo, hi in ((0, middle), (middle, len(payloads))):
-        if lo < hi:
-            outcome.merge(send_attendance_group(client, payloads[lo:hi]), offsets[lo:hi])
-    return outcome
-
-
-def _identity(obj: Mapping[str, Any]) -> str | None:
-    """``email:<case-folded>`` or ``vid:<id>`` of a payload, a result or an error context."""
-    email, vid = obj.get("email"), obj.get("vid")
-    if isinstance(email, list | tuple):
-        email = email[0] if email else None
-    if isinstance(vid, list | tuple):
-        vid = vid[0] if vid else None
-    if isinstance(email, str) and email:
-        return f"email:{email.casefold()}"
-    if vid is not None and not isinstance(vid, bool):
-        return f"vid:{vid}"
-    return None
-
-
-def _attribute(
-    errors: Sequence[Mapping[str, Any]], identities: Sequence[str | None]
-) -> tuple[dict[int, Mapping[str, Any]], list[Mapping[str, Any]]]:
-    """Errors placed on their row (by ``inputIndex``, else by a unique email / vid), and the rest."""
-    placed: dict[int, Mapping[str, Any]] = {}
-    unplaced: list[Mapping[str, Any]] = []
-    for error in errors:
-        context = error.get("context")
-        context = context if isinstance(context, Mapping) else {}
-        index = _input_index(context, len(identities))
-        if index is None:
-            wanted = _identity(context)
-            matches = [i for i, ident in enumerate(identities) if wanted is not None and ident == wanted]
-            index = matches[0] if len(matches) == 1 else None
-        if index is None or index in placed:
-            unplaced.append(error)
-        else:
-            placed[index] = error
-    return placed, unplaced
-
-
-def _input_index(context: Mapping[str, Any], size: int) -> int | None:
-    raw = context.get("inputIndex")
-    if isinstance(raw, list | tuple):
-        raw = raw[0] if raw else None
-    try:
-        index = int(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else None
-    except ValueError:
-        return None
-    return index if index is not None and 0 <= index < size else None
-
-
-def _vid(result: Mapping[str, Any]) -> int | None:
-    vid = result.get("vid")
-    return vid if isinstance(vid, int) and not isinstance(vid, bool) else None
-
-
-def _failure(index: int, category: Any, message: Any, body: Mapping[str, Any]) -> RowFailure:
-    """A :class:`RowFailure` from an error object: its category, message and first named field."""
-    field_name: str | None = None
-    for detail in body.get("errors") or []:
-        if isinstance(detail, Mapping) and isinstance(detail.get("in"), str):
-            field_name = detail["in"]
-            break
-    category = category if isinstance(category, str) and category else "VALIDATION_ERROR"
-    if category == "OBJECT_NOT_FOUND" and field_name == "externalEventId":
-        category = EVENT_NOT_FOUND  # the per-row shape of an unknown event: reported as the 404 is
-    return RowFailure(
-        index,
-        category,
-        message if isinstance(message, str) and message else "HubSpot refused the row without a message",
-        field_name,
-    )

@@ -5,7 +5,8 @@ every shape seen or plausible, most certain first, and attributes an error only 
 row of the batch fits it; nothing ambiguous is ever attributed:
 
 1. ``context.inputIndex`` (when the context also names fields of the input, they must agree);
-2. the key the write kind reads from the context (``kind.key_from_context``), unique in the batch;
+2. the key the write kind reads from the context (``kind.key_from_context``), unique in the batch
+   (compared with the kind's optional ``context_key(item)``, else the row's key);
 3. the context's values matched against the inputs' fields of the same name (e.g. only
    ``externalEventId``, or only ``email``), when exactly one input has them all;
 4. an id of exactly one input named in the error's message as an exact token (``'evt-12'`` names
@@ -23,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from hubspot_events_provider.core.kinds import WriteKind
 from hubspot_events_provider.core.rows import Key, WriteItem
@@ -71,7 +72,7 @@ def attribute(
     :returns: ``(placed, unplaced)``: row index -> its error, and the errors no single row fits
         (two errors landing on one row leave the second unplaced).
     """
-    index = _BatchIndex(items)
+    index = _BatchIndex(items, _context_key_of(kind))
     placed: dict[int, Mapping[str, Any]] = {}
     unplaced: list[Mapping[str, Any]] = []
     for error in errors:
@@ -88,6 +89,7 @@ class _BatchIndex:
     """Look-ups over one batch, built lazily (most answers need none of them)."""
 
     items: Sequence[WriteItem]
+    named_by: Callable[[WriteItem], Key]
     _by_key: dict[Key, list[int]] | None = None
     _unique_ids: dict[str, int] | None = None
 
@@ -95,7 +97,7 @@ class _BatchIndex:
         if self._by_key is None:
             self._by_key = {}
             for position, item in enumerate(self.items):
-                self._by_key.setdefault(item.key, []).append(position)
+                self._by_key.setdefault(self.named_by(item), []).append(position)
         return self._by_key.get(key, [])
 
     def unique_ids(self) -> dict[str, int]:
@@ -108,6 +110,18 @@ class _BatchIndex:
                         owners.setdefault(part, set()).add(position)
             self._unique_ids = {part: next(iter(o)) for part, o in owners.items() if len(o) == 1}
         return self._unique_ids
+
+
+def _context_key_of(kind: WriteKind[Any]) -> Callable[[WriteItem], Key]:
+    """How an error context names a row: the kind's optional ``context_key(item)``, else its key."""
+    context_key = getattr(kind, "context_key", None)
+    if callable(context_key):
+        return cast("Callable[[WriteItem], Key]", context_key)
+    return _whole_key
+
+
+def _whole_key(item: WriteItem) -> Key:
+    return item.key
 
 
 def _place(kind: WriteKind[Any], error: Mapping[str, Any], index: _BatchIndex) -> int | None:
@@ -148,7 +162,9 @@ def _fits(item: WriteItem, named: Mapping[str, str], *, required: bool = False) 
         if name not in payload:
             continue
         seen += 1
-        if _text(payload[name]) != value:
+        # Case-insensitive: an email HubSpot lower-cases still names its row; two rows that differ
+        # only by case are then both candidates, so neither is attributed.
+        if _text(payload[name]).casefold() != value.casefold():
             return False
     return seen == len(named) if required else True
 

@@ -9,8 +9,11 @@ HubSpot's answer to a partly invalid batch is undocumented; this module copes wi
   unknown event): every row of the request fails with that reason, the run goes on.
 
 Errors are attributed to rows by :mod:`~hubspot_events_provider.core.attribution` (``inputIndex``,
-the key in the context, the ids in the context or the message, and, for rows no error names, the
-fields the results echo). What it cannot place costs requests, as few as the counts allow:
+the key in the context (a kind whose contexts name a row by less than its whole key, e.g.
+participations by the contact alone, says which part with an optional ``context_key(item)``), the
+ids in the context or the message, and, for rows no error names, the fields the results echo). A
+kind may name a row's category its own way with an optional ``row_category(category, field)``.
+What attribution cannot place costs requests, as few as the counts allow:
 
 * after a 200/207 the good rows are already applied, so only one half of the unknown rows is
   re-sent: its ``numErrors`` gives the other half's count, and a half known clean is not re-sent;
@@ -93,7 +96,7 @@ def send_batch(kind: WriteKind[Any], client: Any, items: Sequence[WriteItem]) ->
         return outcome
     placed, unplaced = attribute(kind, errors, items)
     for index, error in sorted(placed.items()):
-        outcome.failed.append(_failure_from_error(items[index], error))
+        outcome.failed.append(_failure_from_error(kind, items[index], error))
     unknown = [i for i in range(len(items)) if i not in placed]
     still_bad = max(num_errors - len(placed), len(unplaced))
     if still_bad == 0 or not unknown:
@@ -123,7 +126,7 @@ def _applied_unknown(
     for index in sorted(elimination.good):
         outcome.upserted.append((items[index], elimination.good[index]))
     for index in sorted(elimination.bad):
-        outcome.failed.append(_unnamed_failure(items[index], unplaced))
+        outcome.failed.append(_unnamed_failure(kind, items[index], unplaced))
     for rows, bad in elimination.unsure:
         _isolate(kind, client, [items[i] for i in rows], bad, unplaced, outcome)
     return outcome
@@ -147,7 +150,7 @@ def _isolate(
         outcome.upserted.extend((item, None) for item in rows)
         return
     if bad >= len(rows):
-        outcome.failed.extend(_unnamed_failure(item, unplaced) for item in rows)
+        outcome.failed.extend(_unnamed_failure(kind, item, unplaced) for item in rows)
         return
     outcome.splits += 1
     middle = len(rows) // 2
@@ -173,7 +176,7 @@ def _request_refused(
         raise err
     # Whole-batch refusal: nothing was applied.
     if len(items) == 1:
-        outcome.failed.append(_failure_from_error(items[0], err.body, err.category, err.message))
+        outcome.failed.append(_failure_from_error(kind, items[0], err.body, err.category, err.message))
         return outcome
     body = err.body if isinstance(err.body, Mapping) else {}
     details = [e for e in body.get("errors") or [] if isinstance(e, Mapping)]
@@ -181,7 +184,7 @@ def _request_refused(
     if placed and not unplaced:
         # Every detail names its row: those failed, the rest go again in one request.
         for index, error in sorted(placed.items()):
-            outcome.failed.append(_failure_from_error(items[index], error, err.category, err.message))
+            outcome.failed.append(_failure_from_error(kind, items[index], error, err.category, err.message))
         rest = [item for i, item in enumerate(items) if i not in placed]
         outcome.merge(send_batch(kind, client, rest))
         return outcome
@@ -211,7 +214,7 @@ def _split(
             outcome.merge(send_batch(kind, client, second))
             return outcome
         if len(second) == 1:
-            outcome.failed.append(_failure_from_error(second[0], err.body, err.category, err.message))
+            outcome.failed.append(_failure_from_error(kind, second[0], err.body, err.category, err.message))
             return outcome
         items = second
 
@@ -226,7 +229,7 @@ def _object_ids(
 
 
 def _failure_from_error(
-    item: WriteItem, error: Any, category: str | None = None, message: str | None = None
+    kind: WriteKind[Any], item: WriteItem, error: Any, category: str | None = None, message: str | None = None
 ) -> RowFailure:
     """A row's failure from the error object naming it (its category, message and first field),
     falling back to the request's ``category``/``message``."""
@@ -242,20 +245,28 @@ def _failure_from_error(
                 if not message and isinstance(detail.get("message"), str):
                     message = detail["message"]
                 break
+    category = category or "VALIDATION_ERROR"
+    # Optional: a kind may name a category its own way (e.g. an unknown event's per-row shape is
+    # reported as its whole-request 404 is).
+    row_category = getattr(kind, "row_category", None)
+    if callable(row_category):
+        category = str(row_category(category, field_name))
     return RowFailure(
         item=item,
-        category=category or "VALIDATION_ERROR",
-        message=message or "HubSpot refused the event without a message",
+        category=category,
+        message=message or f"HubSpot refused the row without a message ({kind.words.noun})",
         field=field_name,
     )
 
 
-def _unnamed_failure(item: WriteItem, unplaced: Sequence[Mapping[str, Any]]) -> RowFailure:
+def _unnamed_failure(
+    kind: WriteKind[Any], item: WriteItem, unplaced: Sequence[Mapping[str, Any]]
+) -> RowFailure:
     """A row HubSpot counted as failed without naming it: its reason, when every unnamed error
     gave the same one; else a plain statement of what is known."""
     reasons = {(_str(e.get("category")), _str(e.get("message"))) for e in unplaced}
     if len(reasons) == 1 and unplaced:
-        return _failure_from_error(item, unplaced[0])
+        return _failure_from_error(kind, item, unplaced[0])
     return RowFailure(
         item=item,
         category="VALIDATION_ERROR",

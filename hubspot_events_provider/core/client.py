@@ -434,9 +434,9 @@ class HubSpotClient:
 
     def _wait_for_limiter(self, call: _Call) -> None:
         """Take a slot of the rate limiter; say what the task waits for when it waits long."""
-        wait = self.limiter.try_acquire()
-        if wait <= 0:
+        if self.limiter.try_acquire() <= 0:
             return
+        wait = self.limiter.expected_wait()
         now = self._clock()
         if wait >= LONG_WAIT_S and now >= self._quiet_until:
             # One line per pause, not one per waiting thread.

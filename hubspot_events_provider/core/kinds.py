@@ -14,7 +14,7 @@ which rows HubSpot confirmed or refused, without the pipeline knowing anything a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -114,6 +114,12 @@ class WriteKind(Protocol[ClientT]):
 
     Attributes: ``mapper`` (:class:`RowMapper`), ``key_fields`` (names of the key's parts, for the
     results file and messages), ``words`` (:class:`Wording`).
+
+    Two optional methods (looked up on the kind, not part of this protocol, so existing kinds need
+    neither): ``context_key(item) -> Key``, the key :meth:`key_from_context` returns for a row's
+    errors when contexts name rows by less than their whole key (participations: the contact
+    alone; default: ``item.key``); ``row_category(category, field) -> str``, HubSpot's category of a
+    per-row error as the kind reports it (default: unchanged).
     """
 
     @property
@@ -157,8 +163,14 @@ class RowHooks:
         holds this payload: the row is counted ``unchanged`` and not sent.
     :param confirmed: called for each row HubSpot confirmed, with its object id when known.
     :param refused: called for each row HubSpot refused.
+    :param prepare: called once after pass 1 (every row read, validated and de-duplicated), before
+        any ``unchanged`` call and before any request, with a function that iterates the winning
+        rows in sending order (it may be called more than once). A state store decides here which
+        rows it will send and publishes that before the first request; raising here stops the run
+        with nothing sent. Called on dry runs and when no row is valid too.
     """
 
     unchanged: Callable[[WriteItem], bool] | None = None
     confirmed: Callable[[WriteItem, str | None], None] | None = None
     refused: Callable[[WriteItem], None] | None = None
+    prepare: Callable[[Callable[[], Iterator[WriteItem]]], None] | None = None

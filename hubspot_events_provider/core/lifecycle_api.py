@@ -111,6 +111,7 @@ def delete_events(
     batch_size: int = DEFAULT_DELETE_BATCH_SIZE,
     on_gone: Callable[[EventKey], None] | None = None,
     on_failed: Callable[[EventKey, HubSpotError], None] | None = None,
+    verify_app_id: bool = True,
 ) -> DeleteOutcome:
     """Delete events by external ids: batches with the appId, one by one as the fallback.
 
@@ -122,12 +123,15 @@ def delete_events(
     :param batch_size: inputs per ``POST /events/delete`` (1..100).
     :param on_gone: called for each event that is gone (deleted now or already gone).
     :param on_failed: called for each event whose delete failed.
+    :param verify_app_id: search for (or check) the appId on the first batches. ``False``: the caller
+        already checked ``app_id`` this run (``None`` then means one by one), so no search is made.
     :raises HubSpotAuthError, HubSpotMissingScopesError, HubSpotDailyLimitError: nothing else can work.
     :raises ValueError: on a ``batch_size`` out of range.
     """
     if not 1 <= batch_size <= 100:
         raise ValueError(f"batch_size must be between 1 and 100, got {batch_size}")
     outcome = _Run(client, DeleteOutcome(app_id=app_id), on_gone, on_failed)
+    outcome.verified = not verify_app_id
     for batch in _chunks(keys, batch_size):
         if not outcome.verified and outcome.lookups_left > 0:
             outcome.look_up_app_id(batch)

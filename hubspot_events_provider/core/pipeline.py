@@ -132,6 +132,8 @@ def run_writes(
         _read_and_validate(rows, run, spool)
         for dup in spool.superseded():
             report.record_superseded(dup.ref, dup.replaced_by, dup.key)
+        if run.hooks.prepare is not None:
+            run.hooks.prepare(spool.winners)
         pending = spool.winner_count
         run.logger.info(
             "Read %d rows from %s: %d valid and unique, %d rejected by validation, "

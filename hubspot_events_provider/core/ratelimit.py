@@ -448,6 +448,15 @@ class RollingWindowLimiter:
         blocker = self._sends[len(self._sends) - limit]
         return max(blocker + self.window_s + state.slack - now, 1e-3)
 
+    def expected_wait(self) -> float:
+        """Seconds until one more request would fit if nothing changes (nothing is recorded).
+
+        :meth:`try_acquire` answers with at most 1 % of a window so that waiting threads re-check
+        often; this is the whole wait, for saying in a log line how long a task will pause.
+        """
+        with self._lock:
+            return self._full_wait(self._clock())
+
     def try_acquire(self) -> float:
         """Record one request as sent if it fits in the window now, without blocking.
 

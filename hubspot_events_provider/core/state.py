@@ -470,7 +470,13 @@ class SyncState:
 
     # -- keys that left the source -------------------------------------------------------------------
 
-    def missing_keys(self, seen: Iterable[EventKey], accounts: Iterable[str] | None = None) -> MissingKeys:
+    def missing_keys(
+        self,
+        seen: Iterable[EventKey],
+        accounts: Iterable[str] | None = None,
+        *,
+        exclude_cancelled: bool = False,
+    ) -> MissingKeys:
         """Known events of the run's accounts that are not among ``seen`` (the source's keys).
 
         Restricted to ``accounts`` (default: the accounts present in ``seen``), so events of other
@@ -479,6 +485,8 @@ class SyncState:
 
         :param seen: every key of the source this run (valid rows).
         :param accounts: the run's externalAccountIds; ``None`` derives them from ``seen``.
+        :param exclude_cancelled: leave out events already cancelled (``on_missing="cancel"`` must
+            not cancel them again, nor count them against the guardrails run after run).
         """
         with self._mutex:
             self._flush()
@@ -506,7 +514,8 @@ class SyncState:
             db.execute(
                 "CREATE TEMP TABLE missing AS SELECT e.account, e.event FROM events e "
                 "JOIN temp.accounts a ON a.account = e.account "
-                "WHERE NOT EXISTS (SELECT 1 FROM temp.seen s "
+                + ("WHERE e.cancelled = 0 AND " if exclude_cancelled else "WHERE ")
+                + "NOT EXISTS (SELECT 1 FROM temp.seen s "
                 "WHERE s.account = e.account AND s.event = e.event) "
                 "ORDER BY e.account, e.event"
             )

@@ -15,6 +15,7 @@ __all__ = [
     "STAGE_SUPERSEDED",
     "STAGE_VALIDATION",
     "SampleError",
+    "SyncSummary",
     "UpsertSummary",
 ]
 
@@ -39,6 +40,36 @@ class SampleError(TypedDict):
     message: str
     ids: NotRequired[dict[str, str]]
     """The row's external ids (e.g. ``externalAccountId``, ``externalEventId``) when they were valid."""
+
+
+class SyncSummary(TypedDict):
+    """What a run with a sync state (``state_path``) did beyond its rows (the summary's ``sync``).
+
+    ``missing`` counts the known events of the run's accounts that left the source; ``action`` is
+    ``on_missing``; ``decision`` is the guardrail's reason (``ok``, ``nothing_missing``, ``ignore``,
+    ``empty_source``, ``unidentified_rows``, ``max_deletes``, ``max_delete_fraction``) and ``message``
+    its sentence with the counts; ``cancelled``/``deleted``/``missing_failed`` what was done
+    (``would_act`` on a dry run); ``sample_missing`` the first ids acted (or to be acted) on.
+    """
+
+    state_path: str
+    existed: bool
+    rebuilt: bool
+    interrupted_run: str | None
+    action: str
+    missing: int
+    known: int
+    limit: int | None
+    decision: str
+    message: str
+    cancelled: int
+    deleted: int
+    missing_failed: int
+    would_act: int
+    sample_missing: list[dict[str, str]]
+    completed: int
+    complete_failed: int
+    would_complete: int
 
 
 class UpsertSummary(TypedDict):
@@ -71,3 +102,11 @@ class UpsertSummary(TypedDict):
     dry_run: bool
     would_upsert: NotRequired[int]
     unchanged: NotRequired[int]
+    completions: NotRequired[dict[str, object]]
+    """Attendance runs with ``complete_events``: ``events``, ``completed``, ``skipped``, ``failed``
+    and ``outcomes`` (the first ones, each ``externalAccountId``, ``externalEventId``, ``status``,
+    ``reason``, ``startDateTime``, ``endDateTime``)."""
+    deleted: NotRequired[int]
+    """Delete runs: events deleted (or already gone), the same number as ``upserted``."""
+    sync: NotRequired[SyncSummary]
+    """Runs with a sync state: lifecycle calls and what happened to events that left the source."""

@@ -2,63 +2,45 @@
 
 The operator is a thin adapter: it renders its parameters, opens the one input it was given
 (``events``, ``events_file`` or ``sql``), builds the HubSpot client from the Airflow Connection and
-hands everything to :func:`hubspot_events_provider.core.upsert.run_upsert`. The return value
+hands everything to :func:`hubspot_events_provider.core.upsert.run_upsert`; the inputs, paths,
+report files and failure handling are the shared
+:class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`'s. The return value
 (pushed to XCom) is a small summary whose size does not depend on the input; every row that was not
 upserted is in the rejected file (JSON Lines), with its position, stage, category and reason.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from airflow.providers.common.compat.sdk import AirflowFailException, BaseHook, BaseOperator
-
-from hubspot_events_provider._storage import (
-    dag_folder,
-    default_report_path,
-    inline_path_templates,
-    report_file,
-    resolve_input_path,
-    resolve_output_path,
-)
-from hubspot_events_provider.core.errors import InputError
+from hubspot_events_provider.core.kinds import RowMapper
 from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.preflight import MissingSourceError, check_required_sources
-from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport, json_default
-from hubspot_events_provider.core.sources import (
-    SourceRow,
-    check_file_options,
-    detect_format,
-    rows_from_cursor,
-    rows_from_events,
-    rows_from_file,
-)
-from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, UpsertOptions, run_upsert
-from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
-from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
+from hubspot_events_provider.core.pipeline import WriteOptions
+from hubspot_events_provider.core.preflight import check_required_sources
+from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
+from hubspot_events_provider.core.sources import SourceRow
+from hubspot_events_provider.core.summary import SyncSummary
+from hubspot_events_provider.core.sync import SyncOptions, run_sync
+from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, run_upsert
+from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.lineage import HubSpotNativeMixin
+from hubspot_events_provider.operators._rowwrite import (
+    RowWriteOperator,
+    Sending,
+    dag_folder,
+    has_jinja,
+    refuse_secrets,
+)
+from hubspot_events_provider.operators._sync import open_state, run_owner, state_errors_fail_task
 
 if TYPE_CHECKING:
-    import jinja2
     from airflow.providers.common.compat.sdk import Context
 
 __all__ = ["UpsertMarketingEventsOperator"]
 
-#: The hook's list of refused secret arguments (one list for hook and operators).
-_SECRET_ARGUMENTS = tuple(sorted(SECRET_ARGUMENTS))
-_FILE_FORMATS = ("json", "jsonl", "ndjson", "csv")
-#: Templated paths: rendered inline even when they end in a ``template_ext`` (see ``_storage``).
-_PATH_FIELDS = ("events_file", "rejected_path", "results_path", "payloads_path")
-#: Payloads a dry run shows in the task log.
-_SAMPLE_PAYLOADS = 3
 
-
-class UpsertMarketingEventsOperator(HubSpotNativeMixin, BaseOperator):
+class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
     """Batch-upsert HubSpot Marketing Events; report every row that was not upserted.
 
     Give exactly one input: ``events``, ``events_file`` or ``sql``.
@@ -109,7 +91,30 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, BaseOperator):
         Secrets are refused: they belong in the Connection.
     :param fetch_size: rows per ``fetchmany`` for ``sql``.
     :param progress_interval: seconds between progress log lines.
+    :param state_path: a sync state (a local path, relative ones from the DAG's folder, or an
+        object-storage URI): per event, the digest of the payload HubSpot last confirmed. Rows that
+        did not change are not sent (summary ``unchanged``), rows that failed are sent again, and
+        ``eventCompleted`` rows get ``/complete`` once. A missing state means a full send; a corrupt
+        one fails the task unless ``full_refresh``. One state per task: two runs sharing it at once
+        are refused. (templated)
+    :param full_refresh: ignore the sync state (even a corrupt one), send every row, rewrite it.
+    :param on_missing: with ``state_path``: what to do with the events this app created for the
+        run's ``externalAccountId`` s that are in the state but no longer in the source: ``ignore``
+        (default), ``cancel`` or ``delete``. Other apps' and other accounts' events are never touched;
+        an empty source never cancels or deletes anything; a dry run lists what would be.
+    :param max_deletes: most events one run may cancel or delete; more stops the run before anything
+        is sent (``None``: no count limit).
+    :param max_delete_fraction: most events one run may cancel or delete, as a fraction of the known
+        events of the run's accounts (default 0.1); more stops the run before anything is sent. With
+        the default, fewer than 10 known events can never be deleted: raise it for small tables.
     """
+
+    rows_field = "events"
+    key_fields = EVENT_KEY_FIELDS
+    action = "Upserting marketing events"
+    unit = "event(s)"
+    done = "upserted"
+    summary_label = "upsert"
 
     template_fields: Sequence[str] = (
         "events",
@@ -124,6 +129,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, BaseOperator):
         "payloads_path",
         "hubspot_conn_id",
         "sql_conn_id",
+        "state_path",
     )
     template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
     template_fields_renderers = {"events": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
@@ -158,48 +164,45 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, BaseOperator):
         hook_params: Mapping[str, Any] | None = None,
         fetch_size: int = 1000,
         progress_interval: float = 10.0,
+        state_path: str | None = None,
+        full_refresh: bool = False,
+        on_missing: str = "ignore",
+        max_deletes: int | None = None,
+        max_delete_fraction: float | None = 0.1,
         **kwargs: Any,
     ) -> None:
-        _refuse_secrets(kwargs)
+        refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        given = [
-            name
-            for name, value in (("events", events), ("events_file", events_file), ("sql", sql))
-            if value is not None
-        ]
-        if len(given) != 1:
-            raise ValueError(
-                f"{self.__class__.__name__} needs exactly one input of events, events_file or sql; "
-                f"got {', '.join(given) if given else 'none'}."
-            )
-        if sql is not None and not sql_conn_id:
-            raise ValueError("sql needs sql_conn_id: the connection of the warehouse to query.")
-        if file_format is not None and file_format.lower() not in _FILE_FORMATS:
-            raise ValueError(f"file_format must be one of {', '.join(_FILE_FORMATS)}; got {file_format!r}.")
-        check_file_options(delimiter, encoding)
-        if payloads_path is not None and not dry_run:
-            raise ValueError("payloads_path is written by dry runs only: pass dry_run=True with it.")
-        if fetch_size < 1:
-            raise ValueError(f"fetch_size must be at least 1, got {fetch_size}.")
-        # Validates batch_size / max_in_flight / progress_interval now, at DAG parse time.
-        UpsertOptions(
-            batch_size=batch_size, max_in_flight=max_in_flight, progress_interval_s=progress_interval
+        self._init_rows(
+            rows=events,
+            rows_file=events_file,
+            file_format=file_format,
+            delimiter=delimiter,
+            encoding=encoding,
+            sql=sql,
+            sql_conn_id=sql_conn_id,
+            parameters=parameters,
+            fetch_size=fetch_size,
+        )
+        self._init_run(
+            batch_size=batch_size,
+            max_in_flight=max_in_flight,
+            dry_run=dry_run,
+            allow_empty=allow_empty,
+            rejected_path=rejected_path,
+            results_path=results_path,
+            payloads_path=payloads_path,
+            hubspot_conn_id=hubspot_conn_id,
+            hook_params=hook_params,
+            progress_interval=progress_interval,
         )
         EventMapper.validate_config(
-            field_map=None if _has_jinja(field_map) else field_map,
-            custom_properties=None if _has_jinja(custom_properties) else custom_properties,
-            defaults=None if _has_jinja(defaults) else defaults,
+            field_map=None if has_jinja(field_map) else field_map,
+            custom_properties=None if has_jinja(custom_properties) else custom_properties,
+            defaults=None if has_jinja(defaults) else defaults,
             timezone=timezone,
             date_format=date_format,
         )
-        self.events = events
-        self.events_file = events_file
-        self.file_format = file_format.lower() if file_format else None
-        self.delimiter = delimiter
-        self.encoding = encoding
-        self.sql = sql
-        self.sql_conn_id = sql_conn_id
-        self.parameters = parameters
         self.field_map = field_map
         self.custom_properties = custom_properties
         self.defaults = defaults
@@ -207,41 +210,28 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, BaseOperator):
         self.date_format = date_format
         self.ignore_fields = list(ignore_fields or [])
         self.ignore_unmapped = ignore_unmapped
-        self.batch_size = batch_size
-        self.max_in_flight = max_in_flight
-        # BaseOperator has a dry_run() method (render templates only); keep it intact.
-        self.send_nothing = dry_run
-        self.allow_empty = allow_empty
-        self.rejected_path = rejected_path
-        self.results_path = results_path
-        self.payloads_path = payloads_path
-        self.hubspot_conn_id = hubspot_conn_id
-        self.hook_params = dict(hook_params or {})
-        _refuse_secrets(self.hook_params)
-        self.fetch_size = fetch_size
-        self.progress_interval = progress_interval
+        self.sync_options = _sync_options(
+            state_path, full_refresh, on_missing, max_deletes, max_delete_fraction
+        )
+        self.state_path = state_path
+        self.full_refresh = full_refresh
+        self.on_missing = on_missing
+        self.max_deletes = max_deletes
+        self.max_delete_fraction = max_delete_fraction
+        self._state_owner = self.task_id
 
-    # -- templating: paths ending in .json/.jsonl are inline templates, never template files --
-
-    def resolve_template_files(self) -> None:
-        with inline_path_templates(self, _PATH_FIELDS):
-            super().resolve_template_files()
-
-    def _do_render_template_fields(
-        self,
-        parent: Any,
-        template_fields: Iterable[str],
-        context: Context,
-        jinja_env: jinja2.Environment,
-        seen_oids: set[int],
-    ) -> None:
-        fields = list(template_fields)
-        names = [name for name in _PATH_FIELDS if name in fields]
-        with inline_path_templates(parent, names, seen_oids):
-            super()._do_render_template_fields(parent, fields, context, jinja_env, seen_oids)
+    @classmethod
+    def path_fields(cls) -> tuple[str, ...]:
+        """The base's templated paths, and ``state_path``."""
+        return (*super().path_fields(), "state_path")
 
     def execute(self, context: Context) -> dict[str, Any]:
-        mapper = EventMapper(
+        self._state_owner = run_owner(context, self.task_id)  # names this run in the state's lock
+        with state_errors_fail_task():  # a tripped delete guardrail: no Airflow retries
+            return super().execute(context)
+
+    def make_mapper(self) -> EventMapper:
+        return EventMapper(
             field_map=self.field_map,
             custom_properties=self.custom_properties,
             defaults=self.defaults,
@@ -250,267 +240,96 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, BaseOperator):
             ignore_fields=self.ignore_fields,
             ignore_unmapped=self.ignore_unmapped,
         )
-        options = UpsertOptions(
-            batch_size=self.batch_size,
-            max_in_flight=self.max_in_flight,
-            dry_run=self.send_nothing,
-            allow_empty=self.allow_empty,
-            progress_interval_s=self.progress_interval,
-            source=self._source_name(),
-        )
-        rejected_location, results_location, payloads_location = self._report_locations(context)
-        sample: list[Any] = []
-        with ExitStack() as stack:
-            stack.enter_context(fail_task_on_permanent_errors())  # a wrong token: no Airflow retries
 
-            def writer(location: str) -> JsonLinesWriter:
-                # Written aside and moved into place only when the run completes: a failing run
-                # never truncates an earlier run's reports (see _storage.report_file).
-                return JsonLinesWriter(
-                    stack.enter_context(report_file(location, on_partial=self._log_partial))
-                )
-
-            source_rows = self._rows(context)
-            stack.callback(_close_quietly, source_rows)
-            # A required field no row can have is one configuration error, not a row error per row.
-            rows = check_required_sources(
-                source_rows, mapper, source=options.source, fixed_columns=self._fixed_columns()
-            )
-            report = UpsertReport(
-                dry_run=self.send_nothing,
-                rejected=writer(rejected_location),
-                results=writer(results_location) if results_location else None,
-                rejected_path=rejected_location,
-                results_path=results_location,
-            )
-            if self.send_nothing:
-                payloads = writer(payloads_location) if payloads_location else None
-                rows = _capture_payloads(rows, mapper, payloads, sample)
-            try:
-                self._run(rows, mapper, report, options)
-            except MissingSourceError as exc:  # no retry heals a configuration mistake
-                raise AirflowFailException(str(exc)) from exc
-        summary = report.summary()
-        self.record_run(context, summary)  # asset events, links, OpenLineage
-        self._log_summary(summary)
-        if self.send_nothing:
-            self._log_payloads(sample, payloads_location, summary.get("would_upsert"))
-        return dict(summary)
-
-    def _report_locations(self, context: Context) -> tuple[str, str | None, str | None]:
-        """Where the rejected, results and payloads files go (relative paths: the DAG folder)."""
-        folder = dag_folder(self)
-        rejected = (
-            resolve_output_path(str(self.rejected_path), dag_folder=folder)
-            if self.rejected_path
-            else default_report_path(context, "rejected")
-        )
-        results = (
-            resolve_output_path(str(self.results_path), dag_folder=folder) if self.results_path else None
-        )
-        payloads = (
-            resolve_output_path(str(self.payloads_path), dag_folder=folder) if self.payloads_path else None
-        )
-        return rejected, results, payloads
-
-    def _log_payloads(self, sample: list[Any], location: str | None, would_upsert: Any) -> None:
-        if location:
-            self.log.info("Dry run: every payload that would be sent is in %s", location)
-        if not sample:
-            self.log.info("Dry run: no valid row, so no payload would be sent.")
-            return
-        self.log.info(
-            "Dry run: %d event(s) would be upserted; the first %d payload(s):", would_upsert or 0, len(sample)
-        )
-        for payload in sample:
-            self.log.info("  %s", json.dumps(payload, ensure_ascii=False, default=json_default))
-
-    def _run(
-        self, rows: Iterator[SourceRow], mapper: EventMapper, report: UpsertReport, options: UpsertOptions
-    ) -> None:
-        client = None
-        stats: Callable[[], Mapping[str, int]] | None = None
-        headroom: Callable[[], str | None] | None = None
-        if not self.send_nothing:
-            hook = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id, **self.hook_params)
-            client = hook.get_conn()
-            stats = client.stats.snapshot
-            headroom = _headroom_reader(client)
-        self.log.info(
-            "Upserting marketing events from %s in batches of %d, %d in flight%s.",
-            options.source,
-            self.batch_size,
-            self.max_in_flight,
-            " (dry run: nothing is sent)" if self.send_nothing else "",
-        )
-        run_upsert(
-            rows, mapper, client, report, options=options, log=self.log, stats=stats, headroom=headroom
-        )
-        self.read_account(client)  # lineage namespace and UI link; after the summary's counters
-
-    def _log_partial(self, location: str, kept: str) -> None:
-        self.log.error(
-            "The run failed: %s was left as it was (an earlier run's report, if any, is intact); "
-            "what this run recorded before failing is in %s",
-            location,
-            kept,
+    def prepare_rows(
+        self, rows: Iterator[SourceRow], mapper: RowMapper, options: WriteOptions
+    ) -> Iterator[SourceRow]:
+        """A required field no row can have is one configuration error, not a row error per row."""
+        events = cast("EventMapper", mapper)  # the one make_mapper() built
+        return check_required_sources(
+            rows, events, source=options.source, fixed_columns=self._fixed_columns()
         )
 
-    # -- inputs -------------------------------------------------------------------------------
-
-    def _source_name(self) -> str:
-        if self.events_file is not None:
-            return f"events_file {str(self.events_file)!r}"
-        if self.sql is not None:
-            return f"sql on connection {self.sql_conn_id!r}"
-        return "events"
-
-    def _fixed_columns(self) -> bool:
-        """Whether every row has the same keys (CSV header, SQL columns)."""
-        if self.sql is not None:
-            return True
-        if self.events_file is None:
-            return False
-        try:
-            return detect_format(str(self.events_file), self.file_format) == "csv"
-        except InputError:
-            return False  # reading the file reports the unknown format
-
-    def _rows(self, context: Context) -> Iterator[SourceRow]:
-        if self.events is not None:
-            return rows_from_events(_materialise(self.events), source="events")
-        if self.events_file is not None:
-            folder = dag_folder(self)
-            path = resolve_input_path(str(self.events_file), dag_folder=folder)
-            self._log_input_path(str(self.events_file), path.display, folder)
-            opener: Callable[[], IO[bytes]] = path.open_binary
-            return rows_from_file(
-                opener,
-                name=path.display,
-                file_format=self.file_format,
-                delimiter=self.delimiter,
-                encoding=self.encoding,
-                on_detect=self.log.info,
-            )
-        return self._sql_rows()
-
-    def _log_input_path(self, given: str, resolved: str, folder: str | None) -> None:
-        if given.strip() == resolved:
-            self.log.info("Reading events_file %s", resolved)
-        elif folder and not _is_absolute_or_uri(given):
-            self.log.info("Reading events_file %s (%r taken from the DAG folder %s)", resolved, given, folder)
+    def write(
+        self,
+        rows: Iterator[SourceRow],
+        mapper: RowMapper,
+        report: UpsertReport,
+        options: WriteOptions,
+        sending: Sending,
+    ) -> Mapping[str, Any]:
+        events = cast("EventMapper", mapper)  # the one make_mapper() built
+        extra: dict[str, Any] = {}
+        if self.state_path:
+            extra["sync"] = self._write_with_state(rows, events, report, options, sending)
         else:
-            self.log.info("Reading events_file %s (given as %r)", resolved, given)
-
-    def _sql_rows(self) -> Iterator[SourceRow]:
-        hook = BaseHook.get_connection(str(self.sql_conn_id)).get_hook()  # type: ignore[no-untyped-call]
-        if not hasattr(hook, "get_conn"):
-            raise InputError(
-                f"connection {self.sql_conn_id!r} has no DB-API hook; sql needs a common-sql connection"
+            run_upsert(
+                rows,
+                events,
+                sending.client,
+                report,
+                options=options,
+                log=self.log,
+                stats=sending.stats,
+                headroom=sending.headroom,
             )
-        source = f"sql on connection {self.sql_conn_id!r}"
-        conn = hook.get_conn()
-        try:
-            cursor = conn.cursor()
-            try:
-                if self.parameters is not None:
-                    cursor.execute(self.sql, self.parameters)
-                else:
-                    cursor.execute(self.sql)
-                yield from rows_from_cursor(cursor, source=source, fetch_size=self.fetch_size)
-            finally:
-                cursor.close()
-        finally:
-            conn.close()
+        self.read_account(sending.client)  # lineage namespace and UI link; after the summary's counters
+        return extra
 
-    def _log_summary(self, summary: Mapping[str, Any]) -> None:
-        self.log.info(
-            "HubSpot upsert summary: total=%s upserted=%s rejected=%s failed=%s superseded=%s "
-            "numErrors=%s error_rate=%.4f requests=%s retries=%s rate_limited=%s dry_run=%s",
-            summary.get("total"),
-            summary.get("upserted"),
-            summary.get("rejected"),
-            summary.get("failed"),
-            summary.get("superseded"),
-            summary.get("numErrors"),
-            float(summary.get("error_rate") or 0.0),
-            summary.get("requests"),
-            summary.get("retries"),
-            summary.get("rate_limited"),
-            summary.get("dry_run"),
+    def _write_with_state(
+        self,
+        rows: Iterator[SourceRow],
+        mapper: EventMapper,
+        report: UpsertReport,
+        options: WriteOptions,
+        sending: Sending,
+    ) -> SyncSummary:
+        """The upsert through the sync state (send only what changed; lifecycle; on_missing)."""
+        state = open_state(
+            str(self.state_path),
+            dag_folder=dag_folder(self),
+            full_refresh=self.full_refresh,
+            owner=self._state_owner,
         )
-        if summary.get("numErrors"):
-            self.log.warning(
-                "%s rows were not upserted (by category: %s). Every one of them, with its reason, is in %s",
-                summary.get("numErrors"),
-                summary.get("errors_by_category"),
-                summary.get("rejected_path"),
-            )
-            for sample in summary.get("sample_errors") or []:
-                self.log.warning("  %s", sample)
-
-
-def _refuse_secrets(kwargs: Mapping[str, Any]) -> None:
-    for name in _SECRET_ARGUMENTS:
-        if name in kwargs:
-            message = (
-                f"The argument {name!r} is refused: a HubSpot secret passed to an operator ends up in the "
-                "DAG file, the rendered template and the logs. Put it in the Airflow Connection named by "
-                "hubspot_conn_id (password = access token; OAuth secrets in extras)."
-            )
-            warnings.warn(message, UserWarning, stacklevel=3)
-            raise ValueError(message)
-
-
-def _capture_payloads(
-    rows: Iterable[SourceRow], mapper: EventMapper, writer: JsonLinesWriter | None, sample: list[Any]
-) -> Iterator[SourceRow]:
-    """Pass rows through; write (and sample) the payload each valid row would be sent as (dry runs)."""
-    for row in rows:
-        if isinstance(row.data, Mapping):
-            payload = mapper.map_row(row.data).payload
-            if payload is not None:
-                if writer is not None:
-                    writer.write({"position": row.position, "line": row.line, "payload": payload})
-                if len(sample) < _SAMPLE_PAYLOADS:
-                    sample.append(payload)
-        yield row
-
-
-def _close_quietly(rows: Any) -> None:
-    close = getattr(rows, "close", None)
-    if callable(close):
-        close()
-
-
-def _has_jinja(value: Any) -> bool:
-    if value is None:
-        return False
-    text = str(value)
-    return "{{" in text or "{%" in text
-
-
-def _materialise(events: Any) -> Any:
-    """XCom results may be lazy sequences (mapped pulls); give the reader a list or the string."""
-    if isinstance(events, str | bytes | Mapping | list):
-        return events
-    if isinstance(events, Sequence) or hasattr(events, "__iter__"):
-        return list(events)
-    return events
-
-
-def _is_absolute_or_uri(location: str) -> bool:
-    location = location.strip()
-    return "://" in location or os.path.isabs(os.path.expanduser(location))
-
-
-def _headroom_reader(client: Any) -> Callable[[], str | None]:
-    def read() -> str | None:
-        status = getattr(client, "rate_limit_status", None)
-        if status is None:
-            return None
-        return (
-            f"{status.remaining}/{status.max} requests left in the {status.interval_ms / 1000:.0f} s window"
+        return run_sync(
+            rows,
+            mapper,
+            sending.client,
+            report,
+            options=options,
+            state=state,
+            sync=self.sync_options,
+            log=self.log,
+            stats=sending.stats,
+            headroom=sending.headroom,
         )
 
-    return read
+    def on_summary(self, context: Context, summary: Mapping[str, Any]) -> None:
+        sync = summary.get("sync")
+        if sync is not None:
+            self.log.info(
+                "Sync state %s: %s row(s) unchanged (not sent); %s",
+                sync["state_path"],
+                summary.get("unchanged", 0),
+                sync["message"],
+            )
+        self.record_run(context, summary)  # asset events, links, OpenLineage
+
+
+def _sync_options(
+    state_path: str | None,
+    full_refresh: bool,
+    on_missing: str,
+    max_deletes: int | None,
+    max_delete_fraction: float | None,
+) -> SyncOptions:
+    """Check the sync-state parameters at DAG parse time."""
+    if not state_path and (full_refresh or on_missing != "ignore"):
+        raise ValueError(
+            "full_refresh and on_missing need a state_path: the events last sent are known from it."
+        )
+    return SyncOptions(
+        on_missing=on_missing,  # type: ignore[arg-type]  # SyncOptions refuses other values
+        max_deletes=max_deletes,
+        max_delete_fraction=max_delete_fraction,
+    )

@@ -99,7 +99,7 @@ def route_kind(method: str, rest: str) -> str | None:
 
 def _by_external_ids(state: SandboxState, req: Request, event_id: str, action: str, by_email: bool) -> Reply:
     if req.method != "POST":
-        return _not_allowed(req.method)
+        return _not_allowed(req.method, "POST")
     account = req.query.get("externalAccountId")
     if not account:
         return _bad_param("Query parameter 'externalAccountId' is required.", "externalAccountId")
@@ -117,7 +117,7 @@ def _record(
 ) -> Reply:
     """Validate and apply one attendance request (both create routes, both event identities)."""
     if req.method != "POST":
-        return _not_allowed(req.method)
+        return _not_allowed(req.method, "POST")
     if action not in ACTIONS:
         return _bad_param(
             f"Invalid subscriberState '{action}': expected one of {', '.join(ACTIONS)}.", "subscriberState"
@@ -408,12 +408,17 @@ def _event_missing(account: str, event_id: str) -> str:
 
 
 def _only(req: Request, method: str) -> Reply | None:
-    return None if req.method == method else _not_allowed(req.method)
+    return None if req.method == method else _not_allowed(req.method, method)
 
 
 def _bad_param(message: str, where: str) -> Reply:
     return Reply(400, responses.validation_error(message, [{"message": message, "in": where}]))
 
 
-def _not_allowed(method: str) -> Reply:
-    return Reply(405, responses.error_body("METHOD_NOT_ALLOWED", f"Method {method} is not allowed here."))
+def _not_allowed(method: str, allow: str) -> Reply:
+    """405 with the ``Allow`` header RFC 9110 requires (the one method each of these routes serves)."""
+    return Reply(
+        405,
+        responses.error_body("METHOD_NOT_ALLOWED", f"Method {method} is not allowed here."),
+        headers={"Allow": allow},
+    )

@@ -44,9 +44,10 @@ from hubspot_events_provider.core.verify import (
 )
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.sensors.attendance import MarketingEventAttendanceSensor
 from hubspot_events_provider.triggers.marketing_events import MarketingEventsTrigger
 
-__all__ = ["MarketingEventsSensor"]
+__all__ = ["MarketingEventAttendanceSensor", "MarketingEventsSensor"]
 
 EventKey = tuple[str, str]
 """``(externalAccountId, externalEventId)``."""
@@ -248,17 +249,7 @@ class MarketingEventsSensor(BaseSensorOperator):
     def poke(self, context: Any) -> bool | PokeReturnValue:
         """Read each event not found (or not matching) yet; done when all are readable as sent."""
         targets = self.targets()
-        for key in targets:
-            if key not in self._found or key in self._differs:
-                stored = self._read(key)
-                if stored is not None:
-                    object_id = stored.get("objectId") or stored.get("id")
-                    self._found[key] = str(object_id) if object_id is not None else ""
-                    self._verify(key, stored)
-        dropped = dropped_in(self._differs)
-        if dropped:  # HubSpot never sets a property it dropped: waiting cannot help
-            raise AirflowFailException(failure_message(dropped, len(targets)))
-        self._missing = [key for key in targets if key not in self._found]
+        self._read_missing()
         if self._missing:
             self.log.info(
                 "%d of %d event(s) not readable yet: %s",
@@ -276,6 +267,22 @@ class MarketingEventsSensor(BaseSensorOperator):
             )
             return False
         return self._done()
+
+    def _read_missing(self) -> None:
+        """Read each target not found (or not as sent) yet and compare it with what was sent;
+        ``_missing`` lists those still not readable. A dropped custom property fails at once."""
+        targets = self.targets()
+        for key in targets:
+            if key not in self._found or key in self._differs:
+                stored = self._read(key)
+                if stored is not None:
+                    object_id = stored.get("objectId") or stored.get("id")
+                    self._found[key] = str(object_id) if object_id is not None else ""
+                    self._verify(key, stored)
+        dropped = dropped_in(self._differs)
+        if dropped:  # HubSpot never sets a property it dropped: waiting cannot help
+            raise AirflowFailException(failure_message(dropped, len(targets)))
+        self._missing = [key for key in targets if key not in self._found]
 
     def _done(self) -> PokeReturnValue:
         """The XCom value once every target is found."""
@@ -374,14 +381,11 @@ class MarketingEventsSensor(BaseSensorOperator):
         self._found = {(str(a), str(e)): str(o) for a, e, o in [*found, *event.get("found", [])]}
         self._missing = [key for key in self.targets() if key not in self._found]
         status = event.get("status")
+        if status == "success" and self._missing:
+            # Found before deferring, but the deferral's kwargs did not come back: read them again.
+            self._read_missing()
         if status == "success" and not self._missing:
             return self._done().xcom_value
-        if status == "success" and not targets:
-            # The deferral's kwargs were lost, with the events found before deferring: the trigger
-            # found all it was given, so read the others once more here (bounded by the sample).
-            result = self.poke(context)
-            if isinstance(result, PokeReturnValue):
-                return result.xcom_value
         if status == "error":
             error = AirflowFailException if event.get("fatal") else AirflowException
             raise error(str(event.get("message")))

@@ -19,6 +19,7 @@ accepted, invalid data rejected, undeclared methods answered 405) runs as Schema
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import json
 import pathlib
@@ -38,8 +39,7 @@ PREFIXES = {
 # HubSpot's v3 spec lists its list route under this other prefix (facts §1.3); the sandbox serves both.
 _V3_LIST = "/marketing/marketing-events/v3"
 
-# Every route the sandbox serves today; add a line when a route lands (attendance, participations,
-# cancel, complete, account info, ...).
+# Every route the sandbox serves today; add a line when a route lands (cancel, account info, ...).
 ROUTES: tuple[str, ...] = (
     "GET ",
     "POST /events/upsert",
@@ -47,6 +47,16 @@ ROUTES: tuple[str, ...] = (
     "GET /events/search",
     "GET /events/{externalEventId}",
     "DELETE /events/{externalEventId}",
+    "POST /events/{externalEventId}/complete",
+    "POST /attendance/{externalEventId}/{subscriberState}/email-create",
+    "POST /attendance/{externalEventId}/{subscriberState}/create",
+    "POST /{objectId}/attendance/{subscriberState}/email-create",
+    "POST /{objectId}/attendance/{subscriberState}/create",
+    "GET /participations/{externalAccountId}/{externalEventId}",
+    "GET /participations/{externalAccountId}/{externalEventId}/breakdown",
+    "GET /participations/{marketingEventId}",
+    "GET /participations/{marketingEventId}/breakdown",
+    "GET /participations/contacts/{contactIdentifier}/breakdown",
 )
 
 # Sandbox knobs that change what a route answers: each variant is run on the routes it affects,
@@ -131,8 +141,40 @@ def _batch_of_1_to_100(spec: dict[str, Any], _prefix: str) -> None:
     for name in (
         "BatchInputMarketingEventCreateRequestParams",
         "BatchInputMarketingEventExternalUniqueIdentifier",
+        "BatchInputMarketingEventEmailSubscriber",
+        "BatchInputMarketingEventSubscriber",
     ):
         _schemas(spec)[name]["properties"]["inputs"].update(minItems=1, maxItems=100)
+
+
+def _parameters(spec: dict[str, Any], where: str, name: str) -> list[dict[str, Any]]:
+    """Every parameter ``name`` in ``where`` (``path``/``query``) of every operation."""
+    found = []
+    for operations in spec["paths"].values():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            found += [p for p in operation.get("parameters", []) if p["in"] == where and p["name"] == name]
+    return found
+
+
+def _account_id_required(spec: dict[str, Any], _prefix: str) -> None:
+    for parameter in _parameters(spec, "query", "externalAccountId"):
+        parameter["required"] = True
+
+
+def _subscriber_states(spec: dict[str, Any], _prefix: str) -> None:
+    for parameter in _parameters(spec, "path", "subscriberState"):
+        parameter["schema"]["enum"] = ["register", "attend", "cancel"]
+
+
+def _breakdown_paging(spec: dict[str, Any], _prefix: str) -> None:
+    for parameter in _parameters(spec, "query", "limit"):
+        parameter["schema"].update(minimum=1, maximum=100)
+    for parameter in _parameters(spec, "query", "after"):
+        parameter["schema"]["pattern"] = r"^[0-9]+$"
+    for parameter in _parameters(spec, "query", "state"):
+        parameter["schema"]["enum"] = ["REGISTERED", "ATTENDED", "CANCELLED", "NO_SHOW"]
 
 
 def _multi_status_is_a_batch_answer(spec: dict[str, Any], prefix: str) -> None:
@@ -179,6 +221,24 @@ def invalid_rows_reported(ctx: CheckContext, response: Response, case: Case) -> 
     assert refused >= 1, f"invalid upsert data accepted without any error: {case.body!r}"
     assert "errors" not in body or refused == len(body["errors"]), body
     assert applied + refused == len(inputs), f"{applied} applied + {refused} refused != {len(inputs)} inputs"
+    return None
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def complete_refuses_end_before_start(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """Valid ``/complete`` data is accepted, except an end before the start, which is refused 400."""
+    body = case.body if isinstance(case.body, dict) else {}
+    start, end = _instant(body.get("startDateTime")), _instant(body.get("endDateTime"))
+    if response.status_code == 400 and start is not None and end is not None and end < start:
+        return None
+    for builtin in CHECKS.get_by_names(["positive_data_acceptance"]):
+        builtin(ctx, response, case)  # type: ignore[operator]
     return None
 
 
@@ -256,6 +316,40 @@ EXCEPTIONS: tuple[Deviation, ...] = (
         "body no source shows, so the sandbox sends none. Non-2xx answers keep the built-in checks",
         replaces=("content_type_conformance", "response_schema_conformance"),
         check=delete_answers_202,
+    ),
+    Deviation(
+        "*",
+        "the query parameter externalAccountId is required (the attendance and complete routes mark "
+        "it optional)",
+        "external ids name an event only with its account: without externalAccountId the event cannot "
+        "be found; the sandbox answers 400 VALIDATION_ERROR (least helpful plausible answer; HubSpot "
+        "documents no default account)",
+        patch=_account_id_required,
+    ),
+    Deviation(
+        "*",
+        "subscriberState in an attendance path is register, attend or cancel (lower case)",
+        "facts/issue 13: HubSpot documents these three states; the spec types the segment as any "
+        "string. Any other value (other case, HubSpot's REGISTERED...) is refused 400 (least helpful "
+        "plausible answer; undocumented)",
+        patch=_subscriber_states,
+    ),
+    Deviation(
+        "*",
+        "participation breakdowns: limit 1..100, after is a participation id, state is one of "
+        "REGISTERED/ATTENDED/CANCELLED/NO_SHOW",
+        "HubSpot documents the four attendance states and a page limit of 100; the spec types them "
+        "as any integer/string. Anything else is refused 400 (least helpful plausible answer)",
+        patch=_breakdown_paging,
+    ),
+    Deviation(
+        "POST /events/{externalEventId}/complete",
+        "an endDateTime before the startDateTime is refused 400 (the spec has no way to say so)",
+        "an event cannot end before it starts; HubSpot refuses it on event upserts (facts §1.5) and "
+        "documents nothing for /complete, so the sandbox refuses it (least helpful plausible answer). "
+        "Checked instead: every other valid body is accepted",
+        replaces=("positive_data_acceptance",),
+        check=complete_refuses_end_before_start,
     ),
 )
 

@@ -21,13 +21,11 @@ from hubspot_events_provider.core.attendance import (
     LEFT_BEFORE_JOINED,
     MAX_INT64,
     PROPERTY_NOT_ALLOWED,
-    STATE_ORDER,
     AttendanceMapper,
     UnmappedAttendanceFieldsError,
     dedup_key,
     group_key,
     hubspot_input,
-    plan_requests,
     to_epoch_ms,
     to_vid,
 )
@@ -275,34 +273,6 @@ def test_bad_configuration_is_refused_early(kwargs: dict[str, Any], message: str
         AttendanceMapper.validate_config(**kwargs)
 
 
-def test_plan_requests_orders_states_groups_routes_and_chunks() -> None:
-    mapper = AttendanceMapper()
-    rows = [
-        row(subscriberState="cancel", email="c@example.com"),
-        row(subscriberState="attend", email="a@example.com"),
-        *[row(subscriberState="register", email=f"r{i}@example.com") for i in range(5)],
-        row(subscriberState="register", email=None, vid=151),
-        row(subscriberState="register", externalEventId="w2"),
-    ]
-    payloads = [p for p in (mapper.map_row(r).payload for r in rows) if p is not None]
-    phases = plan_requests(payloads, lambda p: p, batch_size=2)
-    assert [
-        [(key, [p.get("email", p.get("vid")) for p in chunk]) for key, chunk in phase] for phase in phases
-    ] == [
-        [
-            (("acme", "w1", "register", "email"), ["r0@example.com", "r1@example.com"]),
-            (("acme", "w1", "register", "email"), ["r2@example.com", "r3@example.com"]),
-            (("acme", "w1", "register", "email"), ["r4@example.com"]),
-            (("acme", "w1", "register", "vid"), [151]),
-            (("acme", "w2", "register", "email"), ["ann@example.com"]),
-        ],
-        [(("acme", "w1", "attend", "email"), ["a@example.com"])],
-        [(("acme", "w1", "cancel", "email"), ["c@example.com"])],
-    ]
-    with pytest.raises(ValueError, match="batch_size"):
-        plan_requests(payloads, lambda p: p, batch_size=101)
-
-
 def test_dedup_key_ignores_email_case_and_separates_states() -> None:
     first = mapped(email="Ann@Example.com")
     second = mapped(email="ann@example.com", interactionDateTime=T0_MS + 1)
@@ -370,35 +340,3 @@ def test_hubspot_inputs_match_the_spec_strictly(version: str) -> None:
     ):
         body = {"inputs": [hubspot_input(p) for p in payloads]}
         validate_request_body(version, "POST", path, body, strict=True)
-
-
-PAYLOADS = st.lists(
-    st.builds(
-        lambda event, state, contact: {
-            "externalAccountId": "acme",
-            "externalEventId": event,
-            "subscriberState": state,
-            **({"vid": contact} if isinstance(contact, int) else {"email": contact}),
-            "interactionDateTime": T0_MS,
-        },
-        st.sampled_from(["w1", "w2"]),
-        st.sampled_from(["register", "attend", "cancel"]),
-        st.one_of(st.integers(1, 5), st.sampled_from(["a@example.com", "b@example.com"])),
-    ),
-    max_size=60,
-)
-
-
-@given(PAYLOADS, st.integers(1, 7))
-def test_plan_requests_sends_each_item_once_in_state_order(payloads: list[dict[str, Any]], size: int) -> None:
-    items = list(enumerate(payloads))
-    phases = plan_requests(items, lambda item: item[1], batch_size=size)
-    sent = [item for phase in phases for _, chunk in phase for item in chunk]
-    assert sorted(i for i, _ in sent) == list(range(len(payloads)))
-    ranks = [STATE_ORDER[key[2]] for phase in phases for key, _ in phase]
-    assert ranks == sorted(ranks)
-    for phase in phases:
-        assert len({key[2] for key, _ in phase}) == 1
-        for key, chunk in phase:
-            assert 1 <= len(chunk) <= size
-            assert {group_key(p) for _, p in chunk} == {key}

@@ -1,17 +1,17 @@
-"""Attendance API calls against the sandbox over HTTP: one group row by row, complete, participation reads."""
+"""Attendance API calls against the sandbox over HTTP: one request group row by row (the engine's
+``send_batch`` with :class:`AttendanceKind`), complete, participation reads."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.attendance import AttendanceMapper
+from hubspot_events_provider.core.attendance import AttendanceMapper, dedup_key
 from hubspot_events_provider.core.attendance_api import (
     EVENT_NOT_FOUND,
-    AttendanceOutcome,
-    _account,
     attendance_path,
     complete_as_held,
     complete_event,
@@ -19,12 +19,14 @@ from hubspot_events_provider.core.attendance_api import (
     get_participation_breakdown,
     get_participation_counters,
     iter_participation_breakdown,
-    send_attendance_group,
 )
+from hubspot_events_provider.core.attendance_kind import AttendanceKind
 from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
+from hubspot_events_provider.core.batching import send_batch
+from hubspot_events_provider.core.client import HubSpotClient, HubSpotResponse
 from hubspot_events_provider.core.config import ClientConfig
 from hubspot_events_provider.core.errors import HubSpotNotFoundError
+from hubspot_events_provider.core.rows import RowRef, WriteItem
 from hubspot_events_provider.sandbox import Fault, SandboxServer
 from hubspot_events_provider.sandbox.config import SEED_CONTACTS
 
@@ -43,6 +45,43 @@ EVENT = {
 def client_for(sb: SandboxServer, **kwargs: Any) -> HubSpotClient:
     config = ClientConfig(base_url=sb.url, backoff_base=0.01, backoff_cap=0.05, **kwargs)  # type: ignore[arg-type]
     return HubSpotClient(config, StaticTokenAuth(sb.token))
+
+
+@dataclass
+class Failure:
+    index: int
+    category: str
+    message: str
+    field: str | None
+
+
+@dataclass
+class Outcome:
+    """The engine's batch outcome by input index: ``recorded`` ``(index, vid)``, ``failed``."""
+
+    recorded: list[tuple[int, int | None]]
+    failed: list[Failure]
+    requests: int
+    splits: int
+
+
+def send_group(
+    client: HubSpotClient, payloads: Sequence[Mapping[str, Any]], kind: AttendanceKind | None = None
+) -> Outcome:
+    """Send one request group through the engine's batch sender, as the pipeline does."""
+    kind = kind or AttendanceKind(MAPPER)
+    items = []
+    for i, payload in enumerate(payloads):
+        key = dedup_key(payload)
+        group, phase = kind.route(key, payload)
+        items.append(WriteItem(RowRef(i + 1, None, payload), key, payload, group, phase))
+    outcome = send_batch(kind, client, items)
+    recorded = sorted((item.ref.position - 1, None if v is None else int(v)) for item, v in outcome.upserted)
+    failed = sorted(
+        (Failure(f.item.ref.position - 1, f.category, f.message, f.field) for f in outcome.failed),
+        key=lambda f: f.index,
+    )
+    return Outcome(recorded, failed, outcome.requests, outcome.splits)
 
 
 @pytest.fixture
@@ -79,9 +118,7 @@ def test_email_group_records_every_row_and_creates_contacts(
     sandbox: SandboxServer, client: HubSpotClient
 ) -> None:
     erin = SEED_CONTACTS[0]
-    outcome = send_attendance_group(
-        client, payloads("register", "new@example.com", erin["email"], firstname="Nia")
-    )
+    outcome = send_group(client, payloads("register", "new@example.com", erin["email"], firstname="Nia"))
     new = sandbox.get_contact("new@example.com")
     assert new is not None
     assert outcome.recorded == [(0, new["vid"]), (1, erin["vid"])]
@@ -96,7 +133,7 @@ def test_email_group_records_every_row_and_creates_contacts(
 
 def test_vid_group_attributes_an_unknown_contact_id(sandbox: SandboxServer, client: HubSpotClient) -> None:
     big = SEED_CONTACTS[3]["vid"]
-    outcome = send_attendance_group(client, payloads("register", big, 123456789012, 151))
+    outcome = send_group(client, payloads("register", big, 123456789012, 151))
     assert outcome.recorded == [(0, big), (2, 151)]
     (failure,) = outcome.failed
     assert (failure.index, failure.category, failure.field) == (1, "OBJECT_NOT_FOUND", "vid")
@@ -109,7 +146,7 @@ def test_an_email_hubspot_refuses_is_attributed_to_its_row(
     sandbox: SandboxServer, client: HubSpotClient
 ) -> None:
     # The client's syntax check lets "ann..smith@" through; HubSpot (the sandbox) is stricter.
-    outcome = send_attendance_group(client, payloads("attend", "ok@example.com", "ann..smith@example.com"))
+    outcome = send_group(client, payloads("attend", "ok@example.com", "ann..smith@example.com"))
     assert [i for i, _ in outcome.recorded] == [0]
     (failure,) = outcome.failed
     assert (failure.index, failure.category, failure.field) == (1, "VALIDATION_ERROR", "email")
@@ -122,7 +159,7 @@ def test_partial_modes_isolate_the_bad_rows(sandbox: SandboxServer, client: HubS
     sandbox.configure(partial_mode=mode)
     vids = [c["vid"] for c in SEED_CONTACTS]
     group = payloads("register", vids[0], 999, vids[1], vids[2], 998, vids[4])
-    outcome = send_attendance_group(client, group)
+    outcome = send_group(client, group)
     assert sorted(i for i, _ in outcome.recorded) == [0, 2, 3, 5]
     assert sorted((f.index, f.field) for f in outcome.failed) == [(1, "vid"), (4, "vid")]
     assert (outcome.splits > 0) is (mode == "400")
@@ -135,11 +172,25 @@ def test_unknown_event_fails_the_rows_not_the_task(
 ) -> None:
     sandbox.configure(attendance_unknown_event=mode)
     group = payloads("attend", "a@example.com", "b@example.com", externalEventId="nope")
-    outcome = send_attendance_group(client, group)
+    outcome = send_group(client, group)
     assert outcome.recorded == []
     assert [(f.index, f.category) for f in outcome.failed] == [(0, EVENT_NOT_FOUND), (1, EVENT_NOT_FOUND)]
     assert all("nope" in f.message for f in outcome.failed)
     assert sandbox.participations() == []
+
+
+class FirstAnswerCanned(AttendanceKind):
+    """HubSpot's first answer is given (an error naming no row); later requests reach the sandbox."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(MAPPER)
+        self.answer: dict[str, Any] | None = answer
+
+    def send(self, client: HubSpotClient, group: Any, payloads: Sequence[Mapping[str, Any]]) -> Any:
+        if self.answer is None:
+            return super().send(client, group, payloads)
+        body, self.answer = self.answer, None
+        return HubSpotResponse(200, body, {}, "POST", "/attendance")
 
 
 def test_errors_hubspot_does_not_place_are_isolated_by_resending(
@@ -152,25 +203,16 @@ def test_errors_hubspot_does_not_place_are_isolated_by_resending(
         "numErrors": 1,
         "errors": [{"category": "VALIDATION_ERROR", "message": "something", "context": {}}],
     }
-    outcome = _account(client, group, answer, AttendanceOutcome())
+    outcome = send_group(client, group, FirstAnswerCanned(answer))
     created = {c["email"]: c["vid"] for c in sandbox.contacts()}
-    assert sorted(outcome.recorded) == [(0, 5)] + [(i, created[f"r{i}@example.com"]) for i in (1, 2, 3)]
+    assert outcome.recorded == [(i, created[f"r{i}@example.com"]) for i in range(4)]
     assert outcome.failed == []
-    assert (outcome.requests, outcome.splits) == (2, 1)  # the three unknown rows re-sent: [r1], [r2, r3]
-    assert sorted(p["email"] for p in sandbox.participations()) == [
-        "r1@example.com",
-        "r2@example.com",
-        "r3@example.com",
-    ]
+    assert (outcome.requests, outcome.splits) == (3, 1)  # halves re-sent: [r0, r1], [r2, r3]
+    assert sorted(p["email"] for p in sandbox.participations()) == [f"r{i}@example.com" for i in range(4)]
 
 
 def test_group_rules(client: HubSpotClient) -> None:
-    mixed = payloads("register", "a@example.com") + payloads("attend", "a@example.com")
-    with pytest.raises(ValueError, match="one group"):
-        send_attendance_group(client, mixed)
-    with pytest.raises(ValueError, match="one group"):
-        send_attendance_group(client, payloads("register", *[f"u{i}@example.com" for i in range(101)]))
-    assert send_attendance_group(client, []).requests == 0
+    assert send_group(client, []).requests == 0
     assert attendance_path(client, "a/b c", "attend", by_email=False).endswith(
         "/attendance/a%2Fb%20c/attend/create"
     )
@@ -180,7 +222,7 @@ def test_group_rules(client: HubSpotClient) -> None:
 
 def test_transient_failures_are_retried_by_the_client(sandbox: SandboxServer, client: HubSpotClient) -> None:
     sandbox.add_fault(Fault(kind="5xx_after", route="attendance", status=502, times=1))
-    outcome = send_attendance_group(client, payloads("register", "t@example.com"))
+    outcome = send_group(client, payloads("register", "t@example.com"))
     assert [i for i, _ in outcome.recorded] == [0]
     assert client.stats.snapshot()["retries"] == 1
     assert len(sandbox.participations()) == 1  # applied twice, recorded once
@@ -189,12 +231,12 @@ def test_transient_failures_are_retried_by_the_client(sandbox: SandboxServer, cl
 
 def test_complete_counters_and_breakdown(sandbox: SandboxServer, client: HubSpotClient) -> None:
     emails = [f"p{i}@example.com" for i in range(5)]
-    send_attendance_group(client, payloads("register", *emails))
-    send_attendance_group(
+    send_group(client, payloads("register", *emails))
+    send_group(
         client,
         payloads("attend", *emails[:2], joinedAt="2026-05-01T09:10:00Z", leftAt="2026-05-01T09:40:00Z"),
     )
-    send_attendance_group(client, payloads("cancel", emails[4]))
+    send_group(client, payloads("cancel", emails[4]))
     assert get_participation_counters(client, "acme", "w1") == {
         "registered": 2,
         "attended": 2,
@@ -221,13 +263,13 @@ def test_complete_counters_and_breakdown(sandbox: SandboxServer, client: HubSpot
 @pytest.mark.parametrize("version", ["2026-09", "v3"])
 def test_other_api_versions(sandbox: SandboxServer, version: str) -> None:
     with client_for(sandbox, api_version=version) as c:
-        outcome = send_attendance_group(c, payloads("register", SEED_CONTACTS[3]["vid"]))
+        outcome = send_group(c, payloads("register", SEED_CONTACTS[3]["vid"]))
         assert outcome.recorded == [(0, SEED_CONTACTS[3]["vid"])]
         assert get_participation_counters(c, "acme", "w1")["registered"] == 1
 
 
 def test_complete_as_held_and_single_participation(sandbox: SandboxServer, client: HubSpotClient) -> None:
-    send_attendance_group(
+    send_group(
         client, payloads("attend", 151, joinedAt="2026-05-01T09:00:00Z", leftAt="2026-05-01T09:15:00Z")
     )
     found = get_participation(client, "acme", "w1", 151)
@@ -252,3 +294,40 @@ def test_complete_as_held_and_single_participation(sandbox: SandboxServer, clien
     skipped = complete_as_held(client, "acme", "undated")
     assert skipped.status == "skipped"
     assert "startDateTime" in (skipped.reason or "")
+
+
+def test_errors_naming_rows_by_email_or_vid_only_are_attributed_without_resending(
+    sandbox: SandboxServer, client: HubSpotClient
+) -> None:
+    # HubSpot's error context may name the contact and no inputIndex: the row is found by its contact.
+    group = payloads("register", "r0@example.com", "r1@example.com", "r2@example.com")
+    answer = {
+        "status": "COMPLETE",
+        "results": [{"email": "r0@example.com", "vid": 5}, {"email": "r2@example.com", "vid": 7}],
+        "numErrors": 1,
+        "errors": [
+            {"category": "VALIDATION_ERROR", "message": "bad", "context": {"email": ["R1@Example.com"]},
+             "errors": [{"message": "bad", "in": "email"}]}
+        ],
+    }  # fmt: skip
+    outcome = send_group(client, group, FirstAnswerCanned(answer))
+    assert outcome.recorded == [(0, 5), (2, 7)]
+    assert [(f.index, f.category, f.field) for f in outcome.failed] == [(1, "VALIDATION_ERROR", "email")]
+    assert (outcome.requests, outcome.splits) == (1, 0)
+    vid_group = payloads("register", 151, SEED_CONTACTS[3]["vid"])
+    by_vid = {
+        "status": "COMPLETE",
+        "results": [{"vid": 151}],
+        "numErrors": 1,
+        "errors": [
+            {
+                "category": "OBJECT_NOT_FOUND",
+                "message": "no",
+                "context": {"vid": [str(SEED_CONTACTS[3]["vid"])]},
+            }
+        ],
+    }
+    outcome = send_group(client, vid_group, FirstAnswerCanned(by_vid))
+    assert outcome.recorded == [(0, 151)]
+    assert [(f.index, f.category) for f in outcome.failed] == [(1, "OBJECT_NOT_FOUND")]
+    assert (outcome.requests, outcome.splits) == (1, 0)

@@ -1,9 +1,12 @@
-"""The Zoom-like warehouse fixture, recorded end to end with the attendance pieces (no Airflow yet):
-map every row, keep the last row per (event, contact, state), send register -> attend -> cancel,
-then compare HubSpot (the sandbox) with :func:`dags_example.warehouse.expected_attendance`."""
+"""The Zoom-like warehouse fixture, recorded end to end by the write pipeline with the attendance
+kind (no Airflow): map every row, keep the last row per (event, contact, state), send register ->
+attend -> cancel, then compare HubSpot (the sandbox) with
+:func:`dags_example.warehouse.expected_attendance`."""
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,17 +15,17 @@ from typing import Any
 import pytest
 
 from dags_example import warehouse
-from hubspot_events_provider.core.attendance import AttendanceMapper, plan_requests
+from hubspot_events_provider.core.attendance import AttendanceMapper
 from hubspot_events_provider.core.attendance_api import complete_event as complete
-from hubspot_events_provider.core.attendance_api import (
-    get_participation_counters,
-    send_attendance_group,
-)
+from hubspot_events_provider.core.attendance_api import get_participation_counters
+from hubspot_events_provider.core.attendance_kind import ATTENDANCE_KEY_FIELDS, run_attendance
 from hubspot_events_provider.core.auth import StaticTokenAuth
 from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.config import ClientConfig
 from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.sources import rows_from_file
+from hubspot_events_provider.core.pipeline import WriteOptions
+from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
+from hubspot_events_provider.core.sources import rows_from_events, rows_from_file
 from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sandbox.config import SEED_CONTACTS
 
@@ -62,27 +65,22 @@ def _upsert_webinars(client: HubSpotClient, database: Path) -> list[dict[str, An
 
 
 def _record(client: HubSpotClient, database: Path) -> tuple[dict[str, str], set[str]]:
-    """Map, dedup and send every row.
+    """Record every row through the pipeline.
 
     :returns: row_id -> category of every row not recorded, and the row_ids superseded.
     """
-    rejected: dict[str, str] = {}
-    winners: dict[Any, tuple[str, dict[str, Any]]] = {}
-    superseded: set[str] = set()
-    for row in _rows(database, "webinar_attendance", "row_id"):
-        result = MAPPER.map_row(row)
-        assert result.unmapped == frozenset()
-        if result.payload is None:
-            rejected[row["row_id"]] = result.errors[0].category
-            continue
-        if result.key in winners:
-            superseded.add(winners[result.key][0])
-        winners[result.key] = (row["row_id"], result.payload)
-    for phase in plan_requests(winners.values(), lambda item: item[1]):
-        for _key, chunk in phase:
-            outcome = send_attendance_group(client, [payload for _, payload in chunk])
-            rejected.update({chunk[f.index][0]: f.category for f in outcome.failed})
-            assert len(outcome.recorded) + len(outcome.failed) == len(chunk)
+    rejected_file = io.BytesIO()
+    report = UpsertReport(rejected=JsonLinesWriter(rejected_file), key_fields=ATTENDANCE_KEY_FIELDS)
+    rows = _rows(database, "webinar_attendance", "row_id")
+    run_attendance(
+        rows_from_events(rows), MAPPER, client, report, options=WriteOptions(batch_size=7, max_in_flight=3)
+    )
+    assert report.invariant_holds()
+    assert report.total == len(rows)
+    lines = [json.loads(line) for line in rejected_file.getvalue().decode().splitlines()]
+    rejected = {r["row"]["row_id"]: r["category"] for r in lines if r["stage"] != "superseded"}
+    superseded = {r["row"]["row_id"] for r in lines if r["stage"] == "superseded"}
+    assert report.upserted == len(rows) - len(rejected) - len(superseded)
     return rejected, superseded
 
 

@@ -1,0 +1,255 @@
+"""``RecordMarketingEventAttendanceOperator``: registrations, attendance and cancellations from XCom, a
+file or SQL, recorded as HubSpot marketing-event participations.
+
+A thin adapter over :func:`hubspot_events_provider.core.attendance_kind.run_attendance` (the write
+pipeline with the attendance kind); inputs, templated paths, report files and secrets are the
+shared :class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`'s. With
+``complete_events=True`` every event that received attendance in the run is then completed
+(``POST /events/{externalEventId}/complete`` with the start and end HubSpot holds for it), which makes
+HubSpot compute attendance durations; each completion's outcome is in the summary.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast
+
+from hubspot_events_provider.core.attendance import AttendanceMapper
+from hubspot_events_provider.core.attendance_api import complete_as_held
+from hubspot_events_provider.core.attendance_kind import ATTENDANCE_KEY_FIELDS, run_attendance
+from hubspot_events_provider.core.client import HubSpotClient
+from hubspot_events_provider.core.kinds import RowHooks, RowMapper
+from hubspot_events_provider.core.pipeline import MAX_BATCH_SIZE, WriteOptions
+from hubspot_events_provider.core.report import UpsertReport
+from hubspot_events_provider.core.rows import WriteItem
+from hubspot_events_provider.core.sources import SourceRow
+from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator, Sending, has_jinja, refuse_secrets
+
+__all__ = ["MAX_COMPLETIONS_LISTED", "RecordMarketingEventAttendanceOperator"]
+
+#: At most this many completion outcomes are listed in the summary (the counts cover every one).
+MAX_COMPLETIONS_LISTED = 50
+
+
+class RecordMarketingEventAttendanceOperator(RowWriteOperator):
+    """Record marketing-event participations (register, attend, cancel); report every row not recorded.
+
+    Give exactly one input: ``attendance``, ``attendance_file`` or ``sql``. After mapping, a row has
+    ``externalAccountId``, ``externalEventId``, ``subscriberState`` (``register``/``attend``/``cancel``
+    in any case, or ``REGISTERED``/``ATTENDED``/``CANCELLED``), exactly one of ``email`` or ``vid``,
+    ``interactionDateTime`` and, for ``attend`` only, ``joinedAt``/``leftAt``. A NULL or empty value
+    is the same as an absent column. Rows are grouped into requests by (account, event, state, email
+    or vid), ``register`` before ``attend`` before ``cancel``; the last row of the same (event,
+    contact, state) wins, the others are ``superseded``.
+
+    The summary has the upsert summary's keys and invariant (``upserted`` counts recorded
+    participations), so ``MarketingEventsUpsertCheckOperator`` gates it unchanged; with
+    ``complete_events`` it also holds ``completions`` (counts by status and the first outcomes).
+
+    :param attendance: rows as a list of dicts, an ``XComArg``, a JSON (array or JSON Lines) string,
+        or a ``.json``/``.jsonl`` template file next to the DAG. (templated)
+    :param attendance_file: a path or object-storage URI of a JSON array, JSON Lines or CSV file,
+        optionally gzip-compressed; streamed. A relative path is resolved against the DAG's folder.
+        (templated)
+    :param file_format: ``json``, ``jsonl``, ``ndjson`` or ``csv``; default: from the extension.
+    :param delimiter: the CSV delimiter (one character); default: detected from the header.
+    :param encoding: the text encoding of ``attendance_file`` (a Python codec name); default UTF-8,
+        or what a UTF-16/32 byte-order mark says.
+    :param sql: a query whose rows are the participations. (templated; a ``.sql`` file works too)
+    :param sql_conn_id: the connection of any common-sql ``DbApiHook``.
+    :param parameters: query parameters for ``sql``. (templated)
+    :param field_map: source key -> attendance field, e.g. ``{"webinar_id": "externalEventId"}``.
+        (templated)
+    :param defaults: values for fields a row lacks, e.g. ``{"externalAccountId": "acme-zoom"}``.
+        (templated)
+    :param contact_properties: source keys sent as ``contactProperties`` (applied by HubSpot only
+        when ``email-create`` creates the contact): a list, or a mapping source key -> property name.
+        (templated)
+    :param timezone: IANA time zone for naive datetimes (default ``UTC``).
+    :param ignore_fields: source keys to leave out on purpose; any other unmapped key is refused
+        before anything is sent.
+    :param ignore_unmapped: leave out every unmapped key.
+    :param batch_size: participations per request, 1 to 100.
+    :param max_in_flight: requests in flight at once (the hook's limiter keeps the app's budget).
+    :param dry_run: read, map, validate and report; send nothing (and complete nothing).
+    :param allow_empty: an input with no rows succeeds instead of failing.
+    :param rejected_path: where the rows not recorded go (JSON Lines); default: a per-task temp
+        file. Relative paths: the DAG's folder. (templated)
+    :param results_path: optional; one JSON line per recorded participation: its position,
+        ``externalAccountId``, ``externalEventId``, ``contact`` (``email:<address>`` or
+        ``vid:<id>``), ``subscriberState`` and ``objectId`` (the HubSpot contact id). (templated)
+    :param payloads_path: dry runs only: every payload that would be sent, one JSON line
+        ``{"position", "line", "payload"}`` per valid row. (templated)
+    :param complete_events: after recording, complete every event that received attendance in the
+        run, with its start and end as HubSpot holds them.
+    :param hubspot_conn_id: the HubSpot connection. (templated)
+    :param hook_params: non-secret overrides of the connection's extras for this task.
+    :param fetch_size: rows per ``fetchmany`` for ``sql``.
+    :param progress_interval: seconds between progress log lines.
+    """
+
+    rows_field = "attendance"
+    key_fields = ATTENDANCE_KEY_FIELDS
+    action = "Recording marketing-event participations"
+    unit = "participation(s)"
+    done = "recorded"
+    summary_label = "attendance"
+
+    template_fields: Sequence[str] = (
+        "attendance",
+        "attendance_file",
+        "sql",
+        "parameters",
+        "field_map",
+        "contact_properties",
+        "defaults",
+        "rejected_path",
+        "results_path",
+        "payloads_path",
+        "hubspot_conn_id",
+        "sql_conn_id",
+    )
+    template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
+    template_fields_renderers = {"attendance": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
+    ui_color = "#ff7a59"
+
+    def __init__(
+        self,
+        *,
+        attendance: Any = None,
+        attendance_file: str | None = None,
+        file_format: str | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        sql: str | None = None,
+        sql_conn_id: str | None = None,
+        parameters: Any = None,
+        field_map: Mapping[str, str] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        contact_properties: Sequence[str] | Mapping[str, str] | None = None,
+        timezone: str = "UTC",
+        ignore_fields: Sequence[str] | None = None,
+        ignore_unmapped: bool = False,
+        batch_size: int = MAX_BATCH_SIZE,
+        max_in_flight: int = 8,
+        dry_run: bool = False,
+        allow_empty: bool = False,
+        rejected_path: str | None = None,
+        results_path: str | None = None,
+        payloads_path: str | None = None,
+        complete_events: bool = False,
+        hubspot_conn_id: str = HubSpotHook.default_conn_name,
+        hook_params: Mapping[str, Any] | None = None,
+        fetch_size: int = 1000,
+        progress_interval: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        refuse_secrets(kwargs)
+        super().__init__(**kwargs)
+        self._init_rows(
+            rows=attendance,
+            rows_file=attendance_file,
+            file_format=file_format,
+            delimiter=delimiter,
+            encoding=encoding,
+            sql=sql,
+            sql_conn_id=sql_conn_id,
+            parameters=parameters,
+            fetch_size=fetch_size,
+        )
+        self._init_run(
+            batch_size=batch_size,
+            max_in_flight=max_in_flight,
+            dry_run=dry_run,
+            allow_empty=allow_empty,
+            rejected_path=rejected_path,
+            results_path=results_path,
+            payloads_path=payloads_path,
+            hubspot_conn_id=hubspot_conn_id,
+            hook_params=hook_params,
+            progress_interval=progress_interval,
+        )
+        AttendanceMapper.validate_config(
+            field_map=None if has_jinja(field_map) else field_map,
+            contact_properties=None if has_jinja(contact_properties) else contact_properties,
+            defaults=None if has_jinja(defaults) else defaults,
+            timezone=timezone,
+            ignore_fields=ignore_fields,
+            ignore_unmapped=ignore_unmapped,
+        )
+        self.field_map = field_map
+        self.defaults = defaults
+        self.contact_properties = contact_properties
+        self.timezone = timezone
+        self.ignore_fields = list(ignore_fields or [])
+        self.ignore_unmapped = ignore_unmapped
+        self.complete_events = complete_events
+
+    def make_mapper(self) -> AttendanceMapper:
+        return AttendanceMapper(
+            field_map=self.field_map,
+            contact_properties=self.contact_properties,
+            defaults=self.defaults,
+            timezone=self.timezone,
+            ignore_fields=self.ignore_fields,
+            ignore_unmapped=self.ignore_unmapped,
+        )
+
+    def write(
+        self,
+        rows: Iterator[SourceRow],
+        mapper: RowMapper,
+        report: UpsertReport,
+        options: WriteOptions,
+        sending: Sending,
+    ) -> Mapping[str, Any]:
+        touched: set[tuple[str, str]] = set()
+
+        def confirmed(item: WriteItem, _object_id: str | None) -> None:
+            touched.add((str(item.key[0]), str(item.key[1])))
+
+        run_attendance(
+            rows,
+            cast("AttendanceMapper", mapper),  # the one make_mapper() built
+            sending.client,
+            report,
+            options=options,
+            log=self.log,
+            stats=sending.stats,
+            headroom=sending.headroom,
+            hooks=RowHooks(confirmed=confirmed),
+        )
+        if not self.complete_events or sending.client is None:
+            return {}
+        return {"completions": self._complete(sending.client, sorted(touched))}
+
+    def _complete(self, client: HubSpotClient, events: list[tuple[str, str]]) -> dict[str, Any]:
+        """Complete each event (one call each, in order); a refusal is an outcome, not a failure."""
+        outcomes = [complete_as_held(client, account, event).as_dict() for account, event in events]
+        by_status = Counter(o["status"] for o in outcomes)
+        for outcome in outcomes:
+            if outcome["status"] == "completed":
+                self.log.info(
+                    "Completed event %s/%s (%s to %s): HubSpot computes attendance durations.",
+                    outcome["externalAccountId"],
+                    outcome["externalEventId"],
+                    outcome["startDateTime"],
+                    outcome["endDateTime"],
+                )
+            else:
+                self.log.warning(
+                    "Event %s/%s not completed (%s): %s",
+                    outcome["externalAccountId"],
+                    outcome["externalEventId"],
+                    outcome["status"],
+                    outcome["reason"],
+                )
+        return {
+            "events": len(outcomes),
+            "completed": by_status["completed"],
+            "skipped": by_status["skipped"],
+            "failed": by_status["failed"],
+            "outcomes": outcomes[:MAX_COMPLETIONS_LISTED],
+        }

@@ -1,0 +1,174 @@
+"""``DeleteMarketingEventsOperator``: delete the events named by rows from XCom, a file or SQL.
+
+A thin adapter over :func:`hubspot_events_provider.core.delete.run_delete` (the write pipeline with
+the delete kind); inputs, templated paths, report files and secrets are the shared
+:class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`'s. Each row names one event
+by ``externalAccountId`` and ``externalEventId`` (e.g. a tombstone table). Deleted events (and events
+already gone) are counted where an upsert counts ``upserted``, and as ``deleted``, so
+:class:`~hubspot_events_provider.operators.check.MarketingEventsUpsertCheckOperator` checks a delete
+run like an upsert run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast
+
+from hubspot_events_provider.core.delete import EventKeyMapper, run_delete
+from hubspot_events_provider.core.kinds import RowMapper
+from hubspot_events_provider.core.pipeline import MAX_BATCH_SIZE, WriteOptions
+from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
+from hubspot_events_provider.core.sources import SourceRow
+from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator, Sending, has_jinja, refuse_secrets
+
+__all__ = ["DeleteMarketingEventsOperator"]
+
+
+class DeleteMarketingEventsOperator(RowWriteOperator):
+    """Delete HubSpot Marketing Events by their external ids; report every row not deleted.
+
+    Give exactly one input: ``events``, ``events_file`` or ``sql``; each row holds
+    ``externalAccountId`` and ``externalEventId`` (or columns mapped to them). Batches go to
+    ``POST /events/delete`` with this app's ``appId`` (found with one ``/events/search``), with
+    ``DELETE /events/{externalEventId}`` one by one as the fallback. An event already gone counts as
+    deleted, so a rerun is safe. Only this app's events can be deleted: HubSpot scopes both routes
+    to the calling app.
+
+    :param events: rows as a list of dicts, an ``XComArg`` or a JSON string. (templated)
+    :param events_file: a JSON/JSON Lines/CSV file (path or URI; relative to the DAG folder). (templated)
+    :param file_format: ``json``, ``jsonl``, ``ndjson`` or ``csv``; default: from the extension.
+    :param delimiter: the CSV delimiter; default: detected.
+    :param encoding: the text encoding of ``events_file``; default UTF-8.
+    :param sql: a query whose rows name the events. (templated)
+    :param sql_conn_id: a common-sql connection.
+    :param parameters: query parameters for ``sql``. (templated)
+    :param field_map: source key -> ``externalAccountId`` / ``externalEventId``. (templated)
+    :param defaults: e.g. ``{"externalAccountId": "acme"}``. (templated)
+    :param ignore_fields: other source keys to leave out on purpose.
+    :param ignore_unmapped: leave out every other source key (e.g. a tombstone's ``deleted_at``).
+    :param batch_size: events per ``POST /events/delete``, 1 to 100.
+    :param max_in_flight: requests in flight at once.
+    :param dry_run: read and validate; delete nothing (``would_upsert`` counts what would be deleted).
+    :param allow_empty: an input with no rows succeeds instead of failing.
+    :param rejected_path: JSON Lines of the rows not deleted, with the reason. (templated)
+    :param results_path: optional JSON Lines of the deleted events' ids. (templated)
+    :param payloads_path: dry runs only: the ids each valid row would delete, one JSON line per row.
+        (templated)
+    :param hubspot_conn_id: the HubSpot connection. (templated)
+    :param hook_params: non-secret overrides of the connection's extras.
+    :param fetch_size: rows per ``fetchmany`` for ``sql``.
+    :param progress_interval: seconds between progress log lines.
+    """
+
+    rows_field = "events"
+    key_fields = EVENT_KEY_FIELDS
+    action = "Deleting marketing events"
+    unit = "event(s)"
+    done = "deleted"
+    summary_label = "delete"
+
+    template_fields: Sequence[str] = (
+        "events",
+        "events_file",
+        "sql",
+        "parameters",
+        "field_map",
+        "defaults",
+        "rejected_path",
+        "results_path",
+        "payloads_path",
+        "hubspot_conn_id",
+        "sql_conn_id",
+    )
+    template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
+    template_fields_renderers = {"events": "json", "sql": "sql", "field_map": "json", "defaults": "json"}
+    ui_color = "#d9534f"
+
+    def __init__(
+        self,
+        *,
+        events: Any = None,
+        events_file: str | None = None,
+        file_format: str | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        sql: str | None = None,
+        sql_conn_id: str | None = None,
+        parameters: Any = None,
+        field_map: Mapping[str, str] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        ignore_fields: Sequence[str] | None = None,
+        ignore_unmapped: bool = False,
+        batch_size: int = MAX_BATCH_SIZE,
+        max_in_flight: int = 8,
+        dry_run: bool = False,
+        allow_empty: bool = False,
+        rejected_path: str | None = None,
+        results_path: str | None = None,
+        payloads_path: str | None = None,
+        hubspot_conn_id: str = HubSpotHook.default_conn_name,
+        hook_params: Mapping[str, Any] | None = None,
+        fetch_size: int = 1000,
+        progress_interval: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        refuse_secrets(kwargs)
+        super().__init__(**kwargs)
+        self._init_rows(
+            rows=events,
+            rows_file=events_file,
+            file_format=file_format,
+            delimiter=delimiter,
+            encoding=encoding,
+            sql=sql,
+            sql_conn_id=sql_conn_id,
+            parameters=parameters,
+            fetch_size=fetch_size,
+        )
+        self._init_run(
+            batch_size=batch_size,
+            max_in_flight=max_in_flight,
+            dry_run=dry_run,
+            allow_empty=allow_empty,
+            rejected_path=rejected_path,
+            results_path=results_path,
+            payloads_path=payloads_path,
+            hubspot_conn_id=hubspot_conn_id,
+            hook_params=hook_params,
+            progress_interval=progress_interval,
+        )
+        if not has_jinja(field_map) and not has_jinja(defaults):
+            EventKeyMapper(field_map=field_map, defaults=defaults)  # other targets fail at parse time
+        self.field_map = field_map
+        self.defaults = defaults
+        self.ignore_fields = list(ignore_fields or [])
+        self.ignore_unmapped = ignore_unmapped
+
+    def make_mapper(self) -> EventKeyMapper:
+        return EventKeyMapper(
+            field_map=self.field_map,
+            defaults=self.defaults,
+            ignore_fields=self.ignore_fields,
+            ignore_unmapped=self.ignore_unmapped,
+        )
+
+    def write(
+        self,
+        rows: Iterator[SourceRow],
+        mapper: RowMapper,
+        report: UpsertReport,
+        options: WriteOptions,
+        sending: Sending,
+    ) -> Mapping[str, Any]:
+        run_delete(
+            rows,
+            cast("EventKeyMapper", mapper),  # the one make_mapper() built
+            sending.client,
+            report,
+            options=options,
+            log=self.log,
+            stats=sending.stats,
+            headroom=sending.headroom,
+        )
+        return {"deleted": report.upserted}

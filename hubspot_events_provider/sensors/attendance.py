@@ -1,0 +1,249 @@
+"""Sensor that waits until recorded participations are visible in HubSpot.
+
+HubSpot processes participation writes asynchronously: a breakdown read right after an attendance
+request may not show it yet. :class:`MarketingEventAttendanceSensor` draws a seeded sample of the
+participations an attendance run recorded (its results file) and reads each one's breakdown
+(``GET /participations/{externalAccountId}/{externalEventId}/breakdown?contactIdentifier=``) until
+every sampled contact shows the state the run left it in.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import Any, NamedTuple
+
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+)
+
+from hubspot_events_provider._storage import dag_folder, read_json_lines
+from hubspot_events_provider.core.attendance import STATE_ORDER
+from hubspot_events_provider.core.attendance_api import get_participation
+from hubspot_events_provider.core.client import HubSpotClient
+from hubspot_events_provider.core.errors import HubSpotNotFoundError, InputError
+from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
+from hubspot_events_provider.hooks.hubspot import HubSpotHook
+
+__all__ = ["VISIBLE_STATES", "MarketingEventAttendanceSensor", "Participation"]
+
+#: What HubSpot may show for a contact whose latest recorded state is each subscriber state
+#: (completing the event turns a registration without attendance into ``NO_SHOW``).
+VISIBLE_STATES = {
+    "register": frozenset({"REGISTERED", "NO_SHOW"}),
+    "attend": frozenset({"ATTENDED"}),
+    "cancel": frozenset({"CANCELLED"}),
+}
+_MAX_IN_MESSAGE = 50
+
+
+class Participation(NamedTuple):
+    """One sampled participation: event, contact (``email:<address>`` or ``vid:<id>``) and the
+    latest state the results file recorded for it."""
+
+    account: str
+    event: str
+    contact: str
+    state: str
+
+    @property
+    def identifier(self) -> str:
+        """The contact as HubSpot's ``contactIdentifier`` takes it (an email or a contact id)."""
+        return self.contact.split(":", 1)[1]
+
+    def describe(self) -> str:
+        return f"{self.account}/{self.event}/{self.identifier} ({self.state})"
+
+
+def _format(items: Sequence[Participation]) -> str:
+    shown = ", ".join(p.describe() for p in items[:_MAX_IN_MESSAGE])
+    more = len(items) - _MAX_IN_MESSAGE
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+class MarketingEventAttendanceSensor(BaseSensorOperator):
+    """Wait until a sample of recorded participations is visible in HubSpot; return what it shows.
+
+    ``results_path`` is the attendance operator's results file (JSON Lines, ``.gz`` allowed, one
+    ``{"position", "externalAccountId", "externalEventId", "contact", "subscriberState",
+    "objectId"}`` per recorded row), or a list of them. ``sample_size`` contacts are drawn by seeded
+    reservoir sampling (the same file and seed give the same sample); a second pass finds the latest
+    state the file recorded for each (``register`` < ``attend`` < ``cancel``). Each poke reads the
+    breakdown of every sampled contact not yet seen in that state: a contact with no participation
+    yet, or in an earlier state, is "not visible yet" (HubSpot is eventually consistent). An empty
+    results file succeeds at once. Auth and scope errors fail the task at once; an event HubSpot
+    does not know fails it too (the results file says it was recorded).
+
+    XCom return value: ``{"found": [{"externalAccountId", "externalEventId", "contact",
+    "subscriberState", "attendanceState", "contactId"}], "checked": n, "sampled_from": rows}``.
+
+    :param results_path: the attendance run's results file, or a list (templated), e.g.
+        ``"{{ ti.xcom_pull('record_attendance')['results_path'] }}"``.
+    :param sample_size: how many contacts to check.
+    :param sample_seed: seed of the sample.
+    :param hubspot_conn_id: the HubSpot Airflow Connection (templated).
+    :param kwargs: :class:`BaseSensorOperator` arguments; ``poke_interval`` defaults to 30 s and
+        ``timeout`` to 30 minutes.
+    """
+
+    template_fields: Sequence[str] = ("results_path", "hubspot_conn_id")
+    ui_color = "#ffe9c2"
+
+    def __init__(
+        self,
+        *,
+        results_path: str | Sequence[str],
+        sample_size: int = 20,
+        sample_seed: int = 0,
+        hubspot_conn_id: str = HubSpotHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", 30)
+        kwargs.setdefault("timeout", 30 * 60)
+        super().__init__(**kwargs)
+        if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 1:
+            raise ValueError(f"sample_size must be an integer >= 1, got {sample_size!r}")
+        self.results_path = results_path
+        self.sample_size = sample_size
+        self.sample_seed = sample_seed
+        self.hubspot_conn_id = hubspot_conn_id
+        self._targets: list[Participation] | None = None
+        self._sampled_from = 0
+        self._found: dict[Participation, dict[str, Any]] = {}
+        self._missing: list[Participation] = []
+
+    @cached_property
+    def client(self) -> HubSpotClient:
+        """The hook's client (one per task try)."""
+        return HubSpotHook(hubspot_conn_id=self.hubspot_conn_id).get_conn()
+
+    # -- the sample -------------------------------------------------------------------------------
+
+    def _paths(self) -> list[str]:
+        value = self.results_path
+        return [value] if isinstance(value, str) else [str(p) for p in value or []]
+
+    def _records(self) -> Iterator[Participation]:
+        """Every line of the results files as ``(account, event, contact, state)`` (relative paths
+        from the DAG folder; gzip, BOM and line numbers as the shared storage reader gives them)."""
+        folder = dag_folder(self)
+        for path in self._paths():
+            try:
+                for row in read_json_lines(path, dag_folder=folder):
+                    yield _participation(row.data, f"{path}, line {row.line}")
+            except InputError as exc:
+                raise AirflowFailException(f"cannot read the attendance results file: {exc}") from exc
+
+    def targets(self) -> list[Participation]:
+        """The sampled contacts with their latest recorded state (drawn once per task try)."""
+        if self._targets is None:
+            rng = random.Random(self.sample_seed)
+            reservoir: list[tuple[int, Participation]] = []
+            seen = 0
+            for index, record in enumerate(self._records()):
+                seen += 1
+                if len(reservoir) < self.sample_size:
+                    reservoir.append((index, record))
+                elif (slot := rng.randrange(seen)) < self.sample_size:
+                    reservoir[slot] = (index, record)
+            self._sampled_from = seen
+            self._targets = self._latest_states(record for _, record in sorted(reservoir))
+            self.log.info(
+                "Waiting for %d participation(s) to be visible in HubSpot (sampled from %d recorded rows)",
+                len(self._targets),
+                seen,
+            )
+        return self._targets
+
+    def _latest_states(self, sampled: Iterable[Participation]) -> list[Participation]:
+        """Each sampled contact once, with the highest-ranked state any line recorded for it."""
+        latest: dict[tuple[str, str, str], str] = {p[:3]: p.state for p in sampled}
+        if latest:
+            for record in self._records():
+                held = latest.get(record[:3])
+                if held is not None and STATE_ORDER[record.state] > STATE_ORDER[held]:
+                    latest[record[:3]] = record.state
+        return [Participation(*key, state) for key, state in latest.items()]
+
+    # -- poke -------------------------------------------------------------------------------------
+
+    def _read(self, target: Participation) -> dict[str, Any] | None:
+        with fail_task_on_permanent_errors():  # a wrong token or scope: no Airflow retries
+            try:
+                found = get_participation(self.client, target.account, target.event, target.identifier)
+            except HubSpotNotFoundError as exc:
+                raise AirflowFailException(
+                    f"HubSpot does not know event {target.account}/{target.event}, yet the results file "
+                    f"says attendance was recorded for it: {exc}"
+                ) from exc
+        if found is None:
+            return None
+        state = (found.get("properties") or {}).get("attendanceState")
+        if state not in VISIBLE_STATES[target.state]:
+            return None
+        contact = (found.get("associations") or {}).get("contact") or {}
+        return {
+            "externalAccountId": target.account,
+            "externalEventId": target.event,
+            "contact": target.contact,
+            "subscriberState": target.state,
+            "attendanceState": state,
+            "contactId": contact.get("contactId"),
+        }
+
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        """Read each sampled participation not seen yet; done when all are visible."""
+        targets = self.targets()
+        for target in targets:
+            if target not in self._found and (seen := self._read(target)) is not None:
+                self._found[target] = seen
+        self._missing = [t for t in targets if t not in self._found]
+        if self._missing:
+            self.log.info(
+                "%d of %d participation(s) not visible yet: %s",
+                len(self._missing),
+                len(targets),
+                _format(self._missing),
+            )
+            return False
+        return PokeReturnValue(
+            is_done=True,
+            xcom_value={
+                "found": [self._found[t] for t in targets],
+                "checked": len(targets),
+                "sampled_from": self._sampled_from,
+            },
+        )
+
+    def execute(self, context: Any) -> Any:
+        """Poke until done; at timeout, fail naming the participations still not visible."""
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as exc:
+            raise AirflowSensorTimeout(
+                f"{exc} {len(self._missing)} of {len(self._targets or [])} participation(s) are still "
+                f"not visible in HubSpot: {_format(self._missing)}"
+            ) from exc
+
+
+def _participation(record: Any, where: str) -> Participation:
+    """One results-file line as a :class:`Participation`; a malformed line fails the task."""
+    if isinstance(record, Mapping):
+        values = [
+            record.get(n) for n in ("externalAccountId", "externalEventId", "contact", "subscriberState")
+        ]
+        account, event, contact, state = values
+        if (
+            all(isinstance(v, str) and v for v in values)
+            and str(contact).partition(":")[0] in ("email", "vid")
+            and state in STATE_ORDER
+        ):
+            return Participation(str(account), str(event), str(contact), str(state))
+    raise AirflowFailException(
+        f"{where}: expected an attendance results line with externalAccountId, externalEventId, "
+        f"contact ('email:...' or 'vid:...') and subscriberState, got {record!r}"
+    )
