@@ -83,7 +83,7 @@ slow-deps: env
 		(apt-get update -q && apt-get install -y -q redis-server postgresql)
 
 demo: env
-	$(VENV)/bin/python -m dags_example.demo
+	$(VENV)/bin/python -m dags_example.demo $(ARGS)
 
 sandbox: env
 	$(VENV)/bin/hubspot-sandbox --port 8765

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import attendance, cases, datagen, scale, sync_state
+from benchmarks import attendance, attribution, cases, datagen, scale, sync_state
 from benchmarks.metrics import ceiling_events_per_s
 from benchmarks.output import write_all
 from benchmarks.sandbox_proc import SandboxProcess
@@ -193,6 +193,7 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
     results["sync_state"] = _step(
         "sync state: no-change / 1 % changed daily run", lambda: sync_state.run_cases(100_000)
     )
+    results["attribution"] = _step("refused rows: requests per error shape", attribution.run)
     return results
 
 

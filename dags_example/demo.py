@@ -8,10 +8,17 @@ as subprocesses, then print what happened: events upserted, participations recor
 and why, where the report files are, what the sandbox now holds.
 
 No account and no network: every request goes to 127.0.0.1. ``.demo/`` is rebuilt on every run.
+
+``python -m dags_example.demo --misspell`` (``make demo ARGS=--misspell``) runs the events DAG with
+the custom property ``capacity`` misspelled ``capcity`` (environment ``HUBSPOT_EVENTS_DEMO_MISSPELL=1``,
+read by the DAG file). HubSpot (and the sandbox) answers success and drops the unknown property, so
+the upsert and the check stay green; the sensor's field-by-field read-back ends the run red and the
+demo prints its message naming the property.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -72,23 +79,25 @@ def airflow_env(demo_dir: Path, sandbox: SandboxServer, database: Path) -> dict[
     return env
 
 
-def run_airflow(args: list[str], env: dict[str, str], log: Path) -> None:
+def run_airflow(args: list[str], env: dict[str, str], log: Path, *, check: bool = True) -> int:
     """Run ``airflow <args>``, output to ``log``; on failure print its tail and exit non-zero.
 
     :param args: CLI arguments.
     :param env: the environment.
     :param log: file that receives stdout and stderr.
+    :param check: ``False`` returns the exit code instead (a run expected to end red).
     """
     airflow = Path(sys.executable).with_name("airflow")
     command = [str(airflow) if airflow.exists() else "airflow", *args]
     _say(f"$ airflow {' '.join(args)}   (log: {log})")
     with log.open("ab") as out:
         result = subprocess.run(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
+    if result.returncode != 0 and check:
         lines = log.read_text(errors="replace").splitlines()[-_TAIL_LINES:]
         print("\n".join(lines), file=sys.stderr)
         _say(f"FAILED: airflow {' '.join(args)} exited with {result.returncode}; full log in {log}")
         raise SystemExit(result.returncode)
+    return result.returncode
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -187,8 +196,49 @@ def attendance_report(demo_dir: Path, sandbox: SandboxServer) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    """Run the demo; 0 on success."""
+def _sensor_failure(log: Path) -> str | None:
+    """The sensor's failure message in the Airflow log, if any (the read-back naming the field)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if "HubSpot does not hold what was sent" in line:
+            return line[line.index("HubSpot does not hold what was sent") :].strip()
+    return None
+
+
+def misspelled_run(sandbox: SandboxServer, env: dict[str, str], log: Path) -> int:
+    """The events DAG with ``capacity`` misspelled: green upsert, red sensor naming the property.
+
+    :param sandbox: the running sandbox.
+    :param env: the Airflow environment.
+    :param log: the Airflow log file.
+    :returns: 0 when the sensor caught the misspelling.
+    """
+    _say("custom property 'capacity' misspelled 'capcity' (HUBSPOT_EVENTS_DEMO_MISSPELL=1)")
+    run_airflow(
+        ["dags", "test", DAG_ID, LOGICAL_DATE], {**env, "HUBSPOT_EVENTS_DEMO_MISSPELL": "1"}, log, check=False
+    )
+    print(report(DEMO_DIR, sandbox))
+    dropped = sandbox.stats().get("dropped_custom_properties", 0)
+    print(f"HubSpot answered success and silently dropped {dropped} custom property value(s).")
+    caught = _sensor_failure(log)
+    if caught is None:
+        _say(f"FAILED: the sensor did not report the misspelled property; see {log}")
+        return 1
+    print(f"The sensor ended the run red: {caught}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; 0 on success (with ``--misspell``: when the sensor caught the misspelling).
+
+    :param argv: command-line arguments (default ``sys.argv[1:]``).
+    """
+    parser = argparse.ArgumentParser(prog="python -m dags_example.demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--misspell",
+        action="store_true",
+        help="send the custom property 'capacity' as 'capcity': HubSpot drops it, the sensor fails naming it",
+    )
+    args = parser.parse_args(argv)
     started = time.monotonic()
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir(parents=True)
@@ -203,6 +253,8 @@ def main() -> int:
         env = airflow_env(DEMO_DIR, sandbox, database)
         log = DEMO_DIR / "airflow.log"
         run_airflow(["db", "migrate"], env, log)
+        if args.misspell:
+            return misspelled_run(sandbox, env, log)
         run_airflow(["dags", "test", DAG_ID, LOGICAL_DATE], env, log)
         print(report(DEMO_DIR, sandbox))
         run_airflow(["dags", "test", ATTENDANCE_DAG_ID], env, log)

@@ -21,11 +21,13 @@ from hubspot_events_provider.operators.marketing_events import (
     MarketingEventsUpsertCheckOperator,
     UpsertMarketingEventsOperator,
 )
+from hubspot_events_provider.sensors.marketing_events import MarketingEventsSensor
 
 DAG_ID = "hubspot_marketing_events_from_file"
 INBOX = "{{ var.value.get('hubspot_events_inbox', '/tmp/hubspot-events/inbox') }}"
 INPUT_FILE = INBOX + "/marketing_events_{{ ds }}.{{ params.file_extension }}"
 REJECTED_FILE = INBOX + "/marketing_events_{{ ds }}.rejected.jsonl"
+RESULTS_FILE = INBOX + "/marketing_events_{{ ds }}.results.jsonl"
 
 #: key in the export -> HubSpot field.
 FIELD_MAP = {
@@ -55,6 +57,10 @@ the inbox (`hubspot_events_inbox` Variable: a folder or an `s3://`/`gs://` URI) 
   rejected row, with its line number and reason, to `marketing_events_<ds>.rejected.jsonl` next
   to the input. A missing file fails the task (and Airflow retries it: the export may be late).
 * **check_upsert_errors**: fails the run when more than 5 % of the rows were rejected.
+* **verify_in_hubspot**: reads a sample of the upserted events back (from
+  `marketing_events_<ds>.results.jsonl`) and compares every field with what was sent: a custom
+  property HubSpot dropped silently (say `capacity` was never created in the portal) fails the run,
+  naming it.
 """
 
 with DAG(
@@ -86,6 +92,7 @@ with DAG(
         field_map=FIELD_MAP,
         custom_properties=CUSTOM_PROPERTIES,
         rejected_path=REJECTED_FILE,
+        results_path=RESULTS_FILE,
         hubspot_conn_id="hubspot_default",
         execution_timeout=dt.timedelta(hours=1),
     )
@@ -96,4 +103,15 @@ with DAG(
         max_error_rate=0.05,
         retries=0,
     )
-    upsert >> check
+    verify = MarketingEventsSensor(
+        task_id="verify_in_hubspot",
+        doc_md="Reads a sample of the upserted events back and compares every field with what was sent.",
+        results_path=RESULTS_FILE,
+        sample_size=10,
+        hubspot_conn_id="hubspot_default",
+        mode="reschedule",
+        poke_interval=60,
+        timeout=60 * 30,
+        retries=0,
+    )
+    upsert >> check >> verify

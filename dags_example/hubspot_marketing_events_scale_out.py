@@ -33,6 +33,7 @@ from hubspot_events_provider.operators.marketing_events import (
     MarketingEventsUpsertCheckOperator,
     UpsertMarketingEventsOperator,
 )
+from hubspot_events_provider.sensors.marketing_events import MarketingEventsSensor
 
 DAG_ID = "hubspot_marketing_events_scale_out"
 HUBSPOT_CONN_ID = "hubspot_partitioned"
@@ -79,6 +80,8 @@ DOC_MD = f"""
   Each writes `rejected_<map_index>.jsonl`.
 * **check_upsert_errors**: one check over the summed summaries of every partition: fails past
   5 % rejected rows or on any row HubSpot refused.
+* **verify_in_hubspot**: one sample drawn from every partition's `results_<map_index>.jsonl`, read
+  back and compared field by field with what was sent (a custom property HubSpot dropped fails it).
 """
 
 with DAG(
@@ -121,4 +124,15 @@ with DAG(
         max_errors_by_stage={"hubspot": 0},
         retries=0,
     )
-    upsert >> check
+    verify = MarketingEventsSensor(
+        task_id="verify_in_hubspot",
+        doc_md="A sample from every partition's results, compared field by field with what was sent.",
+        results_path=[RUN_DIR + f"/results_{i}.jsonl" for i in range(PARTITIONS)],
+        sample_size=10,
+        hubspot_conn_id=HUBSPOT_CONN_ID,
+        mode="reschedule",
+        poke_interval=60,
+        timeout=60 * 30,
+        retries=0,
+    )
+    upsert >> check >> verify

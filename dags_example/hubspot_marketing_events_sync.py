@@ -16,6 +16,7 @@ local folder or an object-storage URI such as ``s3://bucket/hubspot``); default 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 from airflow.sdk import DAG
@@ -47,9 +48,13 @@ FIELD_MAP = {
     "cancelled": "eventCancelled",
     "completed": "eventCompleted",
 }
-#: columns sent as HubSpot custom properties (create the properties in HubSpot first:
-#: HubSpot drops unknown ones silently).
-CUSTOM_PROPERTIES = ["region", "capacity"]
+#: warehouse column -> HubSpot custom property (create the properties in HubSpot first: HubSpot
+#: drops unknown ones silently, and the sensor's read-back then fails naming the property).
+CUSTOM_PROPERTIES = {"region": "region", "capacity": "capacity"}
+if os.environ.get("HUBSPOT_EVENTS_DEMO_MISSPELL"):
+    # `python -m dags_example.demo --misspell`: a typo HubSpot accepts with a 200 and drops; the
+    # upsert and the check stay green, the sensor's field-by-field read-back ends the run red.
+    CUSTOM_PROPERTIES["capacity"] = "capcity"
 #: columns read on purpose but not sent; any other unmapped column fails the task before sending.
 IGNORE_FIELDS = ["updated_at"]
 
@@ -71,8 +76,10 @@ To re-sync a past day, backfill it (`airflow backfill create --dag-id hubspot_ma
   the rows were rejected or any row was refused by HubSpot itself. The log lists sample rows and
   the rejected file's path.
 * **wait_for_events_in_hubspot**: reads a sample of the upserted events back from HubSpot
-  (from `results.jsonl`), so green means "readable in HubSpot". Reschedule mode: it frees its
-  worker slot between pokes.
+  (from `results.jsonl`) and compares each field with what was sent, so green means "in HubSpot,
+  as sent". A custom property HubSpot dropped (misspelled, or never created in the portal: HubSpot
+  answers success and drops it) fails it at once, naming the property. Reschedule mode: it frees
+  its worker slot between pokes.
 """
 
 with DAG(
@@ -117,7 +124,7 @@ with DAG(
     )
     wait = MarketingEventsSensor(
         task_id="wait_for_events_in_hubspot",
-        doc_md="Reads a sample of the upserted events back from HubSpot.",
+        doc_md="Reads a sample of the upserted events back and compares every field with what was sent.",
         results_path=RUN_DIR + "/results.jsonl",
         sample_size=10,
         hubspot_conn_id=HUBSPOT_CONN_ID,

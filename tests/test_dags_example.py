@@ -211,6 +211,33 @@ def test_sync_rerun_is_idempotent_and_a_changed_row_updates_only_its_event(
 
 
 @pytest.mark.airflow_db
+def test_sync_with_a_misspelled_custom_property_ends_red_in_the_sensor(
+    airflow_db: None, env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    import dags_example.hubspot_marketing_events_sync as sync
+
+    monkeypatch.setenv("HUBSPOT_EVENTS_DEMO_MISSPELL", "1")  # what `make demo` with --misspell sets
+    try:
+        dag_run = importlib.reload(sync).dag.test(logical_date=LOGICAL_DATE)
+    finally:
+        monkeypatch.delenv("HUBSPOT_EVENTS_DEMO_MISSPELL")
+        importlib.reload(sync)
+    logged = "".join(capfd.readouterr())
+    # HubSpot answered success for every row: the upsert and the check are green, the sensor is red.
+    assert _states(dag_run) == {
+        ("upsert_marketing_events", -1): "success",
+        ("check_upsert_errors", -1): "success",
+        ("wait_for_events_in_hubspot", -1): "failed",
+    }
+    assert "custom property 'capcity' was dropped by HubSpot" in logged
+    assert env["sandbox"].stats()["dropped_custom_properties"] > 0
+    [summary] = _xcom(dag_run, "upsert_marketing_events")
+    assert (summary["upserted"], summary["failed"]) == (297, 0)
+
+
+@pytest.mark.airflow_db
 def test_sync_with_nothing_changed_succeeds_and_sends_nothing(airflow_db: None, env: dict[str, Any]) -> None:
     from dags_example.hubspot_marketing_events_sync import dag
 
@@ -253,6 +280,7 @@ def test_scale_out_partitions_cover_every_event_once(airflow_db: None, env: dict
     assert states == {
         **{("upsert_marketing_events", i): "success" for i in range(PARTITIONS)},
         ("check_upsert_errors", -1): "success",
+        ("verify_in_hubspot", -1): "success",
     }
     assert _differences(_stored(env["sandbox"]), warehouse.expected_events(env["database"])) == []
     summaries = _xcom(dag_run, "upsert_marketing_events")

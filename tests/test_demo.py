@@ -61,3 +61,31 @@ def test_demo_runs_the_sync_and_attendance_dags_and_reports(tmp_path: Path) -> N
         assert f": {category}: " in out
     assert f"contacts created by HubSpot: {len(expected.new_contacts)}" in out
     assert out.count("(completed)") == len(expected.counters)
+
+
+@pytest.mark.slow
+def test_demo_with_a_misspelled_property_shows_the_sensor_catching_it(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
+    env["HUBSPOT_EVENTS_DEMO_DIR"] = str(tmp_path / "demo")
+    env.pop("AIRFLOW_HOME", None)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "dags_example.demo", "--misspell"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "upserted into HubSpot:        297" in out  # HubSpot said yes to every valid row...
+    assert "silently dropped" in out  # ...and dropped the misspelled property
+    assert "The sensor ended the run red: HubSpot does not hold what was sent" in out
+    assert "custom property 'capcity' was dropped by HubSpot in" in out

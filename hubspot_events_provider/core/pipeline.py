@@ -345,7 +345,7 @@ def _collect(in_flight: set[Future[BatchOutcome]], run: _Run, progress: _Progres
 def _record(outcome: BatchOutcome, run: _Run, progress: _Progress) -> None:
     report, confirmed, refused = run.report, run.hooks.confirmed, run.hooks.refused
     for item, object_id in outcome.upserted:
-        report.record_upserted(item.ref, item.key, object_id)
+        report.record_upserted(item.ref, item.key, object_id, item.payload)
         if confirmed is not None:
             confirmed(item, object_id)
     for failure in outcome.failed:

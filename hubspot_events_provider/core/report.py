@@ -295,17 +295,24 @@ class UpsertReport:
             if self.rejected_writer is not None:
                 self.rejected_writer.write(record)
 
-    def record_upserted(self, ref: RowRef, key: Key, object_id: str | None) -> None:
+    def record_upserted(
+        self, ref: RowRef, key: Key, object_id: str | None, sent: Mapping[str, Any] | None = None
+    ) -> None:
         """A row HubSpot confirmed (an event upserted, a participation recorded): counted
         ``upserted`` and written to the results file.
 
         :param ref: the row.
         :param key: its key (the results line names each part).
         :param object_id: HubSpot's object id, when the response gave one.
+        :param sent: what was sent for it; recorded as the line's ``sent`` (without the key's
+            parts, already on the line) so a read-back can compare HubSpot's values with it later,
+            without the input.
         """
         record: dict[str, Any] = {"position": ref.position}
         record.update(zip(self.key_fields, key, strict=False))
         record["objectId"] = object_id
+        if sent is not None:
+            record["sent"] = {name: value for name, value in sent.items() if name not in self.key_fields}
         with self._lock:
             self._add("upserted")
             if self.results_writer is not None:

@@ -13,7 +13,12 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from hubspot_events_provider.sandbox.config import PARTIAL_MODES, SandboxConfig
+from hubspot_events_provider.sandbox.config import (
+    DEFAULT_CUSTOM_PROPERTIES,
+    PARTIAL_MODES,
+    ROW_ERROR_SHAPES,
+    SandboxConfig,
+)
 from hubspot_events_provider.sandbox.server import SandboxServer
 
 #: The Bearer token the sandbox accepts when no ``--token`` is given (a public test value).
@@ -52,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="200",
         help="answer to a partly invalid batch (default: %(default)s)",
     )
+    add(
+        "--row-error-shape",
+        choices=ROW_ERROR_SHAPES,
+        default="count",
+        help="how a per-row upsert error names its row (default: %(default)s, the least helpful)",
+    )
+    add(
+        "--custom-property",
+        action="append",
+        help="a custom property the account defines, repeatable; others are dropped silently "
+        f"(default: {', '.join(DEFAULT_CUSTOM_PROPERTIES)})",
+    )
     add("--missing-scopes", action="store_true", help="answer 403 MISSING_SCOPES")
     add(
         "--latency",
@@ -83,6 +100,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         rate_window_s=args.rate_window,
         daily_limit=args.daily_limit,
         partial_mode=args.partial_mode,
+        row_error_shape=args.row_error_shape,
+        custom_properties=tuple(args.custom_property) if args.custom_property else DEFAULT_CUSTOM_PROPERTIES,
         missing_scopes=args.missing_scopes,
         latency_s=(args.latency[0], args.latency[1]),
         access_token_ttl_s=args.access_token_ttl,

@@ -15,6 +15,7 @@ FaultKind = Literal["5xx_before", "5xx_after", "drop_before", "drop_after", "tru
 FaultRoute = Literal["upsert", "read", "attendance", "any"]
 PartialMode = Literal["200", "207", "400"]
 UnknownEventMode = Literal["404", "row"]
+RowErrorShape = Literal["full", "event_id", "message", "count"]
 
 FAULT_KINDS: tuple[str, ...] = (
     "5xx_before",
@@ -28,6 +29,11 @@ FAULT_KINDS: tuple[str, ...] = (
 FAULT_ROUTES: tuple[str, ...] = ("upsert", "read", "attendance", "any")
 PARTIAL_MODES: tuple[str, ...] = ("200", "207", "400")
 UNKNOWN_EVENT_MODES: tuple[str, ...] = ("404", "row")
+ROW_ERROR_SHAPES: tuple[str, ...] = ("full", "event_id", "message", "count")
+
+#: Custom properties the sandbox account defines on its marketing event object (what the example
+#: DAGs, the warehouse fixture and the tests send); HubSpot silently drops any other.
+DEFAULT_CUSTOM_PROPERTIES: tuple[str, ...] = ("region", "capacity", "city", "language", "topic")
 
 #: Contacts every sandbox starts with (and gets back on reset): real HubSpot contact ids exceed
 #: 2^31 (47733471576 is the guide's example, 86097279137 a live test's), so most seeds do too; one
@@ -123,6 +129,15 @@ class SandboxConfig:
         event reads) see them as they were this many seconds ago: HubSpot processes participation
         writes asynchronously. The default makes a read right after a write miss it, as in HubSpot;
         ``0`` shows writes at once.
+    :param row_error_shape: how a per-row error of an upsert names its row (HubSpot does not
+        document it): ``"full"`` (``context`` holds ``inputIndex`` and both external ids),
+        ``"event_id"`` (``context`` holds only ``externalEventId``), ``"message"`` (empty context, the
+        message names the event) or ``"count"`` (the default, the least helpful: ``numErrors`` and no
+        ``errors[]`` at all). In a whole-batch 400 (``partial_mode="400"``) the error details carry
+        the same context or message; ``"count"`` names no row.
+    :param custom_properties: the custom properties the account defines on its marketing event
+        object. Any other one sent in an upsert is silently dropped, as HubSpot does ("they will be
+        filtered out and not set"); the answer still succeeds.
     """
 
     tokens: tuple[str, ...] = ("sandbox-token",)
@@ -147,6 +162,8 @@ class SandboxConfig:
     complete_marks_no_shows: bool = True
     seed_contacts: tuple[dict[str, Any], ...] = SEED_CONTACTS
     participation_lag_s: float = 1.0
+    row_error_shape: RowErrorShape = "count"
+    custom_properties: tuple[str, ...] = DEFAULT_CUSTOM_PROPERTIES
 
     def __post_init__(self) -> None:
         self.tokens = tuple(self.tokens)
@@ -163,6 +180,11 @@ class SandboxConfig:
                 f"attendance_unknown_event must be one of {UNKNOWN_EVENT_MODES}, "
                 f"got {self.attendance_unknown_event!r}"
             )
+        if self.row_error_shape not in ROW_ERROR_SHAPES:
+            raise ValueError(
+                f"row_error_shape must be one of {ROW_ERROR_SHAPES}, got {self.row_error_shape!r}"
+            )
+        self.custom_properties = tuple(str(name) for name in self.custom_properties)
         if self.participation_lag_s < 0:
             raise ValueError("participation_lag_s must be >= 0")
         if self.partial_mode not in PARTIAL_MODES:
@@ -208,6 +230,8 @@ class SandboxConfig:
             "complete_marks_no_shows": self.complete_marks_no_shows,
             "seed_contacts": [dict(c) for c in self.seed_contacts],
             "participation_lag_s": self.participation_lag_s,
+            "row_error_shape": self.row_error_shape,
+            "custom_properties": list(self.custom_properties),
         }
 
 

@@ -55,7 +55,13 @@ def _configure(sandbox: SandboxServer, body: bytes) -> Reply:
             raise ValueError("the body must be a JSON object of SandboxConfig fields")
         if "faults" in changes:
             changes["faults"] = [Fault.from_dict(f) for f in changes["faults"]]
-        for name in ("tokens", "reject_external_event_ids", "latency_s", "seed_contacts"):
+        for name in (
+            "tokens",
+            "reject_external_event_ids",
+            "latency_s",
+            "seed_contacts",
+            "custom_properties",
+        ):
             if name in changes:
                 changes[name] = tuple(changes[name])
         sandbox.configure(**changes)

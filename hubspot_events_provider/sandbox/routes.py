@@ -160,9 +160,9 @@ def upsert(state: SandboxState, req: Request) -> Reply:
     if n_bad:
         state.bump("rejected_rows", n_bad)
     if n_bad and cfg.partial_mode == "400":
-        return Reply(400, _whole_batch_error(problems))
+        return Reply(400, _whole_batch_error(inputs, problems, cfg.row_error_shape))
     results = [
-        shapes.default_response(state.apply_upsert(item, app=req.app))
+        shapes.default_response(state.apply_upsert(_defined_only(state, item), app=req.app))
         for item, bad in zip(inputs, problems, strict=True)
         if not bad
     ]
@@ -175,34 +175,83 @@ def upsert(state: SandboxState, req: Request) -> Reply:
     }
     if n_bad:
         body["numErrors"] = n_bad
-        body["errors"] = [_row_error(i, inputs[i], p) for i, p in enumerate(problems) if p]
+        if cfg.row_error_shape != "count":
+            body["errors"] = [
+                _row_error(i, inputs[i], p, cfg.row_error_shape) for i, p in enumerate(problems) if p
+            ]
     status = 207 if n_bad and cfg.partial_mode == "207" else 200
     return Reply(status, body)
 
 
-def _row_error(index: int, item: Any, problems: list[RowProblem]) -> dict[str, Any]:
-    """A ``StandardError`` for one invalid input, identifying it in ``context``."""
+def _defined_only(state: SandboxState, item: dict[str, Any]) -> dict[str, Any]:
+    """The input without the custom properties the account does not define: HubSpot filters them
+    out and answers success ("If they don't they will be filtered out and not set")."""
+    props = item.get("customProperties")
+    if not props:
+        return item
+    defined = set(state.config.custom_properties)
+    kept = [prop for prop in props if prop["name"] in defined]
+    if len(kept) != len(props):
+        state.bump("dropped_custom_properties", len(props) - len(kept))
+    return {**item, "customProperties": kept}
 
-    def ident(name: str) -> list[str]:
-        value = item.get(name) if isinstance(item, dict) else None
-        return [value if isinstance(value, str) else ("" if value is None else str(value))]
 
+def _ident(item: Any, name: str) -> str:
+    value = item.get(name) if isinstance(item, dict) else None
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _row_context(index: int, item: Any, shape: str) -> dict[str, list[str]]:
+    """The ``context`` naming an input, as much as the error shape says."""
+    if shape == "full":
+        return {
+            "externalAccountId": [_ident(item, "externalAccountId")],
+            "externalEventId": [_ident(item, "externalEventId")],
+            "inputIndex": [str(index)],
+        }
+    if shape == "event_id":
+        return {"externalEventId": [_ident(item, "externalEventId")]}
+    return {}
+
+
+def _row_message(item: Any, problems: list[RowProblem], shape: str) -> str:
+    text = " ".join(p.message for p in problems)
+    if shape == "message":
+        return f"Marketing event '{_ident(item, 'externalEventId')}': {text}"
+    return text
+
+
+def _row_error(index: int, item: Any, problems: list[RowProblem], shape: str) -> dict[str, Any]:
+    """A ``StandardError`` for one invalid input, naming it as the error shape says."""
     return {
         "status": "error",
         "category": "VALIDATION_ERROR",
-        "message": " ".join(p.message for p in problems),
-        "context": {
-            "externalAccountId": ident("externalAccountId"),
-            "externalEventId": ident("externalEventId"),
-            "inputIndex": [str(index)],
-        },
+        "message": _row_message(item, problems, shape),
+        "context": _row_context(index, item, shape),
         "errors": [{"message": p.message, "in": p.field, "code": p.code} for p in problems],
         "links": {},
     }
 
 
-def _whole_batch_error(problems: list[list[RowProblem]]) -> dict[str, Any]:
-    """The mode-``400`` body: names the bad fields but never the row (no index, id or value)."""
+def _whole_batch_error(inputs: list[Any], problems: list[list[RowProblem]], shape: str) -> dict[str, Any]:
+    """The mode-``400`` body. Shape ``count`` names the bad fields but never the row (no index, id
+    or value); the other shapes give one detail per bad input, naming it as a per-row error would."""
+    if shape != "count":
+        details = []
+        for index, row in enumerate(problems):
+            if row:
+                detail: dict[str, Any] = {
+                    "message": _row_message(inputs[index], row, shape),
+                    "in": row[0].field,
+                    "code": row[0].code,
+                }
+                context = _row_context(index, inputs[index], shape)
+                if context:
+                    detail["context"] = context
+                details.append(detail)
+        return responses.validation_error(
+            "Invalid input: one or more inputs are invalid; nothing was applied.", details
+        )
     seen: dict[tuple[str, str], None] = {}
     for row in problems:
         for p in row:

@@ -370,6 +370,7 @@ class SandboxState:
                     "rate_limited",
                     "faults_injected",
                     "token_requests",
+                    "dropped_custom_properties",
                 )
             }
             out["requests"] = len(self._log)

@@ -139,9 +139,7 @@ def validate_event(item: Any, rejected_ids: tuple[str, ...] = ()) -> list[RowPro
         problems.extend(_custom_property_problems(item["customProperties"]))
     event_id = item.get("externalEventId")
     if isinstance(event_id, str) and event_id in rejected_ids:
-        problems.append(
-            RowProblem("externalEventId", f"Marketing event '{event_id}' was refused.", "REFUSED")
-        )
+        problems.append(RowProblem("externalEventId", "HubSpot refused this marketing event.", "REFUSED"))
     return problems
 
 

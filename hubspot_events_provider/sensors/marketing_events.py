@@ -2,7 +2,9 @@
 
 HubSpot says events become searchable "a few minutes after creation". :class:`MarketingEventsSensor`
 reads a handful of events by their external ids (given, or a deterministic sample of an upsert's
-results file) until every one answers, and returns their object ids to XCom.
+results file) until every one answers, and returns their object ids to XCom. With a results file it
+also verifies, field by field, that HubSpot holds what was sent (HubSpot silently drops custom
+properties the account does not define): :mod:`hubspot_events_provider.core.verify`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.errors import (
     HubSpotNotFoundError,
     InputError,
+)
+from hubspot_events_provider.core.verify import (
+    Mismatch,
+    compare_event,
+    dropped_in,
+    failure_message,
+    sent_of,
+    still_differ_message,
+    summarize,
 )
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
@@ -82,8 +93,20 @@ class MarketingEventsSensor(BaseSensorOperator):
     (Airflow retries apply). Found events are remembered between pokes in ``mode="poke"``; in
     ``mode="reschedule"`` (recommended for long waits) each try re-reads the small sample.
 
+    With ``verify_fields`` (the default) and a results file, each sampled event's stored values are
+    compared with what the upsert sent (the results file records it as ``sent``), field by field and
+    normalised the same way on both sides (date-times as instants, booleans, custom property values):
+    green means every sampled field is in HubSpot as sent. A custom property HubSpot dropped (it
+    drops properties the account does not define, answering success) fails the task at once,
+    naming the event and the property. Another field that differs is read again at the next poke
+    (a read may briefly show an older version) and fails the task at ``timeout``, naming the event,
+    the field and both values. The comparison uses the read that finds the event: reads stay
+    bounded by ``sample_size``. Events given as ``external_ids`` are only waited for (nothing
+    recorded what was sent).
+
     XCom return value: ``{"found": [{"externalAccountId", "externalEventId", "objectId"}, ...],
-    "object_ids": [...], "checked": n, "sampled_from": rows in the results file or None}``.
+    "object_ids": [...], "checked": n, "sampled_from": rows in the results file or None,
+    "verified": events compared field by field}``.
     At ``timeout`` it raises :class:`AirflowSensorTimeout` naming the ids still missing.
 
     :param external_ids: events to wait for (templated): a list of ``{"externalAccountId",
@@ -93,6 +116,8 @@ class MarketingEventsSensor(BaseSensorOperator):
     :param sample_size: how many events to draw from ``results_path``.
     :param sample_seed: seed of the sample.
     :param hubspot_conn_id: the HubSpot Airflow Connection (templated).
+    :param verify_fields: compare the sampled events' stored fields with what was sent (default
+        on); ``False`` only waits until they are readable.
     :param deferrable: poke once, then hand the wait to Airflow's triggerer
         (:class:`~hubspot_events_provider.triggers.marketing_events.MarketingEventsTrigger`), which frees
         the worker slot; same outcomes and messages as poke mode. Defaults to ``[operators]
@@ -113,6 +138,7 @@ class MarketingEventsSensor(BaseSensorOperator):
         sample_size: int = 20,
         sample_seed: int = 0,
         hubspot_conn_id: str = HubSpotHook.default_conn_name,
+        verify_fields: bool = True,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -128,10 +154,14 @@ class MarketingEventsSensor(BaseSensorOperator):
         self.sample_size = sample_size
         self.sample_seed = sample_seed
         self.hubspot_conn_id = hubspot_conn_id
+        self.verify_fields = verify_fields
         if deferrable is None:
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = bool(deferrable)
         self._targets: list[EventKey] | None = None
+        self._sent: dict[EventKey, Mapping[str, Any]] = {}
+        self._differs: dict[EventKey, list[Mismatch]] = {}
+        self._verified: int | None = None
         self._sampled_from: int | None = None
         self._found: dict[EventKey, str] = {}
         self._missing: list[EventKey] = []
@@ -154,31 +184,34 @@ class MarketingEventsSensor(BaseSensorOperator):
             raise AirflowFailException(f"external_ids must be a list of events, got {type(value).__name__}")
         return [_key_of(item, f"external_ids[{index}]") for index, item in enumerate(value)]
 
-    def _lines(self, paths: Sequence[str]) -> Iterator[EventKey]:
-        """Every event of the results files, read with the core's JSON Lines reader (shared storage)."""
+    def _lines(self, paths: Sequence[str]) -> Iterator[tuple[EventKey, Mapping[str, Any] | None]]:
+        """Every event of the results files and what was sent for it, read with the core's JSON
+        Lines reader (shared storage)."""
         folder = dag_folder(self)
         for path in paths:
             try:
                 for row in read_json_lines(path, dag_folder=folder):
-                    yield _key_of(row.data, f"{path}, line {row.line}")
+                    yield _key_of(row.data, f"{path}, line {row.line}"), sent_of(row.data)
             except InputError as exc:  # unreadable, bad gzip / UTF-8 / JSON, with the line number
                 raise AirflowFailException(f"cannot read the upsert results file: {exc}") from exc
 
     def _sampled_ids(self) -> list[EventKey]:
         paths = [self.results_path] if isinstance(self.results_path, str) else list(self.results_path or [])
         rng = random.Random(self.sample_seed)
-        reservoir: list[tuple[int, EventKey]] = []
+        # Only the sample's sent values are kept: memory stays bounded by sample_size.
+        reservoir: list[tuple[int, EventKey, Mapping[str, Any] | None]] = []
         seen = 0
-        for index, key in enumerate(self._lines(paths)):
+        for index, (key, sent) in enumerate(self._lines(paths)):
             seen += 1
             if len(reservoir) < self.sample_size:
-                reservoir.append((index, key))
+                reservoir.append((index, key, sent))
             else:
                 slot = rng.randrange(seen)
                 if slot < self.sample_size:
-                    reservoir[slot] = (index, key)
+                    reservoir[slot] = (index, key, sent)
         self._sampled_from = seen
-        return [key for _, key in sorted(reservoir)]
+        self._sent = {key: sent for _, key, sent in reservoir if sent is not None}
+        return [key for _, key, _ in sorted(reservoir, key=lambda entry: entry[0])]
 
     def targets(self) -> list[EventKey]:
         """The events to wait for, drawn once per task try (deterministic across tries)."""
@@ -194,18 +227,27 @@ class MarketingEventsSensor(BaseSensorOperator):
 
     # -- poke -------------------------------------------------------------------------------------
 
-    def _read(self, key: EventKey) -> str | None:
+    def _read(self, key: EventKey) -> Mapping[str, Any] | None:
+        """The event as HubSpot holds it, or ``None`` when it is not readable yet."""
         account, event = key
         with fail_task_on_permanent_errors():  # a wrong token or scope: no Airflow retries
             try:
-                body = self.client.get_event(event, account)
+                body: Mapping[str, Any] = self.client.get_event(event, account)
             except HubSpotNotFoundError:
                 return None
-        object_id = body.get("objectId") or body.get("id")
-        return str(object_id) if object_id is not None else ""
+        return body
+
+    def _verify(self, key: EventKey, stored: Mapping[str, Any]) -> None:
+        """Compare one read event with what was sent; remember what differs."""
+        sent = self._sent.get(key)
+        mismatches = compare_event(sent, stored) if self.verify_fields and sent is not None else []
+        if mismatches:
+            self._differs[key] = mismatches
+        else:
+            self._differs.pop(key, None)
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
-        """Read each event not found yet; done when all are readable."""
+        """Read each event not found (or not matching) yet; done when all are readable as sent."""
         targets = self.targets()
         self._read_missing()
         if self._missing:
@@ -216,16 +258,30 @@ class MarketingEventsSensor(BaseSensorOperator):
                 _format_keys(self._missing),
             )
             return False
+        if self._differs:
+            self.log.info(
+                "%d of %d event(s) differ from what was sent (read again at the next poke): %s",
+                len(self._differs),
+                len(targets),
+                summarize(self._differs, len(targets)),
+            )
+            return False
         return self._done()
 
     def _read_missing(self) -> None:
-        """Read each target not found yet; ``_missing`` lists those still not readable."""
+        """Read each target not found (or not as sent) yet and compare it with what was sent;
+        ``_missing`` lists those still not readable. A dropped custom property fails at once."""
         targets = self.targets()
         for key in targets:
-            if key not in self._found:
-                object_id = self._read(key)
-                if object_id is not None:
-                    self._found[key] = object_id
+            if key not in self._found or key in self._differs:
+                stored = self._read(key)
+                if stored is not None:
+                    object_id = stored.get("objectId") or stored.get("id")
+                    self._found[key] = str(object_id) if object_id is not None else ""
+                    self._verify(key, stored)
+        dropped = dropped_in(self._differs)
+        if dropped:  # HubSpot never sets a property it dropped: waiting cannot help
+            raise AirflowFailException(failure_message(dropped, len(targets)))
         self._missing = [key for key in targets if key not in self._found]
 
     def _done(self) -> PokeReturnValue:
@@ -246,8 +302,15 @@ class MarketingEventsSensor(BaseSensorOperator):
                 "object_ids": [item["objectId"] for item in found],
                 "checked": len(targets),
                 "sampled_from": self._sampled_from,
+                "verified": self._verified_count(),
             },
         )
+
+    def _verified_count(self) -> int:
+        """How many sampled events are compared field by field (given by the deferral, once resumed)."""
+        if self._verified is not None:
+            return self._verified
+        return sum(1 for key in self.targets() if key in self._sent) if self.verify_fields else 0
 
     def execute(self, context: Any) -> Any:
         """Poke until done; at timeout, fail naming the events still missing."""
@@ -257,6 +320,10 @@ class MarketingEventsSensor(BaseSensorOperator):
             return super().execute(context)
         except AirflowSensorTimeout as exc:
             missing = self._missing
+            if not missing and self._differs:
+                raise AirflowSensorTimeout(
+                    f"{exc} {still_differ_message(self._differs, len(self._targets or []))}"
+                ) from exc
             raise AirflowSensorTimeout(
                 f"{exc} {len(missing)} of {len(self._targets or [])} event(s) are still not readable in "
                 f"HubSpot (externalAccountId/externalEventId): {_format_keys(missing)}"
@@ -270,18 +337,24 @@ class MarketingEventsSensor(BaseSensorOperator):
         if isinstance(result, PokeReturnValue):
             return result.xcom_value
         end_at = time.time() + float(self.timeout)
+        # The trigger reads what is missing or differs, and compares as poke() does.
+        pending = [key for key in self.targets() if key in self._missing or key in self._differs]
+        sent = [[a, e, dict(self._sent[(a, e)])] for a, e in pending if (a, e) in self._sent]
         self.defer(
             trigger=MarketingEventsTrigger(
                 hubspot_conn_id=self.hubspot_conn_id,
-                keys=[list(key) for key in self._missing],
+                keys=[list(key) for key in pending],
                 poke_interval=float(self.poke_interval),
                 end_at=end_at,
+                sent=sent if self.verify_fields else [],
+                sampled=len(self.targets()),
             ),
             method_name="execute_complete",
             kwargs={
                 "targets": [list(key) for key in self.targets()],
                 "found": [[a, e, object_id] for (a, e), object_id in self._found.items()],
                 "sampled_from": self._sampled_from,
+                "verified": self._verified_count(),
             },
             # The trigger ends itself at end_at with the missing ids; this is only a backstop.
             timeout=timedelta(seconds=float(self.timeout) + max(60.0, 2 * float(self.poke_interval))),
@@ -294,6 +367,7 @@ class MarketingEventsSensor(BaseSensorOperator):
         targets: Sequence[Sequence[str]] = (),
         found: Sequence[Sequence[str]] = (),
         sampled_from: int | None = None,
+        verified: int = 0,
     ) -> Any:
         """Turn the trigger's event into poke mode's outcome: XCom value, timeout, skip or failure."""
         if not isinstance(event, Mapping):
@@ -302,6 +376,7 @@ class MarketingEventsSensor(BaseSensorOperator):
         # targets again: the draw is deterministic, so it gives the same events.
         self._targets = [(str(a), str(e)) for a, e in targets] if targets else None
         self._sampled_from = sampled_from
+        self._verified = verified if targets else None  # redrawn: counted again from the draw
         self.targets()
         self._found = {(str(a), str(e)): str(o) for a, e, o in [*found, *event.get("found", [])]}
         self._missing = [key for key in self.targets() if key not in self._found]
@@ -319,6 +394,11 @@ class MarketingEventsSensor(BaseSensorOperator):
             f"{len(self._missing)} of {len(self.targets())} event(s) are still not readable in "
             f"HubSpot (externalAccountId/externalEventId): {_format_keys(self._missing)}"
         )
+        if not self._missing and event.get("differs"):
+            message = (
+                f"Sensor has timed out; the trigger waited past the specified timeout of {self.timeout}. "
+                f"{event['differs']}"
+            )
         if self.soft_fail:
             raise AirflowSkipException(message)
         raise AirflowSensorTimeout(message)

@@ -100,6 +100,16 @@ def test_sandbox_conforms_partial_400(case: Case, sandboxes: Sandboxes) -> None:
     _check(case, sandboxes("partial_mode=400"), "2026-03")
 
 
+@_schema("2026-03", FAST_EXAMPLES, VARIANTS["row_error_shape=full"][1]).parametrize()
+def test_sandbox_conforms_row_errors_full(case: Case, sandboxes: Sandboxes) -> None:
+    _check(case, sandboxes("row_error_shape=full"), "2026-03")
+
+
+@_schema("2026-03", FAST_EXAMPLES, VARIANTS["row_error_shape=message,partial_mode=400"][1]).parametrize()
+def test_sandbox_conforms_row_errors_message_400(case: Case, sandboxes: Sandboxes) -> None:
+    _check(case, sandboxes("row_error_shape=message,partial_mode=400"), "2026-03")
+
+
 # -- long run (make test-slow) ----------------------------------------------------------------------
 
 

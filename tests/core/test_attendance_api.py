@@ -193,22 +193,47 @@ class FirstAnswerCanned(AttendanceKind):
         return HubSpotResponse(200, body, {}, "POST", "/attendance")
 
 
+class FirstAnswerStripped(AttendanceKind):
+    """HubSpot applies the first request as usual but its answer names no row and lists no result
+    (the least helpful plausible answer); later requests are answered as the sandbox answers."""
+
+    def __init__(self) -> None:
+        super().__init__(MAPPER)
+        self.stripped = False
+
+    def send(self, client: HubSpotClient, group: Any, payloads: Sequence[Mapping[str, Any]]) -> Any:
+        response = super().send(client, group, payloads)
+        if self.stripped:
+            return response
+        self.stripped = True
+        body = dict(response.body)
+        body["results"] = []
+        body["errors"] = [
+            {"category": e["category"], "message": "something", "context": {}} for e in body["errors"]
+        ]
+        return HubSpotResponse(200, body, {}, "POST", "/attendance")
+
+
 def test_errors_hubspot_does_not_place_are_isolated_by_resending(
     sandbox: SandboxServer, client: HubSpotClient
 ) -> None:
-    group = payloads("register", "r0@example.com", "r1@example.com", "r2@example.com", "r3@example.com")
-    answer = {
-        "status": "COMPLETE",
-        "results": [{"email": "R0@example.com", "vid": 5}],
-        "numErrors": 1,
-        "errors": [{"category": "VALIDATION_ERROR", "message": "something", "context": {}}],
-    }
-    outcome = send_group(client, group, FirstAnswerCanned(answer))
+    bad = "ann..smith@example.com"  # HubSpot refuses it; its answer does not say which row
+    group = payloads("register", "r0@example.com", bad, "r2@example.com", "r3@example.com")
+    outcome = send_group(client, group, FirstAnswerStripped())
+    # numErrors says one of the four failed. The good rows were applied by the first request, so only
+    # [r0, bad] is re-sent: its answer names the bad row, and [r2, r3] then hold no error (not re-sent).
+    assert (outcome.requests, outcome.splits) == (2, 1)
     created = {c["email"]: c["vid"] for c in sandbox.contacts()}
-    assert outcome.recorded == [(i, created[f"r{i}@example.com"]) for i in range(4)]
-    assert outcome.failed == []
-    assert (outcome.requests, outcome.splits) == (3, 1)  # halves re-sent: [r0, r1], [r2, r3]
-    assert sorted(p["email"] for p in sandbox.participations()) == [f"r{i}@example.com" for i in range(4)]
+    assert sorted(i for i, _ in outcome.recorded) == [0, 2, 3]
+    assert dict(outcome.recorded)[0] == created["r0@example.com"]  # from the re-sent answer
+    assert [(f.index, f.field) for f in outcome.failed] == [(1, "email")]
+    assert sorted(p["email"] for p in sandbox.participations()) == [
+        "r0@example.com",
+        "r2@example.com",
+        "r3@example.com",
+    ]
+    sent = [i.get("email") for r in sandbox.requests() for i in (r.inputs or [])]
+    assert sent.count("r2@example.com") == 1  # a good row already applied is not re-sent
 
 
 def test_group_rules(client: HubSpotClient) -> None:

@@ -78,6 +78,7 @@ def _bad(fields: dict[str, Any]) -> dict[str, Any]:
     ("fields", "where"), [(f, w) for _, f, w in BAD_ROWS], ids=[i for i, _, _ in BAD_ROWS]
 )
 def test_invalid_row_reported_in_mode_200(api: Api, fields: dict[str, Any], where: str) -> None:
+    api.sandbox.configure(row_error_shape="full")
     resp = api.upsert([event("ok1"), _bad(fields), event("ok2")])
     assert resp.status_code == 200
     body = resp.json()
@@ -93,7 +94,7 @@ def test_invalid_row_reported_in_mode_200(api: Api, fields: dict[str, Any], wher
 
 
 def test_mode_207_same_body_with_multi_status(hubspot_sandbox: SandboxServer) -> None:
-    hubspot_sandbox.configure(partial_mode="207")
+    hubspot_sandbox.configure(partial_mode="207", row_error_shape="full")
     resp = Api(hubspot_sandbox).upsert([event("ok"), event("bad", eventCompleted="no")])
     assert resp.status_code == 207
     body = resp.json()
@@ -120,12 +121,97 @@ def test_mode_400_refuses_whole_batch_without_naming_the_row(hubspot_sandbox: Sa
 
 
 def test_rejected_external_event_ids_refused_though_valid(hubspot_sandbox: SandboxServer) -> None:
-    hubspot_sandbox.configure(reject_external_event_ids=("nope",))
+    hubspot_sandbox.configure(reject_external_event_ids=("nope",), row_error_shape="event_id")
     body = Api(hubspot_sandbox).upsert([event("nope"), event("yes")]).json()
     assert body["numErrors"] == 1
-    assert body["errors"][0]["context"]["externalEventId"] == ["nope"]
+    assert body["errors"][0]["context"] == {"externalEventId": ["nope"]}
     assert body["errors"][0]["category"] == "VALIDATION_ERROR"
+    assert body["errors"][0]["message"] == "HubSpot refused this marketing event."
     assert [e["externalEventId"] for e in hubspot_sandbox.events()] == ["yes"]
+
+
+# What a per-row error says about its row, per shape: (context, message names the event id).
+SHAPES: dict[str, tuple[dict[str, list[str]], bool]] = {
+    "full": ({"externalAccountId": ["acct"], "externalEventId": ["bad-7"], "inputIndex": ["1"]}, False),
+    "event_id": ({"externalEventId": ["bad-7"]}, False),
+    "message": ({}, True),
+}
+
+
+@pytest.mark.parametrize("mode", ["200", "207"])
+@pytest.mark.parametrize("shape", ["full", "event_id", "message", "count"])
+def test_row_error_shapes_in_partial_answers(hubspot_sandbox: SandboxServer, mode: str, shape: str) -> None:
+    hubspot_sandbox.configure(partial_mode=mode, row_error_shape=shape)
+    resp = Api(hubspot_sandbox).upsert([event("ok"), event("bad-7", startDateTime="tomorrow")])
+    assert resp.status_code == int(mode)
+    body = resp.json()
+    assert body["numErrors"] == 1
+    assert [r["eventName"] for r in body["results"]] == ["Event ok"]
+    assert [e["externalEventId"] for e in hubspot_sandbox.events()] == ["ok"]
+    if shape == "count":  # nothing but the count: the least helpful, and the default
+        assert "errors" not in body
+        assert "bad-7" not in resp.text
+        return
+    context, named_in_message = SHAPES[shape]
+    (error,) = body["errors"]
+    assert error["context"] == context
+    assert ("'bad-7'" in error["message"]) is named_in_message
+    assert "startDateTime" in error["message"]
+    assert [d["in"] for d in error["errors"]] == ["startDateTime"]
+
+
+@pytest.mark.parametrize("shape", ["full", "event_id", "message", "count"])
+def test_row_error_shapes_in_a_whole_batch_400(hubspot_sandbox: SandboxServer, shape: str) -> None:
+    hubspot_sandbox.configure(partial_mode="400", row_error_shape=shape)
+    resp = Api(hubspot_sandbox).upsert([event("ok"), event("bad-7", startDateTime="tomorrow")])
+    assert resp.status_code == 400
+    body = resp.json()
+    assert hubspot_sandbox.events() == []
+    if shape == "count":
+        assert "bad-7" not in resp.text
+        assert "inputIndex" not in resp.text
+        assert body["errors"] == [
+            {"message": "Invalid value in field 'startDateTime' (INVALID_DATE).", "in": "startDateTime"}
+        ]
+        return
+    context, named_in_message = SHAPES[shape]
+    (detail,) = body["errors"]
+    assert detail.get("context", {}) == context
+    assert ("'bad-7'" in detail["message"]) is named_in_message
+    assert (detail["in"], detail["code"]) == ("startDateTime", "INVALID_DATE")
+
+
+def test_default_error_shape_is_nothing_but_a_count(hubspot_sandbox: SandboxServer) -> None:
+    assert hubspot_sandbox.state.config.row_error_shape == "count"
+    body = Api(hubspot_sandbox).upsert([event("bad", eventName=None)]).json()
+    assert body == {**body, "numErrors": 1, "results": []}
+    assert "errors" not in body
+
+
+def test_undefined_custom_properties_are_dropped_silently(hubspot_sandbox: SandboxServer) -> None:
+    props = [
+        {"name": "region", "value": "emea"},
+        {"name": "regoin", "value": "apac"},
+        {"name": "capacity", "value": "80"},
+    ]
+    resp = Api(hubspot_sandbox).upsert([event("p", customProperties=props)])
+    assert resp.status_code == 200
+    body = resp.json()
+    assert "numErrors" not in body  # HubSpot says nothing: "filtered out and not set"
+    assert [(p["name"], p["value"]) for p in body["results"][0]["customProperties"]] == [
+        ("capacity", "80"),
+        ("region", "emea"),
+    ]
+    stored = hubspot_sandbox.get_event("acct", "p")
+    assert stored is not None
+    assert {p["name"] for p in stored["customProperties"]} == {"capacity", "region"}
+    assert hubspot_sandbox.stats()["dropped_custom_properties"] == 1
+    # The account's definitions are configurable; the default set is what the examples send.
+    hubspot_sandbox.configure(custom_properties=("regoin",))
+    Api(hubspot_sandbox).upsert([event("q", customProperties=props)])
+    stored = hubspot_sandbox.get_event("acct", "q")
+    assert stored is not None
+    assert [(p["name"], p["value"]) for p in stored["customProperties"]] == [("regoin", "apac")]
 
 
 def test_duplicate_ids_in_one_batch_last_wins(api: Api) -> None:

@@ -100,6 +100,7 @@ def test_success_event_gives_poke_modes_xcom_value() -> None:
         "object_ids": ["101", "102"],
         "checked": 2,
         "sampled_from": None,
+        "verified": 0,
     }
 
 

@@ -172,7 +172,7 @@ def test_mapped_results_files_are_sampled_together(sandbox: SandboxServer, tmp_p
 def test_empty_results_file_has_nothing_to_wait_for(sandbox: SandboxServer, tmp_path: pathlib.Path) -> None:
     (tmp_path / "results.jsonl").write_text("")
     result = sensor(results_path=str(tmp_path / "results.jsonl")).execute({})
-    assert result == {"found": [], "object_ids": [], "checked": 0, "sampled_from": 0}
+    assert result == {"found": [], "object_ids": [], "checked": 0, "sampled_from": 0, "verified": 0}
     assert reads(sandbox) == []
 
 
