@@ -120,9 +120,9 @@ def test_hubspot_connection_form_in_chromium(api_server: tuple[str, dict[str, st
         password = dialog.locator("input[name=password]")
         assert host.get_attribute("placeholder") == "https://api.hubapi.com"
         assert password.get_attribute("type") == "password"
-        assert password.get_attribute("placeholder") == "pat-na1-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+        assert password.get_attribute("placeholder") == "Private app token or Service Key (pat-na1-...)"
         assert dialog.get_by_text("API base URL", exact=True).is_visible()
-        assert dialog.get_by_text("Access token (private app token or Service Key)").is_visible()
+        assert dialog.get_by_text("Access token", exact=True).is_visible()
         for hidden in ("login", "port", "schema"):
             assert dialog.locator(f"input[name={hidden}]").count() == 0, hidden
 
@@ -143,8 +143,10 @@ def test_hubspot_connection_form_in_chromium(api_server: tuple[str, dict[str, st
         for secret in ("element_client_secret", "element_refresh_token"):
             assert dialog.locator(f"input[name={secret}]").get_attribute("type") == "password", secret
         assert dialog.locator("input[name=element_max_requests_per_10s]").input_value() == "100"
-        # A default on a field whose name contains "token" is shown (and saved) masked as "***".
-        assert dialog.locator("input[name=element_oauth_token_path]").input_value() == ""
+        # The OAuth endpoint's name contains no word Airflow masks, so its default shows as itself
+        # (as "oauth_token_path" it was shown and saved as "***").
+        assert dialog.locator("input[name=element_oauth_endpoint]").input_value() == "/oauth/v3/token"
+        assert dialog.locator("input[name=element_oauth_token_path]").count() == 0
 
         page.wait_for_timeout(1000)  # let the accordion's animation end before the screenshot
         page.screenshot(path=str(SCREENSHOT_EXTRA), full_page=True)
