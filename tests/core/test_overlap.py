@@ -12,7 +12,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import pytest
 
@@ -28,10 +28,14 @@ OVERLAP = UpsertOptions(batch_size=10, max_in_flight=2)
 STRICT = UpsertOptions(batch_size=10, max_in_flight=2, overlap=False)
 
 
-def run(
-    rows: Iterator[SourceRow], sandbox: SandboxServer, options: UpsertOptions
-) -> tuple[UpsertReport, list[dict[str, Any]], list[dict[str, Any]]]:
-    """``run_upsert`` on ``rows``; the report (also after an error), rejected and results lines."""
+class Outcome(NamedTuple):
+    report: UpsertReport
+    rejected: list[dict[str, Any]]
+    results: list[dict[str, Any]]
+
+
+def run(rows: Iterator[SourceRow], sandbox: SandboxServer, options: UpsertOptions) -> Outcome:
+    """``run_upsert`` on ``rows``: the report, the rejected and the results lines."""
     rejected_buf, results_buf = io.BytesIO(), io.BytesIO()
     report = UpsertReport(rejected=JsonLinesWriter(rejected_buf), results=JsonLinesWriter(results_buf))
     client = make_client(sandbox)
@@ -39,9 +43,8 @@ def run(
         run_upsert(rows, EventMapper(), client, report, options=options)
     finally:
         client.close()
-        report.rejected_lines = [json.loads(x) for x in rejected_buf.getvalue().splitlines()]  # type: ignore[attr-defined]
-        report.result_lines = [json.loads(x) for x in results_buf.getvalue().splitlines()]  # type: ignore[attr-defined]
-    return report, report.rejected_lines, report.result_lines  # type: ignore[attr-defined]
+    rejected = [json.loads(x) for x in rejected_buf.getvalue().splitlines()]
+    return Outcome(report, rejected, [json.loads(x) for x in results_buf.getvalue().splitlines()])
 
 
 def sent_ids(sandbox: SandboxServer) -> list[str]:
@@ -62,10 +65,10 @@ def watched(rows: list[dict[str, Any]], sandbox: SandboxServer, seen: list[int])
         yield row
 
 
-def accounted_once(report: UpsertReport) -> None:
-    s = report.summary()
+def accounted_once(outcome: Outcome) -> None:
+    s = outcome.report.summary()
     assert s["upserted"] + s["rejected"] + s["failed"] + s["superseded"] == s["total"]
-    rows = [r["position"] for r in report.rejected_lines + report.result_lines]  # type: ignore[attr-defined]
+    rows = [r["position"] for r in outcome.rejected + outcome.results]
     assert sorted(rows) == list(range(1, s["total"] + 1))
 
 
@@ -74,20 +77,20 @@ def test_full_batches_leave_while_the_input_is_read(
     sandbox: SandboxServer, options: UpsertOptions, early: bool
 ) -> None:
     seen: list[int] = []
-    report, _, results = run(watched([event(i) for i in range(35)], sandbox, seen), sandbox, options)
+    outcome = run(watched([event(i) for i in range(35)], sandbox, seen), sandbox, options)
     assert (seen[0] > 0) is early
-    assert report.summary()["upserted"] == 35
+    assert outcome.report.summary()["upserted"] == 35
     assert sorted(sent_ids(sandbox)) == sorted(f"evt-{i}" for i in range(35))
-    accounted_once(report)
-    assert len(results) == 35
+    accounted_once(outcome)
+    assert len(outcome.results) == 35
 
 
 def test_a_duplicate_of_a_sent_key_is_sent_after_it_and_wins(sandbox: SandboxServer) -> None:
     rows = [event(i) for i in range(10)]  # a full batch: sent while reading
     rows += [event(20, eventName="old"), event(21), event(20, eventName="new")]  # one unsent batch
     rows += [event(3, eventName="last"), event(4, eventName="mid"), event(4, eventName="final")]
-    report, rejected, results = run(iter(rows_from_events(rows)), sandbox, OVERLAP)
-    s = report.summary()
+    outcome = run(iter(rows_from_events(rows)), sandbox, OVERLAP)
+    s, rejected = outcome.report.summary(), outcome.rejected
     # evt-3 and evt-4 were sent in the first batch, so those rows are upserted (then replaced);
     # evt-20's first row and evt-4's "mid" never left: superseded, as without overlap.
     assert (s["total"], s["upserted"], s["superseded"], s["rejected"]) == (16, 14, 2, 0)
@@ -97,9 +100,10 @@ def test_a_duplicate_of_a_sent_key_is_sent_after_it_and_wins(sandbox: SandboxSer
     assert sandbox.get_event("acme", "evt-4")["eventName"] == "final"  # type: ignore[index]
     assert sandbox.get_event("acme", "evt-20")["eventName"] == "new"  # type: ignore[index]
     ids = sent_ids(sandbox)
-    assert ids.count("evt-3") == 2 and ids.index("evt-3") < 10  # the first, then the last row
-    accounted_once(report)
-    assert len(results) == 14
+    assert ids.count("evt-3") == 2  # the first row, then the last
+    assert ids.index("evt-3") < 10
+    accounted_once(outcome)
+    assert len(outcome.results) == 14
 
 
 def test_the_unmapped_check_of_a_csv_header_comes_before_anything_is_sent(sandbox: SandboxServer) -> None:
@@ -156,9 +160,9 @@ def test_overlap_and_strict_runs_leave_hubspot_in_the_same_state(sandbox: Sandbo
     states = []
     for options in (OVERLAP, STRICT):
         sandbox.reset()
-        report, _, _ = run(iter(rows_from_events(rows)), sandbox, options)
-        accounted_once(report)
-        s = report.summary()
+        outcome = run(iter(rows_from_events(rows)), sandbox, options)
+        accounted_once(outcome)
+        s = outcome.report.summary()
         states.append(
             ({e["externalEventId"]: e["eventName"] for e in sandbox.events()}, s["total"], s["rejected"])
         )
