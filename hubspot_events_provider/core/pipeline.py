@@ -561,6 +561,17 @@ class _Progress:
         left = self.total_events - self.events_done
         eta = f"{left / rate:.0f} s" if rate > 0 and left > 0 else "0 s"
         headroom = self._headroom() if self._headroom else None
+        if self.total_batches == 0 and not final:  # sending while reading: no totals yet
+            self._log.info(
+                "Progress (still reading): %d batches, %d %s, %.1f %s/s%s.",
+                self.batches_done,
+                self.events_done,
+                self._noun,
+                rate,
+                self._noun,
+                f", rate-limit headroom {headroom}" if headroom else "",
+            )
+            return
         self._log.info(
             "%s %d/%d batches, %d/%d %s, %.1f %s/s%s, ETA %s.",
             "Sent" if final else "Progress:",

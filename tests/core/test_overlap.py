@@ -169,3 +169,16 @@ def test_overlap_and_strict_runs_leave_hubspot_in_the_same_state(sandbox: Sandbo
         assert s["upserted"] + s["superseded"] == 250
     assert states[0] == states[1]
     assert states[0][0]["evt-5"] == "v185"  # the last of rows 5, 95, 185
+
+
+def test_progress_while_reading_has_no_totals_yet(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = UpsertOptions(batch_size=10, max_in_flight=2, progress_interval_s=1e-6)
+    with caplog.at_level("INFO", logger="hubspot_events_provider.core.pipeline"):
+        outcome = run(iter(rows_from_events([event(i) for i in range(45)])), sandbox, options)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("Progress (still reading): ") for line in lines)
+    assert any("; 40 sent while reading." in line for line in lines)
+    assert lines[-1].startswith("Sent 5/5 batches, 45/45 events")
+    assert outcome.report.summary()["upserted"] == 45
