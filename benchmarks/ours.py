@@ -89,6 +89,7 @@ def upsert_file(
     window_s: float,
     max_in_flight: int,
     overlap: bool = True,
+    sharers: int | None = None,
 ) -> dict[str, Any]:
     """Upsert a JSONL file into the sandbox with our runner and client.
 
@@ -98,6 +99,7 @@ def upsert_file(
     :param rate_limit: the app's budget per window, as a user would configure it.
     :param window_s: window length (1 s in the compressed benchmark).
     :param max_in_flight: concurrent batches.
+    :param sharers: tell the limiter how many processes share the budget (``None``: unknown).
     :param overlap: send while reading (``UpsertOptions.overlap``); ``False`` reads everything first.
     :returns: ``wall_s`` and the run summary (counts, requests, retries, rate_limited).
     """
@@ -107,7 +109,10 @@ def upsert_file(
     from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
 
     config = ClientConfig(base_url=url, max_requests_per_10s=rate_limit, rate_window_s=window_s)
-    client = HubSpotClient(config, StaticTokenAuth(token))
+    from hubspot_events_provider.core.ratelimit import RollingWindowLimiter
+
+    limiter = RollingWindowLimiter(rate_limit, window_s, sharers=sharers) if sharers else None
+    client = HubSpotClient(config, StaticTokenAuth(token), limiter=limiter)
     options = UpsertOptions(max_in_flight=max_in_flight, source=path.name, overlap=overlap)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         report, fh = _report(Path(tmp), dry_run=False)

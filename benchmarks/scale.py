@@ -87,7 +87,7 @@ def shared_processes(
     :param data: scratch directory.
     :param counts: the values of N.
     :param total: events over all processes.
-    :param settings: ``rate_limit``, ``window_s``.
+    :param settings: ``rate_limit``, ``window_s``, and ``tell_sharers`` (each limiter is told N).
     """
     out: list[dict[str, Any]] = []
     for n_proc in counts:
@@ -105,6 +105,7 @@ def shared_processes(
                 "rate_limit": settings["rate_limit"],
                 "window_s": settings["window_s"],
                 "max_in_flight": IN_FLIGHT,
+                "sharers": n_proc if settings.get("tell_sharers") else None,
             }
             for p in paths
         ]
