@@ -81,7 +81,15 @@ def _report(tmp: Path, dry_run: bool) -> tuple[Any, IO[str]]:
 
 
 def upsert_file(
-    path: Path, url: str, token: str, *, rate_limit: int, window_s: float, max_in_flight: int
+    path: Path,
+    url: str,
+    token: str,
+    *,
+    rate_limit: int,
+    window_s: float,
+    max_in_flight: int,
+    overlap: bool = True,
+    sharers: int | None = None,
 ) -> dict[str, Any]:
     """Upsert a JSONL file into the sandbox with our runner and client.
 
@@ -91,6 +99,8 @@ def upsert_file(
     :param rate_limit: the app's budget per window, as a user would configure it.
     :param window_s: window length (1 s in the compressed benchmark).
     :param max_in_flight: concurrent batches.
+    :param sharers: tell the limiter how many processes share the budget (``None``: unknown).
+    :param overlap: send while reading (``UpsertOptions.overlap``); ``False`` reads everything first.
     :returns: ``wall_s`` and the run summary (counts, requests, retries, rate_limited).
     """
     from hubspot_events_provider.core.auth import StaticTokenAuth
@@ -99,8 +109,11 @@ def upsert_file(
     from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
 
     config = ClientConfig(base_url=url, max_requests_per_10s=rate_limit, rate_window_s=window_s)
-    client = HubSpotClient(config, StaticTokenAuth(token))
-    options = UpsertOptions(max_in_flight=max_in_flight, source=path.name)
+    from hubspot_events_provider.core.ratelimit import RollingWindowLimiter
+
+    limiter = RollingWindowLimiter(rate_limit, window_s, sharers=sharers) if sharers else None
+    client = HubSpotClient(config, StaticTokenAuth(token), limiter=limiter)
+    options = UpsertOptions(max_in_flight=max_in_flight, source=path.name, overlap=overlap)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         report, fh = _report(Path(tmp), dry_run=False)
         started = time.perf_counter()

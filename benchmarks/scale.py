@@ -87,7 +87,7 @@ def shared_processes(
     :param data: scratch directory.
     :param counts: the values of N.
     :param total: events over all processes.
-    :param settings: ``rate_limit``, ``window_s``.
+    :param settings: ``rate_limit``, ``window_s``, and ``tell_sharers`` (each limiter is told N).
     """
     out: list[dict[str, Any]] = []
     for n_proc in counts:
@@ -105,6 +105,7 @@ def shared_processes(
                 "rate_limit": settings["rate_limit"],
                 "window_s": settings["window_s"],
                 "max_in_flight": IN_FLIGHT,
+                "sharers": n_proc if settings.get("tell_sharers") else None,
             }
             for p in paths
         ]
@@ -156,11 +157,47 @@ def simulated(counts: list[int], requests_each: int, seeds: list[int]) -> dict[s
         for about 20 windows: a run shorter than a few windows says nothing about the rate).
     :param seeds: one run per seed; the worst figures are kept.
     """
+    rows = _sharer_rows(counts, requests_each, seeds, known=False)
+    known = _sharer_rows(counts, requests_each, seeds, known=True)
+    # Four tasks from the start, one short task that finishes early, two that start 40 s late.
+    tasks = [SimTask(150) for _ in range(4)] + [SimTask(30)] + [SimTask(80, start=40.0) for _ in range(2)]
+    result = simulate(tasks, seed=seeds[0])
+    timeline = [
+        {"task": i, "start": t.start, "finished": t.finished, "accepted": [round(a, 2) for a in t.accepted]}
+        for i, t in enumerate(tasks)
+    ]
+    late = _sim_row(len(tasks), result, 100, 10.0)
+    late.pop("slowest_over_fastest")
+    told = simulate(
+        [SimTask(150) for _ in range(4)] + [SimTask(30)] + [SimTask(80, start=40.0) for _ in range(2)],
+        seed=seeds[0],
+        sharers=len(tasks),
+    )
+    late_known = _sim_row(len(tasks), told, 100, 10.0)
+    late_known.pop("slowest_over_fastest")
+    late_known["late_finished"] = [round(t.finished or 0.0, 1) for t in told.tasks]
+    return {
+        "sharers": rows,
+        "sharers_known": known,
+        "late_and_early": {**late, "timeline": timeline},
+        "late_and_early_known": late_known,
+    }
+
+
+def _sharer_rows(
+    counts: list[int], requests_each: int, seeds: list[int], *, known: bool
+) -> list[dict[str, Any]]:
+    """N tasks started together (worst seed of each N); ``known``: each limiter is told N."""
     rows = []
     for n_tasks in counts:
         each = max(1, requests_each // n_tasks)
         runs = [
-            _sim_row(n_tasks, simulate([SimTask(each) for _ in range(n_tasks)], seed=s), 100, 10.0)
+            _sim_row(
+                n_tasks,
+                simulate([SimTask(each) for _ in range(n_tasks)], seed=s, sharers=n_tasks if known else None),
+                100,
+                10.0,
+            )
             for s in seeds
         ]
         rows.append(
@@ -173,16 +210,7 @@ def simulated(counts: list[int], requests_each: int, seeds: list[int]) -> dict[s
                 "seeds": len(runs),
             }
         )
-    # Four tasks from the start, one short task that finishes early, two that start 40 s late.
-    tasks = [SimTask(150) for _ in range(4)] + [SimTask(30)] + [SimTask(80, start=40.0) for _ in range(2)]
-    result = simulate(tasks, seed=seeds[0])
-    timeline = [
-        {"task": i, "start": t.start, "finished": t.finished, "accepted": [round(a, 2) for a in t.accepted]}
-        for i, t in enumerate(tasks)
-    ]
-    late = _sim_row(len(tasks), result, 100, 10.0)
-    late.pop("slowest_over_fastest")
-    return {"sharers": rows, "late_and_early": {**late, "timeline": timeline}}
+    return rows
 
 
 def plot_scale(doc: dict[str, Any], path: Path) -> None:
@@ -214,6 +242,11 @@ def plot_scale(doc: dict[str, Any], path: Path) -> None:
     right.plot(ns, [r["fraction_of_ceiling"] for r in rows], marker="o", label="aggregate / ceiling")
     right.plot(ns, [r["slowest_over_fastest"] for r in rows], marker="s", label="slowest / fastest")
     right.plot(ns, [r["rate_limited_pct"] / 10 for r in rows], marker="^", label="429s (% / 10)")
+    told = sim.get("sharers_known") or []
+    if told:
+        tn = [r["tasks"] for r in told]
+        right.plot(tn, [r["fraction_of_ceiling"] for r in told], "o--", label="aggregate, told N")
+        right.plot(tn, [r["slowest_over_fastest"] for r in told], "s--", label="slowest / fastest, told N")
     for real in doc.get("shared_processes") or []:
         right.scatter([real["processes"]], [real["fraction_of_ceiling"]], color="red", zorder=3)
     right.set_xscale("log", base=2)
@@ -275,6 +308,19 @@ def markdown_scale(doc: dict[str, Any]) -> list[str]:
                 f"| {r['tasks']} | {r['requests']} | {r['fraction_of_ceiling']} | {r['rate_limited_pct']} "
                 f"| {r['slowest_over_fastest']} | {r['max_in_window']} |"
             )
+        if sim.get("sharers_known"):
+            lines += [
+                "",
+                "Each limiter told the number of sharers (`RollingWindowLimiter(sharers=N)`):",
+                "",
+                "| tasks | requests | of ceiling | 429s (%) | slowest / fastest | busiest window |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            for r in sim["sharers_known"]:
+                lines.append(
+                    f"| {r['tasks']} | {r['requests']} | {r['fraction_of_ceiling']} "
+                    f"| {r['rate_limited_pct']} | {r['slowest_over_fastest']} | {r['max_in_window']} |"
+                )
         late = sim["late_and_early"]
         lines += [
             "",
@@ -282,4 +328,10 @@ def markdown_scale(doc: dict[str, Any]) -> list[str]:
             f"{late['fraction_of_ceiling']} of the ceiling, {late['rate_limited_pct']} % 429s, "
             f"busiest window {late['max_in_window']}.",
         ]
+        told = sim.get("late_and_early_known")
+        if told:
+            lines.append(
+                f"The same, each limiter told 7 sharers: {told['fraction_of_ceiling']} of the ceiling, "
+                f"{told['rate_limited_pct']} % 429s, tasks finished at {told['late_finished']} s."
+            )
     return lines

@@ -80,12 +80,14 @@ def simulate(
     stale: int = 0,
     start_spread: float = 0.02,
     tuning: LimiterTuning = DEFAULT_TUNING,
+    sharers: int | None = None,
 ) -> SimResult:
     """Run ``tasks`` against one simulated app budget of ``maximum`` per ``window_s``.
 
     :param stale: requests of a task that just ended, already in the window at time 0.
     :param start_spread: each thread of a task starts up to this many seconds after the task.
     :param tuning: the limiters' constants.
+    :param sharers: the number of sharers each limiter is told (``None``: unknown, the default).
     :returns: the server's view and each task's finish time.
     """
     rnd = random.Random(seed)
@@ -100,6 +102,7 @@ def simulate(
             sleep=clock.sleep,
             rng=random.Random(seed * 1000 + i).random,
             tuning=tuning,
+            sharers=sharers,
         )
         for i, t in enumerate(tasks)
     ]

@@ -43,6 +43,8 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
             rate_limit=spec["rate_limit"],
             window_s=spec["window_s"],
             max_in_flight=spec["max_in_flight"],
+            overlap=spec.get("overlap", True),
+            sharers=spec.get("sharers"),
         )
     if kind == "cpu":
         from benchmarks.ours import cpu_pipeline

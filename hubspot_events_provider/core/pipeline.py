@@ -17,10 +17,11 @@
                       report.record_upserted / record_refused  (+ hooks.confirmed / hooks.refused)
 
 Pass 1 (read and validate) raises every input error (a bad line, unmapped keys, an empty input)
-before anything is sent. Pass 2 sends through one shared client, whose limiter keeps the app inside
-HubSpot's rolling window. Transient failures that outlast the client's retries propagate and fail
-the run; what was already decided is in the report files, and a rerun is safe because every kind
-the pipeline carries is idempotent by key.
+before anything is sent, unless the run *overlaps* reading with sending (:func:`run_writes`).
+Pass 2 sends through one shared client, whose limiter keeps the app inside HubSpot's rolling window.
+Transient failures that outlast the client's retries propagate and fail the run; what was already
+decided is in the report files, and a rerun is safe because every kind the pipeline carries is
+idempotent by key.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class WriteOptions:
     :param allow_empty: an input with no rows is a success instead of an error.
     :param progress_interval_s: seconds between progress log lines.
     :param source: a name for the input, used in error messages and carried by every row.
+    :param overlap: send full batches while the input is still being read, when the kind allows it
+        (``overlap_sends``) and no state hooks are given (see :func:`run_writes`). ``False`` reads
+        and validates the whole input before the first request.
     """
 
     batch_size: int = MAX_BATCH_SIZE
@@ -78,6 +82,7 @@ class WriteOptions:
     allow_empty: bool = False
     progress_interval_s: float = 10.0
     source: str = "input"
+    overlap: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -143,10 +148,29 @@ def run_writes(
     :param stats: returns the client's ``requests``/``retries``/``rate_limited`` counters.
     :param headroom: returns a short text on the rate-limit budget left, for progress lines.
     :param hooks: a state store's callbacks (skip unchanged rows, learn confirmed/refused rows).
-    :raises InputError: bad input, raised before anything is sent.
+    :raises InputError: bad input, raised before anything is sent (when overlapping: before
+        anything is sent if the first row shows it, as a CSV header or a SQL cursor's columns do;
+        else as soon as it is read, the batches already sent accounted in ``report``).
+
+    **Overlap.** With ``options.overlap``, a kind whose ``overlap_sends`` attribute is true (events)
+    and no ``hooks``, full batches of rows whose key has not been sent yet leave while the input is
+    still read; the unmapped-key check of the first row (for CSV and SQL: of every row) comes first.
+    Whatever is left (partial batches, a later duplicate of a key already sent) goes after the last
+    row is read and every earlier batch is answered, so the last row of a key still wins. A row
+    already sent when a later duplicate appears is accounted by its answer (``upserted``), not as
+    superseded; every row is still accounted once.
     """
     run = _Run(kind, report, options, log or _log, hooks or _NO_HOOKS)
     report.start()
+    if _can_overlap(run, client):
+        with RowSpool(spool_dir) as spool:
+            try:
+                _run_overlapped(rows, run, spool, client, headroom)
+            finally:
+                if stats is not None:
+                    report.add_client_stats(stats())
+                report.finish()
+        return report
     with RowSpool(spool_dir) as spool:
         _read_and_validate(rows, run, spool)
         for dup in spool.superseded():
@@ -180,11 +204,142 @@ def run_writes(
     return report
 
 
-def _read_and_validate(rows: Iterable[SourceRow], run: _Run, spool: RowSpool) -> None:
-    """Pass 1: every row is read, mapped and validated; invalid ones are reported, valid ones spooled."""
+def _can_overlap(run: _Run, client: Any) -> bool:
+    """Overlap reading with sending only where nothing needs the whole input first: a state store's
+    hooks decide on all winners before the first request, and phases order whole passes."""
+    hooks = run.hooks
+    no_hooks = hooks.prepare is None and hooks.unchanged is None
+    no_hooks = no_hooks and hooks.confirmed is None and hooks.refused is None
+    kind_allows = bool(getattr(run.kind, "overlap_sends", False))
+    return run.options.overlap and not run.options.dry_run and client is not None and kind_allows and no_hooks
+
+
+def _run_overlapped(
+    rows: Iterable[SourceRow],
+    run: _Run,
+    spool: RowSpool,
+    client: Any,
+    headroom: Callable[[], str | None] | None,
+) -> None:
+    """Read, validate and spool every row while :class:`_Stream` sends full batches of keys not sent
+    yet; then send what is left (see :func:`run_writes`)."""
+    noun, options = run.kind.words.noun, run.options
+    progress = _Progress(0, 0, noun, options.progress_interval_s, run.logger, headroom)
+    in_flight: set[Future[BatchOutcome]] = set()
+    with _pool(run) as pool:
+        stream = _Stream(run, client, pool, in_flight, progress)
+        try:
+            _read_and_validate(rows, run, spool, stream.offer)
+            while in_flight:  # every early batch answered before a later duplicate leaves
+                _collect(in_flight, run, progress)
+            streamed_superseded = 0
+            for dup in spool.superseded():
+                if stream.sent(dup.ref.position):
+                    streamed_superseded += 1  # sent, answered, and accounted by its answer
+                else:
+                    run.report.record_superseded(dup.ref, dup.replaced_by, dup.key)
+            left = spool.winner_count - (stream.rows - streamed_superseded)
+            progress.add_totals(stream.batches + -(-left // options.batch_size), stream.rows + left)
+            _log_read(run, spool.winner_count, stream)
+            rest = (item for item in spool.winners() if not stream.sent(item.ref.position))
+            _submit_all(rest, client, run, pool, in_flight, progress)
+        except BaseException:
+            if stream.batches or in_flight:  # something was sent: say what became of it
+                _drain(in_flight, run, progress)
+            raise
+    progress.finish()
+
+
+def _log_read(run: _Run, winners: int, stream: _Stream) -> None:
+    report = run.report
+    run.logger.info(
+        "Read %d rows from %s: %d valid and unique, %d rejected by validation, "
+        "%d superseded by a later duplicate; %d sent while reading.",
+        report.total,
+        run.options.source,
+        winners,
+        report.rejected,
+        report.superseded,
+        stream.rows,
+    )
+
+
+class _Stream:
+    """Sends full batches while the input is read: rows of phase 0 whose key was not sent yet.
+
+    A later row of a key still in the unsent batch replaces it there (the replaced row is then
+    superseded, as without overlap). Keys sent are remembered in a fixed 1 MiB Bloom filter: a false
+    "maybe sent" only holds a row back for the pass after reading, which is always correct. Sent
+    positions are one bit each.
+    """
+
+    _BITS = 1 << 23
+
+    def __init__(
+        self,
+        run: _Run,
+        client: Any,
+        pool: ThreadPoolExecutor,
+        in_flight: set[Future[BatchOutcome]],
+        progress: _Progress,
+    ) -> None:
+        self._run, self._client, self._pool = run, client, pool
+        self._in_flight, self._progress = in_flight, progress
+        self._keys = bytearray(self._BITS // 8)
+        self._positions = bytearray()
+        self._buffers: dict[Any, dict[Any, WriteItem]] = {}
+        self.rows = 0
+        self.batches = 0
+
+    def _slots(self, key: Any) -> tuple[int, int]:
+        h = hash(key) & 0xFFFFFFFFFFFF
+        return h % self._BITS, (h >> 23) % self._BITS
+
+    def _maybe_sent(self, key: Any) -> bool:
+        return all(self._keys[i >> 3] & (1 << (i & 7)) for i in self._slots(key))
+
+    def sent(self, position: int) -> bool:
+        """Whether the row at ``position`` was sent while reading."""
+        index = position >> 3
+        return index < len(self._positions) and bool(self._positions[index] & (1 << (position & 7)))
+
+    def offer(self, item: WriteItem) -> None:
+        """Take one valid row; send its group's batch once full."""
+        if item.phase != 0 or self._maybe_sent(item.key):
+            return  # left for the pass after reading
+        buffer = self._buffers.setdefault(item.group, {})
+        buffer.pop(item.key, None)  # a later row of an unsent key replaces it (and keeps input order)
+        buffer[item.key] = item
+        if len(buffer) >= self._run.options.batch_size:
+            del self._buffers[item.group]
+            self._send(list(buffer.values()))
+
+    def _send(self, batch: list[WriteItem]) -> None:
+        if any(future.done() for future in self._in_flight):
+            # record answers while reading (progress lines, and a failure stops the read)
+            _collect(self._in_flight, self._run, self._progress)
+        while len(self._in_flight) >= self._run.options.max_in_flight:
+            _collect(self._in_flight, self._run, self._progress)
+        for item in batch:
+            for i in self._slots(item.key):
+                self._keys[i >> 3] |= 1 << (i & 7)
+            position = item.ref.position
+            if position >> 3 >= len(self._positions):
+                self._positions.extend(bytes((position >> 3) + 1 - len(self._positions) + 4096))
+            self._positions[position >> 3] |= 1 << (position & 7)
+        self.rows += len(batch)
+        self.batches += 1
+        self._in_flight.add(self._pool.submit(send_batch, self._run.kind, self._client, batch))
+
+
+def _read_and_validate(
+    rows: Iterable[SourceRow], run: _Run, spool: RowSpool, on_valid: Callable[[WriteItem], None] | None = None
+) -> None:
+    """Pass 1: every row is read, mapped and validated; invalid ones are reported, valid ones spooled
+    (and given to ``on_valid``, which may send them, while no unmapped key has been seen)."""
     counted = [0]
     try:
-        unmapped = _validate_rows(rows, run, spool, counted)
+        unmapped = _validate_rows(rows, run, spool, counted, on_valid)
     finally:
         run.report.record_read(counted[0])  # once, not per row: the report's lock costs per call
     source = run.options.source
@@ -201,7 +356,11 @@ def _read_and_validate(rows: Iterable[SourceRow], run: _Run, spool: RowSpool) ->
 
 
 def _validate_rows(
-    rows: Iterable[SourceRow], run: _Run, spool: RowSpool, counted: list[int]
+    rows: Iterable[SourceRow],
+    run: _Run,
+    spool: RowSpool,
+    counted: list[int],
+    on_valid: Callable[[WriteItem], None] | None = None,
 ) -> dict[str, int]:
     """Map every row; return the unmapped source keys (with where each was first seen)."""
     mapper, report, source, route = run.kind.mapper, run.report, run.options.source, run.kind.route
@@ -226,6 +385,8 @@ def _validate_rows(
             continue
         group, phase = route(key, payload)
         spool.add(ref, key, payload, group=group, phase=phase)
+        if on_valid is not None:
+            on_valid(WriteItem(ref, key, payload, group, phase))
     return unmapped
 
 
@@ -283,22 +444,38 @@ def _send_all(
         total_batches, pending, run.kind.words.noun, run.options.progress_interval_s, run.logger, headroom
     )
     in_flight: set[Future[BatchOutcome]] = set()
-    prefix = f"hubspot-{run.kind.words.verb}"
-    with ThreadPoolExecutor(max_workers=run.options.max_in_flight, thread_name_prefix=prefix) as pool:
+    with _pool(run) as pool:
         try:
-            phase: int | None = None
-            for batch in _batches(items, run.options.batch_size):
-                limit = 1 if batch[0].phase != phase else run.options.max_in_flight
-                phase = batch[0].phase
-                while len(in_flight) >= limit:  # a new phase waits for the previous one to finish
-                    _collect(in_flight, run, progress)
-                in_flight.add(pool.submit(send_batch, run.kind, client, batch))
-            while in_flight:
-                _collect(in_flight, run, progress)
+            _submit_all(items, client, run, pool, in_flight, progress)
         except BaseException:
             _drain(in_flight, run, progress)
             raise
     progress.finish()
+
+
+def _pool(run: _Run) -> ThreadPoolExecutor:
+    prefix = f"hubspot-{run.kind.words.verb}"
+    return ThreadPoolExecutor(max_workers=run.options.max_in_flight, thread_name_prefix=prefix)
+
+
+def _submit_all(
+    items: Iterable[WriteItem],
+    client: Any,
+    run: _Run,
+    pool: ThreadPoolExecutor,
+    in_flight: set[Future[BatchOutcome]],
+    progress: _Progress,
+) -> None:
+    """Send ``items`` in batches, ``max_in_flight`` at a time, a new phase after the previous one."""
+    phase: int | None = None
+    for batch in _batches(items, run.options.batch_size):
+        limit = 1 if batch[0].phase != phase else run.options.max_in_flight
+        phase = batch[0].phase
+        while len(in_flight) >= limit:  # a new phase waits for the previous one to finish
+            _collect(in_flight, run, progress)
+        in_flight.add(pool.submit(send_batch, run.kind, client, batch))
+    while in_flight:
+        _collect(in_flight, run, progress)
 
 
 def _drain(in_flight: set[Future[BatchOutcome]], run: _Run, progress: _Progress) -> None:
@@ -382,6 +559,10 @@ class _Progress:
         self._start = clock()
         self._last = self._start
 
+    def add_totals(self, batches: int, events: int) -> None:
+        """Set the totals once they are known (after reading, when sending overlapped it)."""
+        self.total_batches, self.total_events = batches, events
+
     def batch_done(self, events: int) -> None:
         self.batches_done += 1
         self.events_done += events
@@ -399,6 +580,17 @@ class _Progress:
         left = self.total_events - self.events_done
         eta = f"{left / rate:.0f} s" if rate > 0 and left > 0 else "0 s"
         headroom = self._headroom() if self._headroom else None
+        if self.total_batches == 0 and not final:  # sending while reading: no totals yet
+            self._log.info(
+                "Progress (still reading): %d batches, %d %s, %.1f %s/s%s.",
+                self.batches_done,
+                self.events_done,
+                self._noun,
+                rate,
+                self._noun,
+                f", rate-limit headroom {headroom}" if headroom else "",
+            )
+            return
         self._log.info(
             "%s %d/%d batches, %d/%d %s, %.1f %s/s%s, ETA %s.",
             "Sent" if final else "Progress:",

@@ -75,6 +75,11 @@ class LimiterTuning:
         (times 0.8, at least one request) during our run.
     :param bonus: requests added to our part of the app's usage before scaling it to the aim (the
         same for every process, so unequal shares converge).
+    :param even: with a known number of sharers (``RollingWindowLimiter(sharers=N)``): the part of
+        the aim handed out equally, ``even x aim / N`` to each task per window (taken out of the
+        scaling again, so the sum stays at the aim); it evens shares out within a few windows.
+    :param known_ratio: the aim (share of ``Max``) when the number of sharers is known: equal
+        shares leave less to chance than proportional ones, so the margin can be smaller.
     :param tracking: how fast a shared limit follows its target: the weight of one answer, per
         window elapsed.
     :param smoothing: weight of one answer in the smoothed count of the requests of others.
@@ -93,6 +98,8 @@ class LimiterTuning:
     shared_ratio: float = 0.9
     active_share: float = 0.05
     bonus: float = 0.5
+    even: float = 0.3
+    known_ratio: float = 0.95
     tracking: float = 2.0
     smoothing: float = 0.25
     pause: float = 0.25
@@ -163,6 +170,7 @@ class LimiterState:
     :param paused_until: no request leaves before then (after a 429).
     :param next_decrease: no second cut before then.
     :param slack: seconds added to the expiry of our oldest send before its slot is used again.
+    :param sharers: how many tasks share the app's budget when known (0: unknown).
     """
 
     limit: float
@@ -175,6 +183,7 @@ class LimiterState:
     last_adjust: float | None = None
     paused_until: float = 0.0
     next_decrease: float = 0.0
+    sharers: int = 0
 
     def shared(self, now: float) -> bool:
         """Whether others spend the same budget (then requests are paced)."""
@@ -211,6 +220,20 @@ def _track_others(state: LimiterState, obs: Observation, tuning: LimiterTuning) 
         state, others=others, floor=floor, floor_at=floor_at, first_seen=first_seen, shared_until=shared_until
     )
     return new, others >= threshold
+
+
+def _target(state: LimiterState, obs: Observation, used: int, tuning: LimiterTuning) -> float:
+    """Our requests per server window that make the app's total the aim (see :func:`control_law`)."""
+    if state.sharers > 1:
+        # The number of tasks sharing the app is known (a mapped task's map length, say): each gets
+        # an equal part of the aim, and the divisor takes the sum of those parts out again. The
+        # headers alone cannot tell that number, and an equal part sized without it overshoots
+        # (its sum grows with the number of tasks).
+        aim = tuning.known_ratio * obs.maximum
+        fair = tuning.even * aim
+        return (obs.ours + tuning.bonus + fair / state.sharers) * aim / (used + fair)
+    aim = tuning.shared_ratio * obs.maximum
+    return (obs.ours + tuning.bonus) * aim / used
 
 
 def control_law(
@@ -269,7 +292,7 @@ def control_law(
         # Scale what we sent in the server's window by aim / used: the targets of all processes
         # add up to the aim whatever the delay of the answers, an early finisher's share goes to
         # the others as soon as the headers show it, and the equal bonus evens shares out.
-        target = (obs.ours + tuning.bonus) * aim / used * scale
+        target = _target(state, obs, used, tuning) * scale
         limit += min(1.0, tuning.tracking * elapsed / obs.interval_s) * (target - limit)
     return dataclasses.replace(state, limit=max(1.0, min(limit, cap)), last_adjust=now)
 
@@ -335,6 +358,10 @@ class RollingWindowLimiter:
         spending it; ``False`` starts at the whole budget.
     :param slack_ratio: overrides ``tuning.slack_ratio`` (initial time slack, fraction of the window).
     :param tuning: the control law's constants.
+    :param sharers: how many tasks share the app's budget, when the caller knows it (e.g. the length
+        of an Airflow task map with one budget): shares then even out within a few windows and the
+        tasks together aim at ``tuning.known_ratio`` of ``Max``. ``None`` (default): unknown, the
+        headers alone drive the shares.
     """
 
     def __init__(
@@ -350,11 +377,14 @@ class RollingWindowLimiter:
         probe: bool = True,
         slack_ratio: float | None = None,
         tuning: LimiterTuning = DEFAULT_TUNING,
+        sharers: int | None = None,
     ) -> None:
         if budget < 1:
             raise ValueError(f"budget must be >= 1, got {budget!r}.")
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s!r}.")
+        if sharers is not None and (isinstance(sharers, bool) or not isinstance(sharers, int) or sharers < 1):
+            raise ValueError(f"sharers must be an integer >= 1, got {sharers!r}.")
         if shared_ratio is not None:
             tuning = dataclasses.replace(tuning, shared_ratio=shared_ratio)
         if slack_ratio is not None:
@@ -374,7 +404,7 @@ class RollingWindowLimiter:
         self._probe_until: float | None = None
         slack = min(tuning.max_slack * window_s, max(tuning.slack_ratio * window_s, tuning.min_slack_s))
         start = max(1.0, math.ceil(self._cap * tuning.start)) if probe else self._cap
-        self._state = LimiterState(limit=start, slack=slack)
+        self._state = LimiterState(limit=start, slack=slack, sharers=sharers or 0)
         self._rng = rng
         self._clock = clock
         self._sleep = sleep

@@ -45,6 +45,8 @@ class EventKind:
 
     key_fields = EVENT_KEY_FIELDS
     words = _WORDS
+    #: one endpoint, no phases, idempotent by key: full batches may leave while the input is read
+    overlap_sends = True
 
     def __init__(self, mapper: EventMapper) -> None:
         self._mapper = mapper

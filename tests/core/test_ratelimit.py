@@ -546,6 +546,45 @@ def test_control_law_shared_target_is_our_part_of_the_aim() -> None:
     assert after.limit == pytest.approx((10 + DEFAULT_TUNING.bonus) * 90 / 50)
 
 
+@pytest.mark.parametrize("ours", [5, 10, 30, 45])
+def test_known_sharers_get_an_equal_part_taken_out_of_the_scaling(ours: int) -> None:
+    # Told there are 2 sharers: each gets even x aim / 2 on top of its part, and the divisor takes
+    # the sum of those parts out, so two tasks' targets still add up to the aim (plus the bonus).
+    start = dataclasses.replace(START, sharers=2)
+    shared = step(start, obs(1.0, 99, 1), obs(1.2, 70, 2, sent_at=1.05))
+    assert shared.shared(1.2)
+    after = step(shared, obs(6.2, 50, ours, sent_at=6.1))
+    aim = DEFAULT_TUNING.known_ratio * 100
+    fair = DEFAULT_TUNING.even * aim
+    assert after.limit == pytest.approx((ours + DEFAULT_TUNING.bonus + fair / 2) * aim / (50 + fair))
+    other = step(shared, obs(6.2, 50, 50 - ours, sent_at=6.1))
+    assert after.limit + other.limit == pytest.approx(
+        (50 + 2 * DEFAULT_TUNING.bonus + fair) * aim / (50 + fair)
+    )
+    # the smaller share grows by a larger fraction than without the count: shares even out
+    unknown = step(
+        step(START, obs(1.0, 99, 1), obs(1.2, 70, 2, sent_at=1.05)), obs(6.2, 50, ours, sent_at=6.1)
+    )
+    assert (after.limit > unknown.limit) is (ours < 25)
+
+
+@pytest.mark.parametrize("sharers", [0, -1, 2.5, True])
+def test_sharers_must_be_a_positive_integer(sharers: object) -> None:
+    with pytest.raises(ValueError, match="sharers"):
+        RollingWindowLimiter(100, sharers=sharers)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tasks", [2, 4, 8, 16])
+def test_told_the_number_of_sharers_tasks_started_together_finish_together(tasks: int) -> None:
+    # Issue 17's targets, in the deterministic simulation (100 per 10 s, 2,000 requests in all):
+    # aggregate >= 0.85 of the ceiling, under 1 % 429s, slowest within 1.5x of the fastest.
+    result = simulate([SimTask(2000 // tasks) for _ in range(tasks)], seed=1, sharers=tasks)
+    span = max(result.accepted) - min(result.accepted)
+    assert len(result.accepted) / span / 10.0 >= 0.85
+    assert len(result.refused) / (len(result.accepted) + len(result.refused)) < 0.01
+    assert result.finish_spread() <= 1.5
+
+
 @pytest.mark.parametrize(
     ("shared_until", "paused_until", "limit", "slack", "paused"),
     [
