@@ -117,6 +117,9 @@ class RowWriteOperator(BaseOperator):
     The common parameters are documented on each public operator.
     """
 
+    #: Send full batches while the input is still read (``WriteOptions.overlap``); kinds opt in.
+    overlap: bool = False
+
     #: Name of the inline input parameter; the file input is ``<rows_field>_file``.
     rows_field: ClassVar[str] = "rows"
     #: Names of the key's parts in the results file (the write kind's ``key_fields``).
@@ -300,6 +303,7 @@ class RowWriteOperator(BaseOperator):
             allow_empty=self.allow_empty,
             progress_interval_s=self.progress_interval,
             source=self._source_name(),
+            overlap=self.overlap,
         )
         rejected_location, results_location, payloads_location = self._report_locations(context)
         sample: list[Any] = []

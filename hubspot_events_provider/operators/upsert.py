@@ -92,6 +92,12 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         Secrets are refused: they belong in the Connection.
     :param fetch_size: rows per ``fetchmany`` for ``sql``.
     :param progress_interval: seconds between progress log lines.
+    :param overlap: send full batches while the input is still being read (faster: about 0.9 of
+        HubSpot's rate instead of 0.85-0.88 on large inputs). CSV and SQL inputs still refuse an
+        unmapped column before anything is sent; for JSON inputs a bad line or a new unmapped key
+        stops the run with the batches already sent accounted, and a row sent before a later
+        duplicate of its event is reported ``upserted`` (the later row still wins in HubSpot).
+        Ignored with ``state_path`` and on dry runs. Default ``False``: read everything first.
     :param state_path: a sync state (a local path, relative ones from the DAG's folder, or an
         object-storage URI): per event, the digest of the payload HubSpot last confirmed. Rows that
         did not change are not sent (summary ``unchanged``), rows that failed are sent again, and
@@ -168,6 +174,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         on_missing: str = "ignore",
         max_deletes: int | None = None,
         max_delete_fraction: float | None = 0.1,
+        overlap: bool = False,
         **kwargs: Any,
     ) -> None:
         refuse_secrets(kwargs)
@@ -182,6 +189,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         self.max_deletes = max_deletes
         self.max_delete_fraction = max_delete_fraction
         self._state_owner = self.task_id
+        self.overlap = overlap
 
     @classmethod
     def path_fields(cls) -> tuple[str, ...]:

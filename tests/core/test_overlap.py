@@ -24,7 +24,7 @@ from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
 from hubspot_events_provider.sandbox import SandboxServer
 from tests.support import event, make_client
 
-OVERLAP = UpsertOptions(batch_size=10, max_in_flight=2)
+OVERLAP = UpsertOptions(batch_size=10, max_in_flight=2, overlap=True)
 STRICT = UpsertOptions(batch_size=10, max_in_flight=2, overlap=False)
 
 
@@ -188,7 +188,7 @@ def test_overlap_and_strict_runs_leave_hubspot_in_the_same_state(sandbox: Sandbo
 def test_progress_while_reading_has_no_totals_yet(
     sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    options = UpsertOptions(batch_size=10, max_in_flight=2, progress_interval_s=1e-6)
+    options = UpsertOptions(batch_size=10, max_in_flight=2, progress_interval_s=1e-6, overlap=True)
     with caplog.at_level("INFO", logger="hubspot_events_provider.core.pipeline"):
         outcome = run(iter(rows_from_events([event(i) for i in range(45)])), sandbox, options)
     lines = [r.getMessage() for r in caplog.records]
