@@ -17,6 +17,7 @@ from urllib.parse import quote
 from hubspot_events_provider.core.attendance import SUBSCRIBER_STATES
 from hubspot_events_provider.core.client import HubSpotClient, HubSpotResponse
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotNotFoundError, HubSpotValidationError
+from hubspot_events_provider.core.lifecycle_api import event_path
 
 __all__ = [
     "EVENT_NOT_FOUND",
@@ -99,7 +100,7 @@ def complete_event(
     :returns: the event as HubSpot answers it.
     :raises HubSpotNotFoundError: the event is unknown to this app.
     """
-    path = f"{client.config.api_prefix}/events/{quote(external_event_id, safe='')}/complete"
+    path = event_path(client, external_event_id, "/complete")
     body = {"startDateTime": start, "endDateTime": end}
     return client.request("POST", path, params={"externalAccountId": external_account_id}, json=body).body
 

@@ -39,6 +39,7 @@ __all__ = [
     "cancel_event",
     "complete_event",
     "delete_events",
+    "event_path",
     "find_app_id",
 ]
 
@@ -80,7 +81,8 @@ class DeleteOutcome:
         return self.deleted + self.already_gone
 
 
-def _event_path(client: HubSpotClient, external_event_id: str, suffix: str = "") -> str:
+def event_path(client: HubSpotClient, external_event_id: str, suffix: str = "") -> str:
+    """``<prefix>/events/{externalEventId}<suffix>``, the id URL-quoted (``/cancel``, ``/complete``)."""
     return f"{client.config.api_prefix}/events/{quote(external_event_id, safe='')}{suffix}"
 
 
@@ -211,7 +213,7 @@ class _Run:
         account, event_id = key
         self.result.singles += 1
         try:
-            self._request("DELETE", _event_path(self.client, event_id), params={"externalAccountId": account})
+            self._request("DELETE", event_path(self.client, event_id), params={"externalAccountId": account})
         except _FATAL:
             raise
         except HubSpotNotFoundError:
@@ -256,9 +258,7 @@ def cancel_event(client: HubSpotClient, key: EventKey) -> Literal["cancelled", "
     """
     account, event_id = key
     try:
-        client.request(
-            "POST", _event_path(client, event_id, "/cancel"), params={"externalAccountId": account}
-        )
+        client.request("POST", event_path(client, event_id, "/cancel"), params={"externalAccountId": account})
     except HubSpotNotFoundError:
         return "not_found"
     return "cancelled"
@@ -283,7 +283,7 @@ def complete_event(
     try:
         client.request(
             "POST",
-            _event_path(client, event_id, "/complete"),
+            event_path(client, event_id, "/complete"),
             params={"externalAccountId": account},
             json=body,
         )

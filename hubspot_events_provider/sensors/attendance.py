@@ -9,7 +9,6 @@ every sampled contact shows the state the run left it in.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -28,6 +27,7 @@ from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.errors import HubSpotNotFoundError, InputError
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.sensors._sampling import seeded_sample
 
 __all__ = ["VISIBLE_STATES", "MarketingEventAttendanceSensor", "Participation"]
 
@@ -141,17 +141,9 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
     def targets(self) -> list[Participation]:
         """The sampled contacts with their latest recorded state (drawn once per task try)."""
         if self._targets is None:
-            rng = random.Random(self.sample_seed)
-            reservoir: list[tuple[int, Participation]] = []
-            seen = 0
-            for index, record in enumerate(self._records()):
-                seen += 1
-                if len(reservoir) < self.sample_size:
-                    reservoir.append((index, record))
-                elif (slot := rng.randrange(seen)) < self.sample_size:
-                    reservoir[slot] = (index, record)
+            sample, seen = seeded_sample(self._records(), self.sample_size, self.sample_seed)
             self._sampled_from = seen
-            self._targets = self._latest_states(record for _, record in sorted(reservoir))
+            self._targets = self._latest_states(sample)
             self.log.info(
                 "Waiting for %d participation(s) to be visible in HubSpot (sampled from %d recorded rows)",
                 len(self._targets),

@@ -10,7 +10,6 @@ properties the account does not define): :mod:`hubspot_events_provider.core.veri
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -44,6 +43,7 @@ from hubspot_events_provider.core.verify import (
 )
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.sensors._sampling import seeded_sample
 from hubspot_events_provider.sensors.attendance import MarketingEventAttendanceSensor
 from hubspot_events_provider.triggers.marketing_events import MarketingEventsTrigger
 
@@ -197,21 +197,10 @@ class MarketingEventsSensor(BaseSensorOperator):
 
     def _sampled_ids(self) -> list[EventKey]:
         paths = [self.results_path] if isinstance(self.results_path, str) else list(self.results_path or [])
-        rng = random.Random(self.sample_seed)
         # Only the sample's sent values are kept: memory stays bounded by sample_size.
-        reservoir: list[tuple[int, EventKey, Mapping[str, Any] | None]] = []
-        seen = 0
-        for index, (key, sent) in enumerate(self._lines(paths)):
-            seen += 1
-            if len(reservoir) < self.sample_size:
-                reservoir.append((index, key, sent))
-            else:
-                slot = rng.randrange(seen)
-                if slot < self.sample_size:
-                    reservoir[slot] = (index, key, sent)
-        self._sampled_from = seen
-        self._sent = {key: sent for _, key, sent in reservoir if sent is not None}
-        return [key for _, key, _ in sorted(reservoir, key=lambda entry: entry[0])]
+        sample, self._sampled_from = seeded_sample(self._lines(paths), self.sample_size, self.sample_seed)
+        self._sent = {key: sent for key, sent in sample if sent is not None}
+        return [key for key, _ in sample]
 
     def targets(self) -> list[EventKey]:
         """The events to wait for, drawn once per task try (deterministic across tries)."""
