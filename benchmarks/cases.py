@@ -15,7 +15,7 @@ from benchmarks.metrics import ceiling_events_per_s, summarise_log
 from benchmarks.sandbox_proc import SandboxProcess
 from benchmarks.worker import collect, run, spawn
 
-__all__ = ["baseline", "cpu", "dry_runs", "ours", "shared_budget"]
+__all__ = ["baseline", "cpu", "dry_runs", "ours", "shared_baselines", "shared_budget"]
 
 
 def _with_log(
@@ -117,6 +117,48 @@ def shared_budget(
         "client_rate_limited": sum(int(r.get("client_rate_limited") or 0) for r in results),
     }
     return _with_log(sb, out, upserted, settings)
+
+
+def shared_baselines(
+    sb: SandboxProcess, name: str, n_proc: int, total: int, settings: dict[str, Any], threads: int
+) -> dict[str, Any]:
+    """N processes of one baseline started together on one app budget (equal input), the way
+    :func:`benchmarks.scale.shared_processes` runs ours: the same table, side by side.
+
+    :param sb: the sandbox (reset here).
+    :param name: ``official`` or ``sdk``.
+    :param n_proc: processes.
+    :param total: events over all processes (distinct ids per process).
+    :param settings: ``rate_limit``, ``window_s``.
+    :param threads: thread pool size of each process.
+    """
+    sb.reset()
+    each = total // n_proc
+    specs = [
+        {
+            "kind": "baseline",
+            "name": name,
+            "n": each,
+            "url": sb.url,
+            "threads": threads,
+            "prefix": f"{name}{i}",
+        }
+        for i in range(n_proc)
+    ]
+    procs = [spawn(s, sb.token) for s in specs]
+    results = [collect(p) for p in procs]
+    walls = [float(r["wall_s"]) for r in results]
+    failed = sum(int(r["failed_events"]) for r in results)
+    out: dict[str, Any] = {
+        "name": name,
+        "processes": n_proc,
+        "threads": threads,
+        "n": each * n_proc,
+        "wall_s": max(walls),
+        "slowest_over_fastest": round(max(walls) / min(walls), 2),
+        "failed_events": failed,
+    }
+    return _with_log(sb, out, each * n_proc - failed, settings)
 
 
 def cpu(files: dict[str, Path]) -> list[dict[str, Any]]:

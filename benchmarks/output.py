@@ -7,10 +7,11 @@ them with a plain "met" / "MISSED" so the README can quote the shortfalls as the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scale import markdown_scale, plot_scale
+from benchmarks.scale import IN_FLIGHT, markdown_scale, plot_scale
 
 __all__ = ["markdown", "plot", "targets", "write_all"]
 
@@ -19,6 +20,7 @@ _LABELS = {
     "sdk": "hubspot-sdk 0.1.0a9 (default retries)",
     "requests": "plain requests loop",
 }
+IN_FLIGHT_LABEL = f"max_in_flight={IN_FLIGHT}"
 
 
 def _mem_delta(doc: dict[str, Any]) -> float | None:
@@ -38,15 +40,25 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, measured: float | None, goal: str, ok: bool | None) -> None:
         out.append({"target": name, "measured": measured, "goal": goal, "met": ok})
 
-    tp = doc["throughput"]
-    add(
-        "throughput, fraction of ceiling",
-        tp["fraction_of_ceiling"],
-        ">= 0.9",
-        tp["fraction_of_ceiling"] >= 0.9,
-    )
-    pct = tp["server"]["rate_limited_pct"]
-    add("throughput, 429 share of requests (%)", pct, "<= 1 %", pct <= 1.0)
+    for run in _one_task_runs(doc):
+        n = f"{run['n']:,} events"
+        frac, pct = run["fraction_of_ceiling"], run["server"]["rate_limited_pct"]
+        add(f"one task, {n}: fraction of ceiling", frac, ">= 0.9", frac >= 0.9)
+        add(f"one task, {n}: 429 share of requests (%)", pct, "<= 1 %", pct <= 1.0)
+    for b2b in doc.get("back_to_back", []):
+        ratio = b2b["after_over_ideal"]
+        add(f"back to back, {b2b['n']:,} events: wall over ideal", ratio, "<= 2", ratio <= 2.0)
+    for label, key in (("told N", "shared_processes_told"), ("N from headers", "shared_processes")):
+        for r in doc.get(key, []):
+            _shared_targets(add, f"{r['processes']} processes ({label})", r)
+    for label, key in (("told N", "sharers_known"), ("N from headers", "sharers")):
+        for r in (doc.get("simulated") or {}).get(key, []):
+            row = {
+                "fraction_of_ceiling": r["fraction_of_ceiling"],
+                "slowest_over_fastest": r["slowest_over_fastest"],
+            }
+            row["server"] = {"rate_limited_pct": r["rate_limited_pct"]}
+            _shared_targets(add, f"simulation, {r['tasks']} tasks ({label})", row)
     sh = doc["shared_budget"]
     add(
         "shared budget, aggregate fraction",
@@ -69,6 +81,16 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _shared_targets(
+    add: Callable[[str, float | None, str, bool | None], None], name: str, r: dict[str, Any]
+) -> None:
+    """Issue 17's targets for N tasks on one budget: aggregate, 429s, evenness."""
+    frac, pct, spread = r["fraction_of_ceiling"], r["server"]["rate_limited_pct"], r["slowest_over_fastest"]
+    add(f"{name}: aggregate fraction of ceiling", frac, ">= 0.85", frac >= 0.85)
+    add(f"{name}: 429 share (%)", pct, "< 1 %", pct < 1.0)
+    add(f"{name}: slowest over fastest", spread, "<= 1.5", spread <= 1.5)
+
+
 def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -83,6 +105,59 @@ def _fmt(x: float | None, digits: int = 0) -> str:
     if x is None:
         return "n/a"
     return f"{x:,.{digits}f}"
+
+
+def _one_task_runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The one-task runs of ours: the throughput case and, in full mode, the large one."""
+    return [doc["throughput"], *([doc["throughput_large"]] if doc.get("throughput_large") else [])]
+
+
+def _markdown_shared(doc: dict[str, Any]) -> list[str]:
+    """N processes on one app budget: ours (told N or not) and the official SDKs, side by side."""
+    runs = [
+        *((f"ours, N from the headers, {IN_FLIGHT_LABEL}", r) for r in doc.get("shared_processes", [])),
+        *(
+            (f"ours, each told N (`budget_sharers`), {IN_FLIGHT_LABEL}", r)
+            for r in doc.get("shared_processes_told", [])
+        ),
+        *((f"{_LABELS[b['name']]}, {b['threads']} threads", b) for b in doc.get("shared_baselines", [])),
+    ]
+    if not runs:
+        return []
+    lines = [
+        "",
+        "### N processes started together on one app budget, equal input (same sandbox, same run)",
+        "",
+        _row(
+            [
+                "client",
+                "processes",
+                "events",
+                "of ceiling",
+                "429s (% of requests)",
+                "slowest / fastest",
+                "events lost",
+            ]
+        ),
+        _row(["---"] * 7),
+    ]
+    for label, r in runs:
+        server = r["server"]
+        lost = r.get("failed_events", r["n"] - int(r.get("upserted") or 0))
+        lines.append(
+            _row(
+                [
+                    label,
+                    r["processes"],
+                    f"{r['n']:,}",
+                    f"{r['fraction_of_ceiling']:.2f}",
+                    f"{server['rate_limited']} ({server['rate_limited_pct']:.2f} %)",
+                    r.get("slowest_over_fastest"),
+                    f"{lost:,}",
+                ]
+            )
+        )
+    return lines
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -126,22 +201,23 @@ def markdown(doc: dict[str, Any]) -> str:
         _row(["---"] * 10),
     ]
     tp = doc["throughput"]
-    lines.append(
-        _row(
-            [
-                "**ours** (run_upsert + HubSpotClient)",
-                f"max_in_flight={tp['max_in_flight']}",
-                f"{tp['n']:,}",
-                _fmt(tp["events_per_s"]),
-                f"**{tp['fraction_of_ceiling']:.2f}**",
-                f"{tp['server'].get('send_fraction_of_ceiling', 0):.2f}",
-                f"{tp['server']['rate_limited']} ({tp['server']['rate_limited_pct']:.2f} %)",
-                tp.get("retries"),
-                tp["n"] - tp["upserted"],
-                "1.00",
-            ]
+    for run in _one_task_runs(doc):
+        lines.append(
+            _row(
+                [
+                    "**ours** (run_upsert + HubSpotClient)",
+                    f"max_in_flight={run['max_in_flight']}",
+                    f"{run['n']:,}",
+                    _fmt(run["events_per_s"]),
+                    f"**{run['fraction_of_ceiling']:.2f}**",
+                    f"{run['server'].get('send_fraction_of_ceiling', 0):.2f}",
+                    f"{run['server']['rate_limited']} ({run['server']['rate_limited_pct']:.2f} %)",
+                    run.get("retries"),
+                    run["n"] - run["upserted"],
+                    "1.00" if run is tp else "",
+                ]
+            )
         )
-    )
     for b in doc["baselines"]:
         ratio = tp["events_per_s"] / b["events_per_s"] if b["events_per_s"] else float("inf")
         lines.append(
@@ -241,6 +317,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 ]
             )
         )
+    lines += _markdown_shared(doc)
     lines += ["", "### Targets", "", _row(["target", "goal", "measured", "result"]), _row(["---"] * 4)]
     for t in targets(doc):
         verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "**MISSED**")

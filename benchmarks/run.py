@@ -34,6 +34,7 @@ FULL: dict[str, Any] = {
     "latency_s": [0.1, 0.4],
     "max_in_flight": 8,
     "throughput_n": 20_000,
+    "throughput_large_n": 100_000,
     "baseline_threaded_n": 20_000,
     "baseline_loop_n": 5_000,
     "baseline_threads": 8,
@@ -47,6 +48,7 @@ FULL: dict[str, Any] = {
     "back_to_back_sizes": [500, 2_000, 5_000],
     "shared_counts": [2, 4, 8],
     "shared_total": 20_000,
+    "shared_baseline_processes": 4,
     "sim_counts": [2, 4, 8, 16, 32, 64],
     "sim_requests_each": 2_000,
     "sim_seeds": [1, 2, 3],
@@ -54,6 +56,7 @@ FULL: dict[str, Any] = {
 QUICK: dict[str, Any] = {
     **FULL,
     "throughput_n": 5_000,
+    "throughput_large_n": None,
     "baseline_threaded_n": 5_000,
     "baseline_loop_n": 1_000,
     "shared_n_each": 1_250,
@@ -118,7 +121,8 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
     s = settings
     results: dict[str, Any] = {"settings": s}
     results["ceiling_events_per_s"] = ceiling_events_per_s(s["rate_limit"], s["window_s"])
-    sizes = sorted({s["throughput_n"], s["inflight_n"], *s["scaling_sizes"]})
+    large = s["throughput_large_n"]
+    sizes = sorted({s["throughput_n"], s["inflight_n"], *s["scaling_sizes"], *([large] if large else [])})
     jsonl = {n: datagen.write_jsonl(data / f"events-{n}.jsonl", n) for n in sizes}
     shared = [
         datagen.write_jsonl(data / f"shared-{i}.jsonl", s["shared_n_each"], prefix=f"p{i}")
@@ -130,6 +134,11 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
         results["throughput"] = _step(
             "throughput (ours)", lambda: cases.ours(sb, jsonl[n], n, s, s["max_in_flight"])
         )
+        if large:
+            results["throughput_large"] = _step(
+                f"throughput n={large:,} (ours)",
+                lambda: cases.ours(sb, jsonl[large], large, s, s["max_in_flight"]),
+            )
         base: list[dict[str, Any]] = []
         for name in ("official", "sdk", "requests"):
             for threads, bn in ((s["baseline_threads"], s["baseline_threaded_n"]), (1, s["baseline_loop_n"])):
@@ -170,6 +179,22 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
             "shared processes N=" + ",".join(map(str, s["shared_counts"])),
             lambda: scale.shared_processes(sb, data, s["shared_counts"], s["shared_total"], s),
         )
+        results["shared_processes_told"] = _step(
+            "shared processes, each told N",
+            lambda: scale.shared_processes(
+                sb, data, s["shared_counts"], s["shared_total"], {**s, "tell_sharers": True}
+            ),
+        )
+        k = s["shared_baseline_processes"]
+        results["shared_baselines"] = [
+            _step(
+                f"shared baseline {name} x{k}",
+                lambda name=name: cases.shared_baselines(
+                    sb, name, k, s["shared_total"], s, s["baseline_threads"]
+                ),
+            )
+            for name in ("official", "sdk")
+        ]
     results["back_to_back"] = _step(
         "back to back (10 s window)", lambda: scale.back_to_back(data, s["back_to_back_sizes"])
     )
