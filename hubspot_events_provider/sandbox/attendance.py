@@ -13,8 +13,11 @@ Choices where HubSpot documents nothing (the least helpful plausible shape is th
 
 * an event HubSpot does not know: a whole-request 404 (``attendance_unknown_event="404"``), or one
   ``OBJECT_NOT_FOUND`` error per input (``"row"``);
-* per-row problems follow ``partial_mode`` as the upsert does: 200 or 207 with ``numErrors`` /
-  ``errors[]`` (context ``inputIndex`` plus ``email`` or ``vid``), or a whole-request 400 naming no row;
+* per-row problems follow ``partial_mode`` as the upsert does: 200 or 207 with ``numErrors`` and, as
+  ``row_error_shape`` says (the upsert's setting), ``errors[]`` naming the input by ``inputIndex``
+  plus ``email`` or ``vid`` (``"full"``), by the contact only (``"event_id"``: the identifier the
+  route is keyed by), in the message only (``"message"``), or no ``errors[]`` at all (``"count"``,
+  the default); or a whole-request 400 naming no row;
 * ``subscriberState`` must be lower case ``register`` / ``attend`` / ``cancel``; a missing
   ``externalAccountId`` is a 400 (the spec marks it optional, the event cannot be found without it);
 * ``properties`` other than ``joinedAt`` / ``leftAt``, or those two for a state other than
@@ -154,7 +157,10 @@ def _record(
     }
     if n_bad:
         body["numErrors"] = n_bad
-        body["errors"] = [_row_error(i, inputs[i], p) for i, p in enumerate(problems) if p]
+        if cfg.row_error_shape != "count":
+            body["errors"] = [
+                _row_error(i, inputs[i], p, cfg.row_error_shape) for i, p in enumerate(problems) if p
+            ]
     return Reply(207 if n_bad and cfg.partial_mode == "207" else 200, body)
 
 
@@ -260,17 +266,29 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _row_error(index: int, item: Any, problems: list[RowProblem]) -> dict[str, Any]:
-    """A ``StandardError`` for one refused input, naming it by ``inputIndex`` and email or vid."""
-    context: dict[str, list[str]] = {"inputIndex": [str(index)]}
-    for name in ("email", "vid"):
-        if isinstance(item, dict) and item.get(name) is not None:
-            context[name] = [str(item[name])]
+def _contact(item: Any) -> dict[str, list[str]]:
+    """The input's contact identifier (``email`` or ``vid``) as error context."""
+    if not isinstance(item, dict):
+        return {}
+    return {name: [str(item[name])] for name in ("email", "vid") if item.get(name) is not None}
+
+
+def _row_error(index: int, item: Any, problems: list[RowProblem], shape: str) -> dict[str, Any]:
+    """A ``StandardError`` for one refused input, naming it as ``shape`` says (see the module doc)."""
+    context: dict[str, list[str]] = {}
+    if shape == "full":
+        context = {"inputIndex": [str(index)], **_contact(item)}
+    elif shape == "event_id":
+        context = _contact(item)
+    message = " ".join(p.message for p in problems)
+    if shape == "message":
+        who = " ".join(v[0] for v in _contact(item).values()) or "input"
+        message = f"Contact '{who}': {message}"
     not_found = all(p.code in _NOT_FOUND_CODES for p in problems)
     return {
         "status": "error",
         "category": "OBJECT_NOT_FOUND" if not_found else "VALIDATION_ERROR",
-        "message": " ".join(p.message for p in problems),
+        "message": message,
         "context": context,
         "errors": [{"message": p.message, "in": p.field, "code": p.code} for p in problems],
         "links": {},

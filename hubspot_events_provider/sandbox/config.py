@@ -129,7 +129,8 @@ class SandboxConfig:
         event reads) see them as they were this many seconds ago: HubSpot processes participation
         writes asynchronously. The default makes a read right after a write miss it, as in HubSpot;
         ``0`` shows writes at once.
-    :param row_error_shape: how a per-row error of an upsert names its row (HubSpot does not
+    :param row_error_shape: how a per-row error of an upsert (or an attendance request, see
+        :mod:`~hubspot_events_provider.sandbox.attendance`) names its row (HubSpot does not
         document it): ``"full"`` (``context`` holds ``inputIndex`` and both external ids),
         ``"event_id"`` (``context`` holds only ``externalEventId``), ``"message"`` (empty context, the
         message names the event) or ``"count"`` (the default, the least helpful: ``numErrors`` and no

@@ -86,7 +86,8 @@ def send_group(
 
 @pytest.fixture
 def sandbox(hubspot_sandbox: SandboxServer) -> SandboxServer:
-    hubspot_sandbox.configure(participation_lag_s=0)  # reads show writes at once
+    # reads show writes at once; errors name their row (the other shapes: test_every_error_shape...)
+    hubspot_sandbox.configure(participation_lag_s=0, row_error_shape="full")
     with client_for(hubspot_sandbox) as c:
         c.upsert_events([EVENT])
     return hubspot_sandbox
@@ -164,6 +165,23 @@ def test_partial_modes_isolate_the_bad_rows(sandbox: SandboxServer, client: HubS
     assert sorted((f.index, f.field) for f in outcome.failed) == [(1, "vid"), (4, "vid")]
     assert (outcome.splits > 0) is (mode == "400")
     assert sorted(p["vid"] for p in sandbox.participations()) == sorted([vids[0], vids[1], vids[2], vids[4]])
+
+
+@pytest.mark.parametrize("shape", ["count", "event_id", "message"])
+@pytest.mark.parametrize("mode", ["200", "207", "400"])
+def test_every_error_shape_refuses_exactly_the_bad_rows(
+    sandbox: SandboxServer, client: HubSpotClient, shape: str, mode: str
+) -> None:
+    """However HubSpot names (or does not name) a refused row, the same rows are refused and the
+    others recorded once."""
+    sandbox.configure(row_error_shape=shape, partial_mode=mode)
+    vids = [c["vid"] for c in SEED_CONTACTS]
+    outcome = send_group(client, payloads("register", vids[0], 999, vids[1], vids[2], 998, vids[4]))
+    assert sorted(i for i, _ in outcome.recorded) == [0, 2, 3, 5]
+    assert sorted(f.index for f in outcome.failed) == [1, 4]
+    assert sorted(p["vid"] for p in sandbox.participations()) == sorted([vids[0], vids[1], vids[2], vids[4]])
+    recorded = [i.get("vid") for r in sandbox.requests() if r.status in (200, 207) for i in (r.inputs or [])]
+    assert all(recorded.count(v) == 1 for v in (vids[0], vids[1], vids[2], vids[4]))
 
 
 @pytest.mark.parametrize("mode", ["404", "row"])

@@ -71,8 +71,10 @@ class AttendanceApi(Api):
 
 @pytest.fixture
 def att(hubspot_sandbox: SandboxServer) -> Iterator[AttendanceApi]:
-    """An attendance API on a fresh sandbox holding event ``acct``/``w1``; reads show writes at once."""
-    hubspot_sandbox.configure(participation_lag_s=0)
+    """An attendance API on a fresh sandbox holding event ``acct``/``w1``; reads show writes at once,
+    per-row errors name their input fully (``row_error_shape="full"``; the other shapes are tested
+    on their own)."""
+    hubspot_sandbox.configure(participation_lag_s=0, row_error_shape="full")
     client = AttendanceApi(hubspot_sandbox)
     assert client.upsert([event("w1")]).status_code == 200
     yield client
@@ -502,3 +504,36 @@ def test_seed_contacts_are_configurable(hubspot_sandbox_factory: Any) -> None:
         SandboxConfig(attendance_unknown_event="400")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="participation_lag_s"):
         SandboxConfig(participation_lag_s=-1)
+
+
+@pytest.mark.parametrize(
+    ("shape", "context", "names_contact_in_message"),
+    [
+        ("full", {"inputIndex": ["1"], "email": ["bad"]}, False),
+        ("event_id", {"email": ["bad"]}, False),
+        ("message", {}, True),
+    ],
+)
+def test_row_error_shapes_name_the_input_as_configured(
+    att: AttendanceApi, shape: str, context: dict[str, list[str]], names_contact_in_message: bool
+) -> None:
+    att.sandbox.configure(row_error_shape=shape)
+    resp = att.record("register", [email_input(ERIN["email"]), email_input("bad")])
+    body = resp.json()
+    assert (resp.status_code, body["numErrors"]) == (200, 1)
+    (error,) = body["errors"]
+    assert error["context"] == context
+    assert ("Contact 'bad'" in error["message"]) is names_contact_in_message
+    assert error["errors"][0]["in"] == "email"
+
+
+def test_default_row_error_shape_is_a_bare_count(hubspot_sandbox: SandboxServer) -> None:
+    """The least helpful shape by default, as for upserts: ``numErrors`` and no ``errors[]``."""
+    hubspot_sandbox.configure(participation_lag_s=0)
+    api = AttendanceApi(hubspot_sandbox)
+    assert api.upsert([event("w1")]).status_code == 200
+    resp = api.record("register", [email_input(ERIN["email"]), email_input("bad")])
+    body = resp.json()
+    assert (resp.status_code, body["numErrors"], "errors" in body) == (200, 1, False)
+    assert body["results"] == [{"email": ERIN["email"], "vid": ERIN["vid"]}]
+    api.session.close()
