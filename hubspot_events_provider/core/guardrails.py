@@ -71,12 +71,7 @@ def decide_missing(
         (default 0.1); ``None`` for no fraction limit.
     :raises ValueError: on an unknown action or a limit out of range.
     """
-    if action not in ("ignore", "cancel", "delete"):
-        raise ValueError(f"on_missing must be 'ignore', 'cancel' or 'delete', not {action!r}")
-    if max_deletes is not None and max_deletes < 0:
-        raise ValueError(f"max_deletes must be >= 0, not {max_deletes}")
-    if max_delete_fraction is not None and not 0.0 <= max_delete_fraction <= 1.0:
-        raise ValueError(f"max_delete_fraction must be within [0, 1], not {max_delete_fraction}")
+    _check_arguments(action, max_deletes, max_delete_fraction)
     fraction_limit = None if max_delete_fraction is None else int(max_delete_fraction * known + 1e-9)
     limits = [n for n in (max_deletes, fraction_limit) if n is not None]
     limit = min(limits) if limits else None
@@ -94,18 +89,37 @@ def decide_missing(
         )
     if missing == 0:
         return decision(True, "nothing_missing", f"{counts}; nothing to be {verb}.")
+    breach = _breach(missing, known, max_deletes, max_delete_fraction, fraction_limit)
+    if breach is not None:
+        reason, why = breach
+        return decision(False, reason, f"{counts}{why}: nothing was {verb}.")
+    return decision(True, "ok", f"{counts}; {missing} will be {verb}.")
+
+
+def _check_arguments(action: str, max_deletes: int | None, max_delete_fraction: float | None) -> None:
+    if action not in ("ignore", "cancel", "delete"):
+        raise ValueError(f"on_missing must be 'ignore', 'cancel' or 'delete', not {action!r}")
+    if max_deletes is not None and max_deletes < 0:
+        raise ValueError(f"max_deletes must be >= 0, not {max_deletes}")
+    if max_delete_fraction is not None and not 0.0 <= max_delete_fraction <= 1.0:
+        raise ValueError(f"max_delete_fraction must be within [0, 1], not {max_delete_fraction}")
+
+
+def _breach(
+    missing: int,
+    known: int,
+    max_deletes: int | None,
+    max_delete_fraction: float | None,
+    fraction_limit: int | None,
+) -> tuple[str, str] | None:
+    """The guardrail ``missing`` breaks first (its name and what to say), or ``None``."""
     if max_deletes is not None and missing > max_deletes:
-        return decision(
-            False,
-            "max_deletes",
-            f"{counts}; max_deletes={max_deletes} allows at most {max_deletes}: nothing was {verb}.",
-        )
+        return "max_deletes", f"; max_deletes={max_deletes} allows at most {max_deletes}"
     if fraction_limit is not None and missing > fraction_limit:
         share = 100.0 * missing / known if known else 100.0
-        return decision(
-            False,
+        return (
             "max_delete_fraction",
-            f"{counts}, {share:.1f} % of the known events; max_delete_fraction={max_delete_fraction:g} "
-            f"allows at most {fraction_limit}: nothing was {verb}.",
+            f", {share:.1f} % of the known events; max_delete_fraction={max_delete_fraction:g} "
+            f"allows at most {fraction_limit}",
         )
-    return decision(True, "ok", f"{counts}; {missing} will be {verb}.")
+    return None
