@@ -29,7 +29,9 @@ __all__ = ["back_to_back", "plot_scale", "shared_processes", "simulated"]
 IN_FLIGHT = 8
 
 
-def _ours(sb: SandboxProcess, path: Path, rate_limit: int, window_s: float) -> dict[str, Any]:
+def _ours(
+    sb: SandboxProcess, path: Path, rate_limit: int, window_s: float, overlap: bool = True
+) -> dict[str, Any]:
     spec = {
         "kind": "ours",
         "path": str(path),
@@ -37,16 +39,21 @@ def _ours(sb: SandboxProcess, path: Path, rate_limit: int, window_s: float) -> d
         "rate_limit": rate_limit,
         "window_s": window_s,
         "max_in_flight": IN_FLIGHT,
+        "overlap": overlap,
     }
     return run(spec, sb.token)
 
 
-def back_to_back(data: Path, sizes: list[int], latency_s: float = 0.1) -> list[dict[str, Any]]:
+def back_to_back(
+    data: Path, sizes: list[int], latency_s: float = 0.1, *, overlap: bool = False
+) -> list[dict[str, Any]]:
     """Each size alone, then right after a 2,000-event task, on HubSpot's real window (100 / 10 s).
 
     :param data: scratch directory.
     :param sizes: events per measured task.
     :param latency_s: the sandbox's fixed latency.
+    :param overlap: the measured tasks' ``UpsertOptions.overlap`` (default: the runner's default,
+        read everything first, as a new user runs it).
     """
     before = datagen.write_jsonl(data / "b2b-before.jsonl", 2_000, prefix="before")
     out: list[dict[str, Any]] = []
@@ -56,10 +63,10 @@ def back_to_back(data: Path, sizes: list[int], latency_s: float = 0.1) -> list[d
             path = datagen.write_jsonl(data / f"b2b-{n}.jsonl", n, prefix=f"b{n}")
             requests = math.ceil(n / 100)
             sb.reset()
-            alone = _ours(sb, path, 100, 10.0)
+            alone = _ours(sb, path, 100, 10.0, overlap)
             sb.reset()
-            first = _ours(sb, before, 100, 10.0)
-            after = _ours(sb, path, 100, 10.0)  # a new process: its requests join the window
+            first = _ours(sb, before, 100, 10.0, overlap)
+            after = _ours(sb, path, 100, 10.0, overlap)  # a new process: its requests join the window
             log = summarise_log(sb.requests(), 100, 10.0)
             ideal = math.ceil(requests / IN_FLIGHT) * latency_s
             out.append(

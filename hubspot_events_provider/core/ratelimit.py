@@ -91,6 +91,9 @@ class LimiterTuning:
         waiting for the GIL under load delays an arrival by tens of ms.
     :param max_slack: largest time slack, as a fraction of the window.
     :param slack_growth: factor applied to the slack after a 429 that was nobody else's.
+    :param small_run: (start phase) a run announced with :meth:`RollingWindowLimiter.expect` whose
+        requests are at most this share of the budget skips the probe and sends them all at once:
+        sixteen such runs started together still fit in one window.
     """
 
     probe_share: float = 1 / 64
@@ -108,6 +111,8 @@ class LimiterTuning:
     min_slack_s: float = 0.03
     max_slack: float = 0.1
     slack_growth: float = 1.5
+    # Start phase (added after the constants above, so positional use stays as it was).
+    small_run: float = 1 / 16
 
 
 #: The tuning every limiter uses unless given another.
@@ -402,13 +407,21 @@ class RollingWindowLimiter:
         self._probe = probe
         self._probe_size = max(1, math.floor(self._cap * tuning.probe_share))
         self._probe_until: float | None = None
+        # A run announced as small (:meth:`expect`) needs no probe: all of it fits with that of
+        # other small runs started together.
+        self._small_run = max(self._probe_size, math.floor(self._cap * tuning.small_run))
+        self._sent_total = 0  # every send recorded by this limiter (``_sends`` is pruned)
+        self._run_total: int | None = None  # the run's requests, when announced (:meth:`expect`)
         slack = min(tuning.max_slack * window_s, max(tuning.slack_ratio * window_s, tuning.min_slack_s))
         start = max(1.0, math.ceil(self._cap * tuning.start)) if probe else self._cap
         self._state = LimiterState(limit=start, slack=slack, sharers=sharers or 0)
         self._rng = rng
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        # Threads waiting in :meth:`acquire` (with the real sleep) wake at once when an answer or
+        # an announcement may have freed room, instead of at their next periodic check.
+        self._wake = threading.Condition(self._lock)
         self._sends: list[float] = []  # our send times, ascending, kept for two windows
         self._local = threading.local()  # the send time of each thread's request in flight
         self._next_send = 0.0
@@ -465,7 +478,7 @@ class RollingWindowLimiter:
             return self._next_send - now
         self._prune(now)
         limit = max(1, int(state.limit))
-        if self._probe and self._status is None:
+        if self._probe and self._status is None and not self._small_run_left():
             if self._probe_until is None:
                 self._probe_until = now + self.window_s
             if now < self._probe_until and len(self._sends) >= self._probe_size:
@@ -477,6 +490,29 @@ class RollingWindowLimiter:
             return 0.0
         blocker = self._sends[len(self._sends) - limit]
         return max(blocker + self.window_s + state.slack - now, 1e-3)
+
+    def _small_run_left(self) -> bool:
+        """Whether an announced small run still has requests to send."""
+        total = self._run_total
+        return total is not None and self._sent_total < total <= self._small_run
+
+    def expect(self, total: int) -> None:
+        """Announce how many requests the current run sends in all, those already sent included.
+
+        A hint, never required. Before the first rate-limit headers, a run of at most
+        ``tuning.small_run`` of the budget skips the probe and sends everything at once: several
+        such runs started together still fit in one window, and a short task does not wait a round
+        trip for headers it does not need. Requests beyond the announced ones (retries) go through
+        the probe as usual; once headers are seen the announcement changes nothing.
+
+        :param total: the run's requests (a lower bound is safe: the probe resumes past it).
+        :raises ValueError: ``total`` is negative.
+        """
+        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+            raise ValueError(f"total must be an integer >= 0, got {total!r}.")
+        with self._lock:
+            self._run_total = total
+            self._wake.notify_all()
 
     def expected_wait(self) -> float:
         """Seconds until one more request would fit if nothing changes (nothing is recorded).
@@ -499,6 +535,7 @@ class RollingWindowLimiter:
             if wait > 0:
                 return wait
             self._sends.append(now)
+            self._sent_total += 1
             self._local.sent_at = now
             if self._state.shared(now):
                 # Evenly spaced sends: processes interleave instead of bursting together.
@@ -511,9 +548,16 @@ class RollingWindowLimiter:
         :returns: the seconds spent waiting.
         """
         waited = 0.0
-        while (wait := self.try_acquire()) > 0:
-            self._sleep(wait)
-            waited += wait
+        if self._sleep is not time.sleep:  # an injected sleep (tests, simulations) drives the time
+            while (wait := self.try_acquire()) > 0:
+                self._sleep(wait)
+                waited += wait
+            return waited
+        with self._wake:
+            while (wait := self.try_acquire()) > 0:
+                started = self._clock()
+                self._wake.wait(wait)  # releases the (re-entrant) lock while waiting
+                waited += max(self._clock() - started, 0.0)
         return waited
 
     def observe(self, headers: Mapping[str, str], *, sent_at: float | None = None) -> RateLimitStatus | None:
@@ -540,6 +584,7 @@ class RollingWindowLimiter:
                     # a server without headers: nothing to share
                     self._state = dataclasses.replace(self._state, limit=self._cap)
                 self._probe = False
+                self._wake.notify_all()
             return None
         interval_ms = interval_ms if interval_ms and interval_ms > 0 else int(self.window_s * 1000)
         with self._lock:
@@ -560,6 +605,7 @@ class RollingWindowLimiter:
             )
             if self._state.shared(now) and not was_shared:
                 self._next_send = 0.0  # pacing starts from the new share
+            self._wake.notify_all()
             return status
 
     def penalize(self, retry_after: float | None = None) -> None:
