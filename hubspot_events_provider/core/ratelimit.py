@@ -91,9 +91,13 @@ class LimiterTuning:
         waiting for the GIL under load delays an arrival by tens of ms.
     :param max_slack: largest time slack, as a fraction of the window.
     :param slack_growth: factor applied to the slack after a 429 that was nobody else's.
-    :param small_run: (start phase) a run announced with :meth:`RollingWindowLimiter.expect` whose
-        requests are at most this share of the budget skips the probe and sends them all at once:
-        sixteen such runs started together still fit in one window.
+    :param first_burst: (start phase) share of the budget a short run (see ``short_run``) sends
+        before the first rate-limit headers instead of the probe: sixteen short runs started
+        together still fit in one window.
+    :param short_run: (start phase) a run announced with :meth:`RollingWindowLimiter.expect` at
+        most this share of the budget is short: a round trip is a large part of its time, so it
+        starts with ``first_burst`` (all of it when smaller). Longer runs keep the probe: one round
+        trip more is little to them, and they are the ones that ramp up and share for windows.
     """
 
     probe_share: float = 1 / 64
@@ -112,7 +116,8 @@ class LimiterTuning:
     max_slack: float = 0.1
     slack_growth: float = 1.5
     # Start phase (added after the constants above, so positional use stays as it was).
-    small_run: float = 1 / 16
+    first_burst: float = 1 / 16
+    short_run: float = 1 / 4
 
 
 #: The tuning every limiter uses unless given another.
@@ -264,6 +269,7 @@ def control_law(
     if obs.now - obs.sent_at > obs.interval_s:
         return state  # a very late answer says nothing about the current window
     was_shared = state.shared(obs.now)
+    first_answer = state.first_seen is None
     first_seen = obs.now if state.first_seen is None else state.first_seen
     state, others_present = _track_others(state, obs, tuning)
     now, used = obs.now, max(obs.maximum - obs.remaining, 1)
@@ -281,8 +287,9 @@ def control_law(
             room = max(1.0, min(cap, (obs.maximum - (used - obs.ours)) * scale))
             if unconfirmed:
                 # Not confirmed yet: only an answer to a request sent after the first answer can
-                # show whether the count of others grows. Until then, one more request.
-                room = min(room, obs.ours + 1.0)
+                # show whether the count of others grows. Until then, one more request (the later
+                # answers of a first burst add none).
+                room = min(room, obs.ours + 1.0 if first_answer else state.limit)
             else:
                 limit = max(limit, math.ceil(cap * tuning.start))  # confirmed: as if alone
         return dataclasses.replace(state, limit=max(1.0, min(limit, room)), last_adjust=now)
@@ -407,10 +414,14 @@ class RollingWindowLimiter:
         self._probe = probe
         self._probe_size = max(1, math.floor(self._cap * tuning.probe_share))
         self._probe_until: float | None = None
-        # A run announced as small (:meth:`expect`) needs no probe: all of it fits with that of
-        # other small runs started together.
-        self._small_run = max(self._probe_size, math.floor(self._cap * tuning.small_run))
-        self._sent_total = 0  # every send recorded by this limiter (``_sends`` is pruned)
+        # A run announced as short (:meth:`expect`) sends a larger first burst instead: a round
+        # trip is a large part of its time, and sixteen such bursts fit in one window.
+        self._first_burst = max(self._probe_size, math.floor(self._cap * tuning.first_burst))
+        if sharers:
+            # Told how many tasks share the budget: their first bursts and the one request each
+            # sends to confirm them fit in it together.
+            self._first_burst = max(1, min(self._first_burst, math.floor(self._cap / (2 * sharers))))
+        self._short_run = max(self._first_burst, math.floor(self._cap * tuning.short_run))
         self._run_total: int | None = None  # the run's requests, when announced (:meth:`expect`)
         slack = min(tuning.max_slack * window_s, max(tuning.slack_ratio * window_s, tuning.min_slack_s))
         start = max(1.0, math.ceil(self._cap * tuning.start)) if probe else self._cap
@@ -478,10 +489,10 @@ class RollingWindowLimiter:
             return self._next_send - now
         self._prune(now)
         limit = max(1, int(state.limit))
-        if self._probe and self._status is None and not self._small_run_left():
+        if self._probe and self._status is None:
             if self._probe_until is None:
                 self._probe_until = now + self.window_s
-            if now < self._probe_until and len(self._sends) >= self._probe_size:
+            if now < self._probe_until and len(self._sends) >= self._before_headers():
                 return min(self._probe_until - now, 0.005 + 0.005 * self.window_s)
         # Any span of ``window_s`` at HubSpot must hold fewer than ``limit`` of our arrivals; a
         # send's slot is free again ``window_s + slack`` after it left.
@@ -491,21 +502,25 @@ class RollingWindowLimiter:
         blocker = self._sends[len(self._sends) - limit]
         return max(blocker + self.window_s + state.slack - now, 1e-3)
 
-    def _small_run_left(self) -> bool:
-        """Whether an announced small run still has requests to send."""
+    def _before_headers(self) -> int:
+        """How many requests may leave before the first rate-limit headers: the probe, or the
+        first burst of a run announced as short (:meth:`expect`)."""
         total = self._run_total
-        return total is not None and self._sent_total < total <= self._small_run
+        if total is None or total > self._short_run:
+            return self._probe_size
+        return max(self._probe_size, min(total, self._first_burst))
 
     def expect(self, total: int) -> None:
         """Announce how many requests the current run sends in all, those already sent included.
 
         A hint, never required. Before the first rate-limit headers, a run of at most
-        ``tuning.small_run`` of the budget skips the probe and sends everything at once: several
-        such runs started together still fit in one window, and a short task does not wait a round
-        trip for headers it does not need. Requests beyond the announced ones (retries) go through
-        the probe as usual; once headers are seen the announcement changes nothing.
+        ``tuning.short_run`` of the budget sends ``tuning.first_burst`` of it (all of it when
+        smaller) instead of the probe: a short task does not spend a round trip waiting for
+        headers, and sixteen such bursts started together still fit in one window (with
+        ``sharers=N``: ``1/N`` of the budget each). Nothing more leaves before the headers than
+        announced (a retry waits for them); once headers are seen the announcement changes nothing.
 
-        :param total: the run's requests (a lower bound is safe: the probe resumes past it).
+        :param total: the run's requests (a lower bound is safe).
         :raises ValueError: ``total`` is negative.
         """
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:
@@ -535,7 +550,6 @@ class RollingWindowLimiter:
             if wait > 0:
                 return wait
             self._sends.append(now)
-            self._sent_total += 1
             self._local.sent_at = now
             if self._state.shared(now):
                 # Evenly spaced sends: processes interleave instead of bursting together.
