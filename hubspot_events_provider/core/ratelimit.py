@@ -15,11 +15,18 @@ frozen :class:`LimiterTuning`:
 
 - **Start.** Before the first headers a process sends ``probe_share`` of the budget (at least one
   request), then ``start`` (a quarter) of it, growing by one request per answer while nobody else
-  spends the budget.
+  spends the budget. A run that announces its size (:meth:`~RollingWindowLimiter.expect`; the write
+  pipeline does) and is *short* (at most ``short_run``, a quarter of the budget) sends a first
+  burst of ``first_burst`` (1/16, all of it when smaller; ``1/(2N)`` when told ``N`` sharers)
+  instead of the probe: a round trip is a large part of a short run, and sixteen bursts fit in
+  one window. Longer runs keep the probe (one round trip is little to them).
 - **Quiet others** (a task that just ended: its requests are still in the window, but their count
   does not grow). Until one interval has passed since our first answer, others whose count does not
   grow are not sharing: the limit is what the window has left for us (``Max - others``), at full
-  speed, unpaced. A task started right after another one runs as fast as one started alone.
+  speed, unpaced. Confirming it costs one round trip with one request (the later answers of a
+  first burst add none): a task started right after another one runs one round trip slower than
+  alone. (Sending more before the confirmation is not safe: the others may be tasks starting with
+  us that would do the same; ``docs/scaling.md`` has the simulation's figures.)
 - **Shared** (others' count grew by ``active_share`` of ``Max`` since the lowest count seen in the
   last interval, or others still spend that much one interval after our start). The limit drops to
   ``aim / (used + 1)`` (``aim = shared_ratio x Max``: processes started together start from equal
