@@ -8,6 +8,8 @@ the sandbox over HTTP.
 from __future__ import annotations
 
 import io
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -286,3 +288,34 @@ def test_the_pipeline_announces_its_batches(hubspot_sandbox_factory: Callable[..
     arrivals = sorted(r.at for r in sandbox.requests())
     assert len(arrivals) == 4
     assert arrivals[-1] - arrivals[0] < 0.25  # 4 batches of a 100 budget: no probe round trip
+
+
+# -- real threads: a waiting thread wakes at the answer, not at its next periodic check -------------
+
+
+@pytest.mark.parametrize("release", ["answer", "announcement"])
+def test_a_thread_waiting_for_the_probe_wakes_when_room_appears(release: str) -> None:
+    # A 100 s window: a thread held by the probe re-checks every 0.5 s on its own.
+    lim = RollingWindowLimiter(100, 100.0)
+    lim.acquire()  # the probe
+    started = threading.Event()
+    released: list[float] = []
+
+    def second() -> None:
+        started.set()
+        lim.acquire()
+        released.append(time.monotonic())
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    started.wait()
+    time.sleep(0.05)  # the thread is waiting now
+    assert released == []
+    at = time.monotonic()
+    if release == "answer":
+        lim.observe(headers(100, 99, 100_000))
+    else:
+        lim.expect(2)  # a run of two: no probe needed
+    thread.join(5.0)
+    assert len(released) == 1
+    assert released[0] - at < 0.4  # not the 0.5 s periodic check
