@@ -524,7 +524,8 @@ class RollingWindowLimiter:
         ``tuning.short_run`` of the budget sends ``tuning.first_burst`` of it (all of it when
         smaller) instead of the probe: a short task does not spend a round trip waiting for
         headers, and sixteen such bursts started together still fit in one window (with
-        ``sharers=N``: ``1/N`` of the budget each). Nothing more leaves before the headers than
+        ``sharers=N``: at most ``1/(2N)`` of the budget each, so that the bursts and one confirming
+        request of each fit). Nothing more leaves before the headers than
         announced (a retry waits for them); once headers are seen the announcement changes nothing.
 
         :param total: the run's requests (a lower bound is safe).
