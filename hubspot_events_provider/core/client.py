@@ -226,6 +226,17 @@ class HubSpotClient:
         """The last ``X-HubSpot-RateLimit-*`` values seen, if any."""
         return self.limiter.status
 
+    def expect_requests(self, total: int) -> None:
+        """Tell the rate limiter how many requests the current run sends in all (those sent included).
+
+        A hint that lets a short run skip the limiter's start probe
+        (:meth:`~.ratelimit.RollingWindowLimiter.expect`); the write pipeline calls it once it
+        knows its batch count.
+
+        :param total: the run's requests.
+        """
+        self.limiter.expect(total)
+
     # -- Marketing Events API -------------------------------------------------------------------
 
     def _events_path(self, suffix: str = "") -> str:

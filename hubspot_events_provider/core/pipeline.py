@@ -196,12 +196,21 @@ def run_writes(
             raise ValueError("a client is required unless dry_run is set")
         try:
             batches = spool.batch_count(options.batch_size)
+            _expect(client, batches)
             _send_all(_to_send(spool.winners(), run), batches, pending, client, run, headroom)
         finally:
             if stats is not None:
                 report.add_client_stats(stats())
             report.finish()
     return report
+
+
+def _expect(client: Any, batches: int) -> None:
+    """Tell the client's rate limiter how many requests the run sends in all (a lower bound is
+    safe): a short run skips the limiter's start probe. A client without the hint is fine."""
+    expect = getattr(client, "expect_requests", None)
+    if expect is not None:
+        expect(batches)
 
 
 def _can_overlap(run: _Run, client: Any) -> bool:
@@ -230,6 +239,9 @@ def _run_overlapped(
         stream = _Stream(run, client, pool, in_flight, progress)
         try:
             _read_and_validate(rows, run, spool, stream.offer)
+            _expect(
+                client, stream.batches + -(-max(spool.winner_count - stream.rows, 0) // options.batch_size)
+            )
             while in_flight:  # every early batch answered before a later duplicate leaves
                 _collect(in_flight, run, progress)
             streamed_superseded = 0

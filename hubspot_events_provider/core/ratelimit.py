@@ -15,11 +15,18 @@ frozen :class:`LimiterTuning`:
 
 - **Start.** Before the first headers a process sends ``probe_share`` of the budget (at least one
   request), then ``start`` (a quarter) of it, growing by one request per answer while nobody else
-  spends the budget.
+  spends the budget. A run that announces its size (:meth:`~RollingWindowLimiter.expect`; the write
+  pipeline does) and is *short* (at most ``short_run``, a quarter of the budget) sends a first
+  burst of ``first_burst`` (1/16, all of it when smaller; ``1/(2N)`` when told ``N`` sharers)
+  instead of the probe: a round trip is a large part of a short run, and sixteen bursts fit in
+  one window. Longer runs keep the probe (one round trip is little to them).
 - **Quiet others** (a task that just ended: its requests are still in the window, but their count
   does not grow). Until one interval has passed since our first answer, others whose count does not
   grow are not sharing: the limit is what the window has left for us (``Max - others``), at full
-  speed, unpaced. A task started right after another one runs as fast as one started alone.
+  speed, unpaced. Confirming it costs one round trip with one request (the later answers of a
+  first burst add none): a task started right after another one runs one round trip slower than
+  alone. (Sending more before the confirmation is not safe: the others may be tasks starting with
+  us that would do the same; ``docs/scaling.md`` has the simulation's figures.)
 - **Shared** (others' count grew by ``active_share`` of ``Max`` since the lowest count seen in the
   last interval, or others still spend that much one interval after our start). The limit drops to
   ``aim / (used + 1)`` (``aim = shared_ratio x Max``: processes started together start from equal
@@ -91,6 +98,13 @@ class LimiterTuning:
         waiting for the GIL under load delays an arrival by tens of ms.
     :param max_slack: largest time slack, as a fraction of the window.
     :param slack_growth: factor applied to the slack after a 429 that was nobody else's.
+    :param first_burst: (start phase) share of the budget a short run (see ``short_run``) sends
+        before the first rate-limit headers instead of the probe: sixteen short runs started
+        together still fit in one window.
+    :param short_run: (start phase) a run announced with :meth:`RollingWindowLimiter.expect` at
+        most this share of the budget is short: a round trip is a large part of its time, so it
+        starts with ``first_burst`` (all of it when smaller). Longer runs keep the probe: one round
+        trip more is little to them, and they are the ones that ramp up and share for windows.
     """
 
     probe_share: float = 1 / 64
@@ -108,6 +122,9 @@ class LimiterTuning:
     min_slack_s: float = 0.03
     max_slack: float = 0.1
     slack_growth: float = 1.5
+    # Start phase (added after the constants above, so positional use stays as it was).
+    first_burst: float = 1 / 16
+    short_run: float = 1 / 4
 
 
 #: The tuning every limiter uses unless given another.
@@ -259,6 +276,7 @@ def control_law(
     if obs.now - obs.sent_at > obs.interval_s:
         return state  # a very late answer says nothing about the current window
     was_shared = state.shared(obs.now)
+    first_answer = state.first_seen is None
     first_seen = obs.now if state.first_seen is None else state.first_seen
     state, others_present = _track_others(state, obs, tuning)
     now, used = obs.now, max(obs.maximum - obs.remaining, 1)
@@ -276,8 +294,9 @@ def control_law(
             room = max(1.0, min(cap, (obs.maximum - (used - obs.ours)) * scale))
             if unconfirmed:
                 # Not confirmed yet: only an answer to a request sent after the first answer can
-                # show whether the count of others grows. Until then, one more request.
-                room = min(room, obs.ours + 1.0)
+                # show whether the count of others grows. Until then, one more request (the later
+                # answers of a first burst add none).
+                room = min(room, obs.ours + 1.0 if first_answer else state.limit)
             else:
                 limit = max(limit, math.ceil(cap * tuning.start))  # confirmed: as if alone
         return dataclasses.replace(state, limit=max(1.0, min(limit, room)), last_adjust=now)
@@ -402,13 +421,25 @@ class RollingWindowLimiter:
         self._probe = probe
         self._probe_size = max(1, math.floor(self._cap * tuning.probe_share))
         self._probe_until: float | None = None
+        # A run announced as short (:meth:`expect`) sends a larger first burst instead: a round
+        # trip is a large part of its time, and sixteen such bursts fit in one window.
+        self._first_burst = max(self._probe_size, math.floor(self._cap * tuning.first_burst))
+        if sharers:
+            # Told how many tasks share the budget: their first bursts and the one request each
+            # sends to confirm them fit in it together.
+            self._first_burst = max(1, min(self._first_burst, math.floor(self._cap / (2 * sharers))))
+        self._short_run = max(self._first_burst, math.floor(self._cap * tuning.short_run))
+        self._run_total: int | None = None  # the run's requests, when announced (:meth:`expect`)
         slack = min(tuning.max_slack * window_s, max(tuning.slack_ratio * window_s, tuning.min_slack_s))
         start = max(1.0, math.ceil(self._cap * tuning.start)) if probe else self._cap
         self._state = LimiterState(limit=start, slack=slack, sharers=sharers or 0)
         self._rng = rng
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        # Threads waiting in :meth:`acquire` (with the real sleep) wake at once when an answer or
+        # an announcement may have freed room, instead of at their next periodic check.
+        self._wake = threading.Condition(self._lock)
         self._sends: list[float] = []  # our send times, ascending, kept for two windows
         self._local = threading.local()  # the send time of each thread's request in flight
         self._next_send = 0.0
@@ -468,7 +499,7 @@ class RollingWindowLimiter:
         if self._probe and self._status is None:
             if self._probe_until is None:
                 self._probe_until = now + self.window_s
-            if now < self._probe_until and len(self._sends) >= self._probe_size:
+            if now < self._probe_until and len(self._sends) >= self._before_headers():
                 return min(self._probe_until - now, 0.005 + 0.005 * self.window_s)
         # Any span of ``window_s`` at HubSpot must hold fewer than ``limit`` of our arrivals; a
         # send's slot is free again ``window_s + slack`` after it left.
@@ -477,6 +508,34 @@ class RollingWindowLimiter:
             return 0.0
         blocker = self._sends[len(self._sends) - limit]
         return max(blocker + self.window_s + state.slack - now, 1e-3)
+
+    def _before_headers(self) -> int:
+        """How many requests may leave before the first rate-limit headers: the probe, or the
+        first burst of a run announced as short (:meth:`expect`)."""
+        total = self._run_total
+        if total is None or total > self._short_run:
+            return self._probe_size
+        return max(self._probe_size, min(total, self._first_burst))
+
+    def expect(self, total: int) -> None:
+        """Announce how many requests the current run sends in all, those already sent included.
+
+        A hint, never required. Before the first rate-limit headers, a run of at most
+        ``tuning.short_run`` of the budget sends ``tuning.first_burst`` of it (all of it when
+        smaller) instead of the probe: a short task does not spend a round trip waiting for
+        headers, and sixteen such bursts started together still fit in one window (with
+        ``sharers=N``: at most ``1/(2N)`` of the budget each, so that the bursts and one confirming
+        request of each fit). Nothing more leaves before the headers than
+        announced (a retry waits for them); once headers are seen the announcement changes nothing.
+
+        :param total: the run's requests (a lower bound is safe).
+        :raises ValueError: ``total`` is negative.
+        """
+        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+            raise ValueError(f"total must be an integer >= 0, got {total!r}.")
+        with self._lock:
+            self._run_total = total
+            self._wake.notify_all()
 
     def expected_wait(self) -> float:
         """Seconds until one more request would fit if nothing changes (nothing is recorded).
@@ -511,9 +570,16 @@ class RollingWindowLimiter:
         :returns: the seconds spent waiting.
         """
         waited = 0.0
-        while (wait := self.try_acquire()) > 0:
-            self._sleep(wait)
-            waited += wait
+        if self._sleep is not time.sleep:  # an injected sleep (tests, simulations) drives the time
+            while (wait := self.try_acquire()) > 0:
+                self._sleep(wait)
+                waited += wait
+            return waited
+        with self._wake:
+            while (wait := self.try_acquire()) > 0:
+                started = self._clock()
+                self._wake.wait(wait)  # releases the (re-entrant) lock while waiting
+                waited += max(self._clock() - started, 0.0)
         return waited
 
     def observe(self, headers: Mapping[str, str], *, sent_at: float | None = None) -> RateLimitStatus | None:
@@ -540,6 +606,7 @@ class RollingWindowLimiter:
                     # a server without headers: nothing to share
                     self._state = dataclasses.replace(self._state, limit=self._cap)
                 self._probe = False
+                self._wake.notify_all()
             return None
         interval_ms = interval_ms if interval_ms and interval_ms > 0 else int(self.window_s * 1000)
         with self._lock:
@@ -560,6 +627,7 @@ class RollingWindowLimiter:
             )
             if self._state.shared(now) and not was_shared:
                 self._next_send = 0.0  # pacing starts from the new share
+            self._wake.notify_all()
             return status
 
     def penalize(self, retry_after: float | None = None) -> None:
