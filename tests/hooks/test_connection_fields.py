@@ -53,7 +53,8 @@ def test_overridable_arguments_and_conn_fields_are_the_knobs() -> None:
     auth = {"auth_type", "client_id", "client_secret", "refresh_token", "oauth_endpoint"}
     assert set(conn_fields()) == {k.name for k in CONNECTION_KNOBS} | auth
     for knob in CONNECTION_KNOBS:
-        assert conn_fields()[knob.name]["schema"]["default"] == getattr(ClientConfig(), knob.field)
+        # A knob without a default (budget_sharers) has no "default": the form's field starts empty.
+        assert conn_fields()[knob.name]["schema"].get("default") == getattr(ClientConfig(), knob.field)
 
 
 # A value for each knob that differs from its default (and from the other knobs' values).
@@ -68,6 +69,7 @@ VALUES: dict[str, Any] = {
     "backoff_cap": 5.0,
     "rate_window_s": 2.5,
     "pool_size": 9,
+    "budget_sharers": 4,
 }
 
 
