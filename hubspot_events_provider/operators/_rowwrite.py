@@ -402,16 +402,18 @@ class RowWriteOperator(BaseOperator):
             server, no supervisor): the limiter then learns it from HubSpot's headers, so a failure
             here never fails the task.
         """
-        ti = context["ti"]
-        if getattr(ti, "map_index", -1) < 0:
+        ti = context.get("ti")  # absent when execute() is called by hand
+        if ti is None or getattr(ti, "map_index", -1) < 0:
             return None
-        where: dict[str, Any] = {"dag_id": ti.dag_id, "task_ids": [ti.task_id], "run_ids": [ti.run_id]}
         try:
+            where: dict[str, Any] = {"dag_id": ti.dag_id, "task_ids": [ti.task_id], "run_ids": [ti.run_id]}
             # Instances a shorter map left "removed" (a cleared run whose input shrank) never run.
             count = int(ti.get_ti_count(**where)) - int(ti.get_ti_count(**where, states=["removed"]))
         except Exception as exc:  # noqa: BLE001 (a hint only; never fail the task over it)
             self.log.debug(
-                "Could not count the mapped instances of %s (%r); budget_sharers left unset.", ti.task_id, exc
+                "Could not count the mapped instances of %s (%r); budget_sharers left unset.",
+                self.task_id,
+                exc,
             )
             return None
         caps = (self.max_active_tis_per_dag, self.max_active_tis_per_dagrun)

@@ -46,3 +46,37 @@ def test_mapped_upserts_share_the_budget_by_the_map_length(
     assert logged.count("Sharing the app's rate budget") == 9 * copies
     accounts = Counter(e["externalAccountId"] for e in sandbox.events())
     assert accounts == {"detected": 6, "capped": 6, "explicit": 6, "unmapped": 2}
+
+
+def test_a_mapped_task_that_cannot_count_still_runs(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A mapped instance run outside a supervisor (as with an API server that cannot count): the
+    count fails (a debug line, below Airflow's default log level) and the task upserts with
+    budget_sharers unset: no share is logged although the instance is mapped."""
+    import uuid
+
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    from hubspot_events_provider.operators.marketing_events import UpsertMarketingEventsOperator
+
+    events = [{"externalEventId": "alone-1", "eventName": "Alone", "eventOrganizer": "Acme"}]
+    op = UpsertMarketingEventsOperator(
+        task_id="lonely", events=events, defaults={"externalAccountId": "lonely"}
+    )
+    ti = RuntimeTaskInstance.model_construct(
+        id=uuid.uuid4(),
+        task_id="lonely",
+        dag_id="nowhere",
+        run_id="manual__1",
+        try_number=1,
+        map_index=1,
+        task=op,
+    )
+    caplog.set_level("DEBUG")
+    summary = op.execute({"ti": ti})
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert summary["upserted"] == 1
+    assert ti.map_index == 1
+    assert "Sharing the app's rate budget" not in logged
+    assert [e["externalEventId"] for e in sandbox.events()] == ["alone-1"]
