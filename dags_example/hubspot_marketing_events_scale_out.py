@@ -10,16 +10,22 @@ The HubSpot rate budget is per app, not per worker, so the partitions must share
 
 * Airflow pool ``hubspot_api`` (``airflow pools set hubspot_api 4 "HubSpot app rate budget"``):
   its slots = how many partitions may call HubSpot at once, whatever the executor's parallelism.
-* Connection ``hubspot_partitioned``: the same token as ``hubspot_default``, with the extra
-  ``{"max_requests_per_10s": <app budget / pool slots>}`` (e.g. 100 / 4 = 25): each task's own
-  limiter keeps to its share. Each limiter also slows down when HubSpot's
-  ``X-HubSpot-RateLimit-Remaining`` header says the app's window is nearly spent.
+  Size it to the budget, not to the cluster: one partition with a few batches in flight can send
+  most of the app's budget, so 2-4 slots fill it and more slots only split the same budget finer.
+* Connection ``hubspot_partitioned``: the same token as ``hubspot_default`` and the app's whole
+  budget (``{"max_requests_per_10s": 100}``). Each mapped instance tells its limiter how many tasks
+  share that budget (``budget_sharers``): the map's length, capped by ``max_active_tis_per_dagrun``
+  (here ``POOL_SLOTS``); the task log says "Sharing the app's rate budget with 4 mapped tasks".
+  When a pool shared with other DAGs runs fewer partitions at once than that, set it yourself:
+  ``hook_params={"budget_sharers": <partitions calling HubSpot at once>}``. Each limiter also slows
+  down when HubSpot's ``X-HubSpot-RateLimit-Remaining`` header says the app's window is nearly spent.
 
 Executor settings (``airflow.cfg`` or ``AIRFLOW__SECTION__KEY``): ``core.executor`` =
 ``LocalExecutor`` / ``CeleryExecutor`` / ``KubernetesExecutor``; ``core.parallelism`` >= pool slots
-(per scheduler); ``core.max_active_tasks_per_dag`` >= ``PARTITIONS``; for Celery, worker
-``celery.worker_concurrency`` x workers >= pool slots. The metadata DB must be Postgres or MySQL
-for parallel executors in production.
+(per scheduler); ``core.max_active_tasks_per_dag`` >= ``POOL_SLOTS``; for Celery, worker
+``celery.worker_concurrency`` x workers >= pool slots, a broker (Redis) and a shared metadata DB;
+for Kubernetes, this provider in the worker image and the connection in a secrets backend. The
+metadata DB must be Postgres or MySQL for parallel executors in production.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ HUBSPOT_CONN_ID = "hubspot_partitioned"
 WAREHOUSE_CONN_ID = "warehouse"
 POOL = "hubspot_api"
 PARTITIONS = 4
+#: Partitions calling HubSpot at once: the pool's slots. Fewer than ``PARTITIONS`` is fine: the
+#: rest wait for a slot, and each limiter shares the budget with this many (``budget_sharers``).
+POOL_SLOTS = 4
 REPORTS_DIR = "{{ var.value.get('hubspot_events_reports_dir', '/tmp/hubspot-events') }}"
 RUN_DIR = REPORTS_DIR + "/{{ dag.dag_id }}/{{ run_id | replace(':', '') | replace('+', '') }}"
 
@@ -75,9 +84,10 @@ DOC_MD = f"""
 
 * **upsert_marketing_events** (mapped, {PARTITIONS} instances): each runs the incremental query
   restricted to `partition_key % {PARTITIONS} = map_index` and upserts its slice. All instances run
-  in the `{POOL}` pool, whose slots bound how many call HubSpot at once; each uses the
-  `{HUBSPOT_CONN_ID}` connection, whose `max_requests_per_10s` is its share of the app's budget.
-  Each writes `rejected_<map_index>.jsonl`.
+  in the `{POOL}` pool ({POOL_SLOTS} slots), whose slots bound how many call HubSpot at once; each
+  uses the `{HUBSPOT_CONN_ID}` connection (the app's whole budget) and shares it with the
+  {POOL_SLOTS} partitions running at once (`budget_sharers`, detected from the map and
+  `max_active_tis_per_dagrun`). Each writes `rejected_<map_index>.jsonl`.
 * **check_upsert_errors**: one check over the summed summaries of every partition: fails past
   5 % rejected rows or on any row HubSpot refused.
 * **verify_in_hubspot**: one sample drawn from every partition's `results_<map_index>.jsonl`, read
@@ -113,7 +123,9 @@ with DAG(
         results_path=RUN_DIR + "/results_{{ ti.map_index }}.jsonl",
         hubspot_conn_id=HUBSPOT_CONN_ID,
         pool=POOL,
-        max_active_tis_per_dagrun=PARTITIONS,
+        # Also the cap of the detected budget_sharers; a pool shared with other DAGs that runs fewer
+        # at once needs hook_params={"budget_sharers": <that many>} instead.
+        max_active_tis_per_dagrun=POOL_SLOTS,
         execution_timeout=dt.timedelta(hours=2),
     ).expand(sql=[PARTITION_SQL.format(partitions=PARTITIONS, partition=i) for i in range(PARTITIONS)])
     check = MarketingEventsUpsertCheckOperator(

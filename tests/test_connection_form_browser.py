@@ -137,12 +137,15 @@ def test_hubspot_connection_form_in_chromium(api_server: tuple[str, dict[str, st
             "API version",
             "Requests per 10 s (app budget)",
             "Read timeout (s)",
+            "Tasks sharing the budget",
             "OAuth client secret",
         ):
             assert dialog.get_by_text(label, exact=True).first.is_visible(), label
         for secret in ("element_client_secret", "element_refresh_token"):
             assert dialog.locator(f"input[name={secret}]").get_attribute("type") == "password", secret
         assert dialog.locator("input[name=element_max_requests_per_10s]").input_value() == "100"
+        # No default: empty means "detected for mapped tasks, else learnt from HubSpot's headers".
+        assert dialog.locator("input[name=element_budget_sharers]").input_value() == ""
         # The OAuth endpoint's name contains no word Airflow masks, so its default shows as itself
         # (as "oauth_token_path" it was shown and saved as "***").
         assert dialog.locator("input[name=element_oauth_endpoint]").input_value() == "/oauth/v3/token"

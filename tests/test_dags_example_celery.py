@@ -4,9 +4,11 @@ Starts a private ``redis-server`` and a private PostgreSQL cluster (Debian packa
 test-slow`` installs them with apt-get when missing, and the ``celery`` extra), then ``airflow
 api-server``, ``dag-processor``, ``scheduler`` with ``CeleryExecutor`` and two ``airflow celery
 worker`` processes of two slots each; backfills one day of ``hubspot_marketing_events_scale_out``
-(4 mapped partitions, each configured with the whole app budget, sharing it through HubSpot's
-headers) and checks: the run succeeds, the partitions ran on both workers, no rolling window of the
-sandbox's log holds more than the budget, under 1 % 429s, and every event is in the sandbox once.
+(4 mapped partitions, each configured with the whole app budget, sharing it four ways: the
+``budget_sharers`` each detects from the map, and HubSpot's headers) and checks: the run succeeds,
+the partitions ran on both workers, each partition's limiter shared the budget with 4, no rolling
+window of the sandbox's log holds more than the budget, under 1 % 429s, and every event is in the
+sandbox once.
 Everything started here is stopped here.
 """
 
@@ -205,6 +207,17 @@ def _workers_of_partitions(tmp: Path) -> dict[str, set[int]]:
     return found
 
 
+def _sharers_of_partitions(tmp: Path) -> dict[int, list[int]]:
+    """The ``budget_sharers`` each backfill partition's task log reports, by map index."""
+    found: dict[int, list[int]] = {}
+    logs = tmp / "airflow" / "logs" / f"dag_id={DAG_ID}"
+    for path in logs.glob("run_id=backfill__*/task_id=upsert_marketing_events/map_index=*/*.log"):
+        index = int(path.parent.name.removeprefix("map_index="))
+        text = path.read_text(errors="replace")
+        found[index] = [int(n) for n in re.findall(r"rate budget with (\d+) mapped tasks", text)]
+    return found
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_scale_out_on_celery_workers_holds_the_budget_and_upserts_every_event_once(
@@ -251,3 +264,11 @@ def test_scale_out_on_celery_workers_holds_the_budget_and_upserts_every_event_on
         assert by_worker["worker2"], by_worker
         assert by_worker["worker1"] | by_worker["worker2"] == {0, 1, 2, 3}
         assert not by_worker["worker1"] & by_worker["worker2"]  # each partition ran once
+        # each partition's limiter knew it shared the budget with the 4 (detected from the map)
+        assert _sharers_of_partitions(tmp_path) == {i: [4] for i in range(4)}
+        window_max = _max_in_window([r.at for r in records if r.status != 429], RATE_WINDOW_S)
+        print(  # the figures the report quotes (pytest -rP shows them)
+            f"celery: {len(upserts)} upserts, {len(refused)} 429s ({len(refused) / len(upserts):.2%}), "
+            f"max {window_max} accepted requests in a {RATE_WINDOW_S:g} s window (budget {RATE_LIMIT}), "
+            f"workers {by_worker}"
+        )

@@ -192,7 +192,11 @@ class HubSpotClient:
         self.config = config
         self.auth = auth
         self.limiter = limiter or RollingWindowLimiter(
-            config.max_requests_per_10s, config.rate_window_s, clock=clock, sleep=sleep
+            config.max_requests_per_10s,
+            config.rate_window_s,
+            clock=clock,
+            sleep=sleep,
+            sharers=config.budget_sharers,
         )
         self.stats = ClientStats()
         self._quiet_until = 0.0  # no limiter-wait log line before this clock time

@@ -107,6 +107,9 @@ class ClientConfig:
     :param backoff_base: first backoff step in seconds (doubles per attempt, with jitter).
     :param backoff_cap: longest single backoff in seconds.
     :param pool_size: HTTP connections kept per host (at least the number of sending threads).
+    :param budget_sharers: how many tasks share the app's rate budget at once (e.g. the mapped
+        partitions of one upsert), handed to the default limiter as its ``sharers``; ``None``: not
+        known here (the limiter learns it from HubSpot's rate-limit headers).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -120,6 +123,7 @@ class ClientConfig:
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     pool_size: int = 32
+    budget_sharers: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
@@ -145,6 +149,12 @@ class ClientConfig:
         ):
             if isinstance(ivalue, bool) or not isinstance(ivalue, int) or ivalue < minimum:
                 raise ValueError(f"{name} must be an integer >= {minimum}, got {ivalue!r}.")
+        sharers = self.budget_sharers
+        if sharers is not None and (isinstance(sharers, bool) or not isinstance(sharers, int) or sharers < 1):
+            raise ValueError(
+                f"budget_sharers must be an integer >= 1 (how many tasks share the app's rate budget "
+                f"at once) or empty, got {sharers!r}."
+            )
 
     @property
     def api_prefix(self) -> str:
@@ -193,7 +203,8 @@ class Knob:
             schema["enum"] = [*self.choices, None]
         if self.minimum is not None:
             schema["minimum"] = self.minimum
-        schema["default"] = self.default
+        if self.default is not None:  # no default: the form's field starts empty
+            schema["default"] = self.default
         return {"label": self.label, "description": self.description, "schema": schema}
 
 
@@ -280,6 +291,16 @@ CONNECTION_KNOBS: tuple[Knob, ...] = (
         int,
         "HTTP connections kept open",
         "Connections kept per host; at least the number of batches in flight.",
+        minimum=1,
+    ),
+    Knob(
+        "budget_sharers",
+        "budget_sharers",
+        int,
+        "Tasks sharing the budget",
+        "How many tasks call HubSpot with this app's budget at once, e.g. the mapped partitions "
+        "running on one app. Empty: detected for mapped tasks, else learnt from HubSpot's "
+        "rate-limit headers.",
         minimum=1,
     ),
 )

@@ -91,6 +91,7 @@ class HubSpotHook(BaseHook):
     ``api_version`` (``2026-03``, ``2026-09``, ``v3``), ``timeout`` (alias ``read_timeout``),
     ``connect_timeout``, ``max_requests_per_10s`` (default 100), ``max_retries``,
     ``max_retry_time``, ``backoff_base``, ``backoff_cap``, ``rate_window_s``, ``pool_size``,
+    ``budget_sharers`` (how many tasks share the app's rate budget at once; empty by default),
     ``auth_type`` (``token`` or ``oauth``) and, for OAuth, ``client_id``, ``client_secret``,
     ``refresh_token`` and ``oauth_endpoint`` (formerly ``oauth_token_path``, still read). Each extra
     may also be given as ``extra__hubspot__<name>``.

@@ -331,7 +331,7 @@ class RowWriteOperator(BaseOperator):
             if self.send_nothing:
                 payloads = writer(payloads_location) if payloads_location else None
                 rows = _capture_payloads(rows, mapper, payloads, sample)
-            extra = self._write(rows, mapper, report, options)
+            extra = self._write(rows, mapper, report, options, context)
         summary: dict[str, Any] = {**report.summary(), **extra}
         self.on_summary(context, summary)
         self._log_summary(summary)
@@ -340,9 +340,14 @@ class RowWriteOperator(BaseOperator):
         return summary
 
     def _write(
-        self, rows: Iterator[SourceRow], mapper: RowMapper, report: UpsertReport, options: WriteOptions
+        self,
+        rows: Iterator[SourceRow],
+        mapper: RowMapper,
+        report: UpsertReport,
+        options: WriteOptions,
+        context: Context,
     ) -> Mapping[str, Any]:
-        sending = self._sending()
+        sending = self._sending(context)
         self.log.info(
             "%s from %s in batches of %d, %d in flight%s.",
             self.action,
@@ -356,11 +361,64 @@ class RowWriteOperator(BaseOperator):
         except MissingSourceError as exc:  # no retry heals a configuration mistake
             raise AirflowFailException(str(exc)) from exc
 
-    def _sending(self) -> Sending:
+    def _sending(self, context: Context) -> Sending:
         if self.send_nothing:
             return Sending(None, None, None)
-        client = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id, **self.hook_params).get_conn()
+        hook = HubSpotHook(hubspot_conn_id=self.hubspot_conn_id, **self.hook_params)
+        detected = None
+        if hook.build_config().budget_sharers is None:  # neither the Connection nor hook_params
+            detected = self._mapped_sharers(context)
+            if detected is not None:
+                hook.overrides["budget_sharers"] = detected  # before the client is built
+        client = hook.get_conn()
+        self._log_sharers(client, detected=detected is not None)
         return Sending(client, client.stats.snapshot, headroom_reader(client))
+
+    def _log_sharers(self, client: HubSpotClient, *, detected: bool) -> None:
+        """Say how many tasks the limiter shares the budget with, as the limiter itself holds it."""
+        sharers = client.limiter.state.sharers
+        if sharers < 1:  # unknown: the limiter learns it from HubSpot's headers
+            return
+        if detected:
+            self.log.info(
+                "Sharing the app's rate budget with %d mapped tasks (budget_sharers=%d; set it in "
+                "hook_params when a pool runs fewer at once)",
+                sharers,
+                sharers,
+            )
+        else:
+            self.log.info(
+                "Sharing the app's rate budget with %d tasks (budget_sharers=%d, set on the connection "
+                "or in hook_params)",
+                sharers,
+                sharers,
+            )
+
+    def _mapped_sharers(self, context: Context) -> int | None:
+        """How many instances of this mapped task share the app's rate budget: the map's length in
+        this run, capped by ``max_active_tis_per_dag`` / ``max_active_tis_per_dagrun`` when set.
+
+        :returns: ``None`` for an unmapped task, or when the count cannot be read (an old API
+            server, no supervisor): the limiter then learns it from HubSpot's headers, so a failure
+            here never fails the task.
+        """
+        ti = context.get("ti")  # absent when execute() is called by hand
+        if ti is None or getattr(ti, "map_index", -1) < 0:
+            return None
+        try:
+            where: dict[str, Any] = {"dag_id": ti.dag_id, "task_ids": [ti.task_id], "run_ids": [ti.run_id]}
+            # Instances a shorter map left "removed" (a cleared run whose input shrank) never run.
+            count = int(ti.get_ti_count(**where)) - int(ti.get_ti_count(**where, states=["removed"]))
+        except Exception as exc:  # noqa: BLE001 (a hint only; never fail the task over it)
+            self.log.debug(
+                "Could not count the mapped instances of %s (%r); budget_sharers left unset.",
+                self.task_id,
+                exc,
+            )
+            return None
+        caps = (self.max_active_tis_per_dag, self.max_active_tis_per_dagrun)
+        sharers = min([count, *(cap for cap in caps if cap is not None and cap >= 1)])
+        return sharers if sharers >= 1 else None
 
     def _report_locations(self, context: Context) -> tuple[str, str | None, str | None]:
         """Where the rejected, results and payloads files go (relative paths: the DAG folder)."""

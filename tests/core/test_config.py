@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hubspot_events_provider.core.auth import StaticTokenAuth
+from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.config import (
     DEFAULT_BASE_URL,
     ClientConfig,
@@ -101,6 +103,9 @@ def test_api_prefix(version: str, prefix: str) -> None:
         ({"max_requests_per_10s": 1.5}, "max_requests_per_10s must be an integer >= 1"),
         ({"max_retries": -1}, "max_retries must be an integer >= 0"),
         ({"pool_size": True}, "pool_size must be an integer >= 1"),
+        ({"budget_sharers": 0}, "budget_sharers must be an integer >= 1 (how many tasks share"),
+        ({"budget_sharers": 2.0}, "budget_sharers must be an integer >= 1"),
+        ({"budget_sharers": True}, "budget_sharers must be an integer >= 1"),
         ({"base_url": "http://example.com"}, "Plain http is refused"),
     ],
 )
@@ -113,3 +118,11 @@ def test_repr_has_no_secret_fields() -> None:
     text = repr(ClientConfig(base_url="http://127.0.0.1:1"))
     assert "token" not in text.lower()
     assert "password" not in text.lower()
+
+
+def test_budget_sharers_sets_the_default_limiters_sharers() -> None:
+    base = "http://127.0.0.1:1"
+    assert ClientConfig(base_url=base).budget_sharers is None
+    shared = HubSpotClient(ClientConfig(base_url=base, budget_sharers=3), StaticTokenAuth("x"))
+    alone = HubSpotClient(ClientConfig(base_url=base), StaticTokenAuth("x"))
+    assert (shared.limiter.state.sharers, alone.limiter.state.sharers) == (3, 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from hubspot_events_provider.core.config import CONNECTION_KNOBS, ClientConfig, 
 from hubspot_events_provider.get_provider_info import get_provider_info
 from hubspot_events_provider.hooks.hubspot import OVERRIDABLE, HubSpotHook
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
+from tests.conftest import REPO_ROOT
 
 Factory = Callable[..., SandboxServer]
 PASSWORD_FIELDS = {"client_secret", "refresh_token"}
@@ -53,7 +55,20 @@ def test_overridable_arguments_and_conn_fields_are_the_knobs() -> None:
     auth = {"auth_type", "client_id", "client_secret", "refresh_token", "oauth_endpoint"}
     assert set(conn_fields()) == {k.name for k in CONNECTION_KNOBS} | auth
     for knob in CONNECTION_KNOBS:
-        assert conn_fields()[knob.name]["schema"]["default"] == getattr(ClientConfig(), knob.field)
+        # A knob without a default (budget_sharers) has no "default": the form's field starts empty.
+        assert conn_fields()[knob.name]["schema"].get("default") == getattr(ClientConfig(), knob.field)
+
+
+def test_parameters_doc_has_a_row_per_knob_with_its_default() -> None:
+    doc = (REPO_ROOT / "docs" / "parameters.md").read_text()
+    section = doc[doc.index("## Connection extras and `hook_params`") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| `(\w+)`[^|]* \| ([^|]+) \|", section, re.MULTILINE)}
+    assert sorted(rows) == sorted(k.name for k in CONNECTION_KNOBS)
+    for knob in CONNECTION_KNOBS:
+        default = knob.default
+        shown = "empty" if default is None else f'"{default}"' if isinstance(default, str) else repr(default)
+        assert shown in rows[knob.name], f"{knob.name}: default {shown} not in {rows[knob.name]!r}"
 
 
 # A value for each knob that differs from its default (and from the other knobs' values).
@@ -68,6 +83,7 @@ VALUES: dict[str, Any] = {
     "backoff_cap": 5.0,
     "rate_window_s": 2.5,
     "pool_size": 9,
+    "budget_sharers": 4,
 }
 
 

@@ -98,6 +98,11 @@ def test_default_host_is_hubspot(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"password": "x", "extra": {"timeout": "soon"}}, "extra 'timeout' must be a number"),
         ({"password": "x", "extra": {"max_requests_per_10s": "lots"}}, "must be an integer"),
         ({"password": "x", "extra": {"auth_type": "basic"}}, "auth_type must be 'token' or 'oauth'"),
+        ({"password": "x", "extra": {"budget_sharers": "0"}}, "budget_sharers must be an integer >= 1"),
+        (
+            {"password": "x", "extra": {"budget_sharers": "a few"}},
+            "extra 'budget_sharers' must be an integer",
+        ),
         ({}, "no access token: put the private app token"),
         ({"extra": {"auth_type": "oauth", "client_id": "c"}}, "OAuth needs client_secret, refresh_token"),
     ],
@@ -137,6 +142,17 @@ def test_unknown_arguments_are_refused() -> None:
 def test_overrides_beat_extras(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer) -> None:
     set_conn(monkeypatch, host=sandbox.url, password=sandbox.token, extra={"max_requests_per_10s": 100})
     assert HubSpotHook(max_requests_per_10s=10).client.config.max_requests_per_10s == 10
+
+
+def test_budget_sharers_reaches_the_clients_limiter(
+    monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer
+) -> None:
+    set_conn(monkeypatch, host=sandbox.url, password=sandbox.token, extra={"budget_sharers": 4})
+    assert HubSpotHook().client.limiter.state.sharers == 4
+    assert HubSpotHook(budget_sharers=6).client.limiter.state.sharers == 6  # hook_params win
+    set_conn(monkeypatch, host=sandbox.url, password=sandbox.token, extra={"budget_sharers": ""})
+    client = HubSpotHook().client  # an empty form field: unknown, the headers tell
+    assert (client.config.budget_sharers, client.limiter.state.sharers) == (None, 0)
 
 
 def test_test_connection_success(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer) -> None:
