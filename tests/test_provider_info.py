@@ -103,7 +103,8 @@ def test_providers_manager_registers_the_trigger() -> None:
 
     triggers = [t for t in ProvidersManager().trigger if t.package_name == "airflow-provider-hubspot-events"]
     assert [(t.trigger_class_name, t.integration_name) for t in triggers] == [
-        ("hubspot_events_provider.triggers.marketing_events", "HubSpot Marketing Events")
+        ("hubspot_events_provider.triggers.marketing_events", "HubSpot Marketing Events"),
+        ("hubspot_events_provider.triggers.attendance", "HubSpot Marketing Events"),
     ]
 
 
