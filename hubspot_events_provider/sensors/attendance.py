@@ -4,7 +4,10 @@ HubSpot processes participation writes asynchronously: a breakdown read right af
 request may not show it yet. :class:`MarketingEventAttendanceSensor` draws a seeded sample of the
 participations an attendance run recorded (its results file) and reads each one's breakdown
 (``GET /participations/{externalAccountId}/{externalEventId}/breakdown?contactIdentifier=``) until
-every sampled contact shows the state the run left it in.
+every sampled contact shows the state the run left it in. With ``deferrable=True`` it pokes once,
+then hands the wait to
+:class:`~hubspot_events_provider.triggers.attendance.MarketingEventAttendanceTrigger`; both modes
+check a participation with :func:`~hubspot_events_provider.core.attendance_visibility.read_visible`.
 """
 
 from __future__ import annotations
