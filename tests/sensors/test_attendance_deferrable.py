@@ -24,15 +24,12 @@ from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sensors.marketing_events import MarketingEventAttendanceSensor
 from hubspot_events_provider.triggers.attendance import MarketingEventAttendanceTrigger
 from tests.sensors.test_attendance import _record
-from tests.support import connect, event, make_client
+from tests.sensors.test_marketing_events import _run
 
 
 @pytest.fixture
-def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    connect(monkeypatch, hubspot_sandbox, max_requests_per_10s=10_000)
-    with make_client(hubspot_sandbox) as client:
-        client.upsert_events([event(1), event(2)])
-    return hubspot_sandbox
+def sandbox(attendance_sandbox: SandboxServer) -> SandboxServer:
+    return attendance_sandbox  # events evt-1 and evt-2 (tests/conftest.py)
 
 
 def deferrable(**kwargs: Any) -> MarketingEventAttendanceSensor:
@@ -158,23 +155,6 @@ def _show_after_reads(sandbox: SandboxServer, count: int) -> threading.Thread:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
-
-
-def _run(dag: Any, conf: dict[str, Any]) -> tuple[tuple[str, int], Any]:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    dr = dag.test(run_conf=conf)
-    (ti,) = dr.get_task_instances()
-    with create_session() as session:
-        row = session.scalars(
-            select(XComModel).where(
-                XComModel.dag_id == dag.dag_id, XComModel.run_id == dr.run_id, XComModel.key == "return_value"
-            )
-        ).one_or_none()
-        value = XComModel.deserialize_value(row) if row is not None else None
-    return (str(ti.state), ti.try_number), value
 
 
 @pytest.mark.usefixtures("airflow_db")
