@@ -1,9 +1,11 @@
-"""The ``hubspot`` asset URI scheme: ``hubspot://<portalId>/marketing-events``.
+"""The ``hubspot`` asset URI scheme: ``hubspot://<portalId>/marketing-events`` (the events upsert)
+and ``hubspot://<portalId>/marketing-event-participations`` (the attendance operator).
 
 Registered in the provider info (``asset-uris``): Airflow calls :func:`sanitize_uri` on every
 ``hubspot://`` asset a DAG declares, :func:`create_asset` builds one, and the OpenLineage provider
-turns it into the dataset the upsert operator reports (namespace ``hubspot://<portalId>``, name
-``marketing-events``), so an asset and the lineage output are the same node. When a task with such
+turns it into the dataset the write operator reports (namespace ``hubspot://<portalId>``, name
+``marketing-events`` or ``marketing-event-participations``), so an asset and the lineage output are
+the same node. When a task with such
 an outlet finishes, its asset event carries the run's counts (see :data:`ASSET_EVENT_KEYS`).
 """
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ASSET_EVENT_KEYS",
     "MARKETING_EVENTS",
+    "PARTICIPATIONS",
     "SCHEME",
     "convert_asset_to_openlineage",
     "create_asset",
@@ -30,9 +33,11 @@ __all__ = [
 SCHEME = "hubspot"
 #: The HubSpot object the provider writes; the asset URI's path and the OpenLineage dataset name.
 MARKETING_EVENTS = "marketing-events"
+#: Marketing-event participations (registrations, attendance, cancellations): what attendance writes.
+PARTICIPATIONS = "marketing-event-participations"
 #: Keys of the run summary copied into the asset event's ``extra``.
 ASSET_EVENT_KEYS = ("upserted", "rejected", "failed", "total", "error_rate", "rejected_path")
-_OBJECTS = frozenset({MARKETING_EVENTS})
+_OBJECTS = frozenset({MARKETING_EVENTS, PARTICIPATIONS})
 
 
 def sanitize_uri(uri: SplitResult) -> SplitResult:

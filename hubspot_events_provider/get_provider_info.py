@@ -89,7 +89,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "HubSpot Marketing Events",
-                "python-modules": ["hubspot_events_provider.triggers.marketing_events"],
+                "python-modules": [
+                    "hubspot_events_provider.triggers.marketing_events",
+                    "hubspot_events_provider.triggers.attendance",
+                ],
             }
         ],
         "asset-uris": [

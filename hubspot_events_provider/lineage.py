@@ -1,15 +1,17 @@
-"""What the upsert operator tells Airflow about a run: OpenLineage facets, asset events, extra links.
+"""What a write operator tells Airflow about a run: OpenLineage facets, asset events, extra links.
 
-:class:`HubSpotNativeMixin` is mixed into write operators. After the upsert it records the run's
-summary and the HubSpot account details (``GET /account-info/v3/details``, one read through the
-run's own client and rate limiter), then:
+:class:`HubSpotNativeMixin` is mixed into the write operators (the events upsert, the attendance
+recorder). After the run it records the run's summary and the HubSpot account details
+(``GET /account-info/v3/details``, one read through the run's own client and rate limiter), then:
 
 * fills the asset event of every ``hubspot://`` outlet with the run's counts
   (:data:`~hubspot_events_provider.assets.ASSET_EVENT_KEYS`);
 * serves :meth:`get_openlineage_facets_on_complete`: inputs named as the OpenLineage naming spec
   names them (the SQL's tables, the file's storage location, none for XCom), the output
-  ``hubspot://<portalId>`` / ``marketing-events`` with its row count, the schema of the HubSpot
-  input fields, and column lineage from ``field_map`` and ``custom_properties``;
+  ``hubspot://<portalId>`` / the object written (``marketing-events``, or
+  ``marketing-event-participations`` for attendance) with its row count, the schema of the HubSpot
+  input fields, and column lineage from ``field_map`` and the properties parameter
+  (``custom_properties``, ``contact_properties``);
 * feeds the extra links (:mod:`hubspot_events_provider.links`).
 
 OpenLineage is optional (``pip install airflow-provider-hubspot-events[openlineage]``): its modules
@@ -21,9 +23,10 @@ from __future__ import annotations
 import os
 import urllib.parse
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from hubspot_events_provider.assets import ASSET_EVENT_KEYS, MARKETING_EVENTS, SCHEME, is_hubspot_asset
+from hubspot_events_provider.core.attendance import ATTENDANCE_FIELDS, CONTACT_PROPERTIES
 from hubspot_events_provider.core.errors import HubSpotError
 from hubspot_events_provider.core.model import (
     BOOLEAN_FIELDS,
@@ -33,7 +36,7 @@ from hubspot_events_provider.core.model import (
 )
 from hubspot_events_provider.links import HubSpotMarketingEventsLink, HubSpotRejectedRowsLink
 
-__all__ = ["HubSpotNativeMixin", "file_dataset_name"]
+__all__ = ["ATTENDANCE_SCHEMA", "EVENT_SCHEMA", "HubSpotNativeMixin", "file_dataset_name"]
 
 
 def _field_type(field: str) -> str:
@@ -44,6 +47,19 @@ def _field_type(field: str) -> str:
     if field == CUSTOM_PROPERTIES:
         return "array<struct<name:string,value:string>>"
     return "string"
+
+
+#: ``(field, type)`` of a Marketing Event's input fields: the schema facet of the events output.
+EVENT_SCHEMA = tuple((field, _field_type(field)) for field in HUBSPOT_FIELDS)
+_ATTENDANCE_TYPES = {
+    "vid": "bigint",  # int64 contact ids
+    "interactionDateTime": "timestamp",
+    "joinedAt": "timestamp",
+    "leftAt": "timestamp",
+    CONTACT_PROPERTIES: "map<string,string>",
+}
+#: ``(field, type)`` of a participation's input fields: the schema facet of the attendance output.
+ATTENDANCE_SCHEMA = tuple((field, _ATTENDANCE_TYPES.get(field, "string")) for field in ATTENDANCE_FIELDS)
 
 
 def file_dataset_name(location: str, dag_folder: str | None = None) -> tuple[str, str]:
@@ -59,9 +75,20 @@ def file_dataset_name(location: str, dag_folder: str | None = None) -> tuple[str
 
 
 class HubSpotNativeMixin:
-    """Lineage, asset events and extra links for an operator that upserts Marketing Events."""
+    """Lineage, asset events and extra links for an operator that writes rows to HubSpot.
+
+    The defaults describe the events upsert; another write operator sets the three class
+    attributes below to what it writes (the attendance operator: participations).
+    """
 
     operator_extra_links: Collection[Any] = (HubSpotMarketingEventsLink(), HubSpotRejectedRowsLink())
+
+    #: The HubSpot object written: the OpenLineage output's name, the ``hubspot://`` asset's path.
+    hubspot_object: ClassVar[str] = MARKETING_EVENTS
+    #: ``(field, type)`` of the HubSpot input fields: the output's schema facet.
+    hubspot_schema: ClassVar[tuple[tuple[str, str], ...]] = EVENT_SCHEMA
+    #: Operator parameter holding source keys sent as properties -> the HubSpot field they fill.
+    property_parameters: ClassVar[Mapping[str, str]] = {"custom_properties": CUSTOM_PROPERTIES}
 
     #: The run's summary (the XCom return value), set by :meth:`record_run`.
     hubspot_summary: dict[str, Any] | None = None
@@ -123,7 +150,7 @@ class HubSpotNativeMixin:
             return OperatorLineage(inputs=inputs)
         facets: dict[str, Any] = {
             "schema": SchemaDatasetFacet(
-                fields=[SchemaDatasetFacetFields(name=f, type=_field_type(f)) for f in HUBSPOT_FIELDS]
+                fields=[SchemaDatasetFacetFields(name=f, type=t) for f, t in self.hubspot_schema]
             )
         }
         lineage = self._column_sources()
@@ -144,7 +171,7 @@ class HubSpotNativeMixin:
             )
         output = OutputDataset(
             namespace=namespace,
-            name=MARKETING_EVENTS,
+            name=self.hubspot_object,
             facets=facets,
             outputFacets={
                 "outputStatistics": OutputStatisticsOutputDatasetFacet(
@@ -155,23 +182,25 @@ class HubSpotNativeMixin:
         return OperatorLineage(inputs=inputs, outputs=[output])
 
     def _column_sources(self) -> dict[str, list[str]]:
-        """HubSpot field -> source keys, from ``field_map`` and ``custom_properties``."""
+        """HubSpot field -> source keys, from ``field_map`` and :attr:`property_parameters`."""
         out: dict[str, list[str]] = {}
         field_map = getattr(self, "field_map", None)
         if isinstance(field_map, Mapping):
             for source, target in field_map.items():
                 out.setdefault(str(target), []).append(str(source))
-        custom = getattr(self, "custom_properties", None)
-        if isinstance(custom, Mapping | list | tuple):  # a mapping's keys are the source keys
-            out.setdefault(CUSTOM_PROPERTIES, []).extend(str(k) for k in custom)
+        for parameter, field in self.property_parameters.items():
+            keys = getattr(self, parameter, None)
+            if isinstance(keys, Mapping | list | tuple):  # a mapping's keys are the source keys
+                out.setdefault(field, []).extend(str(k) for k in keys)
         return out
 
     def _openlineage_inputs(self) -> list[Any]:
         from airflow.providers.common.compat.openlineage.facet import Dataset
 
-        events_file = getattr(self, "events_file", None)
-        if events_file is not None:
-            namespace, name = file_dataset_name(str(events_file), self._dag_folder())
+        # The file input is "<rows_field>_file" (events_file, attendance_file), as RowWriteOperator names it.
+        rows_file = getattr(self, f"{getattr(self, 'rows_field', 'events')}_file", None)
+        if rows_file is not None:
+            namespace, name = file_dataset_name(str(rows_file), self._dag_folder())
             return [Dataset(namespace=namespace, name=name)]
         if getattr(self, "sql", None) is not None:
             return self._sql_inputs()

@@ -15,7 +15,7 @@ import tempfile
 import pytest
 
 from hubspot_events_provider.sandbox import SandboxServer
-from tests.support import connect
+from tests.support import connect, event, make_client
 
 _HOME = tempfile.mkdtemp(prefix="hubspot-af-home-")
 os.environ["AIRFLOW_HOME"] = _HOME
@@ -41,4 +41,14 @@ def airflow_db() -> None:
 def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
     """A fresh sandbox (default config), also reachable as the Airflow connection ``hubspot_default``."""
     connect(monkeypatch, hubspot_sandbox)
+    return hubspot_sandbox
+
+
+@pytest.fixture
+def attendance_sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
+    """A fresh sandbox holding events ``acme/evt-1`` and ``acme/evt-2`` (participations need them),
+    reachable as ``hubspot_default`` with a budget the tests never reach."""
+    connect(monkeypatch, hubspot_sandbox, max_requests_per_10s=10_000)
+    with make_client(hubspot_sandbox) as client:
+        client.upsert_events([event(1), event(2)])
     return hubspot_sandbox

@@ -25,6 +25,7 @@ CORE_MODULES = [
     "hubspot_events_provider.core.jsoncodec",
     "hubspot_events_provider.core.attendance",
     "hubspot_events_provider.core.attendance_api",
+    "hubspot_events_provider.core.attendance_visibility",
     "hubspot_events_provider.core.preflight",
     "hubspot_events_provider.sandbox",
 ]

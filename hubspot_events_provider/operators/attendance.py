@@ -7,15 +7,21 @@ shared :class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`'s.
 ``complete_events=True`` every event that received attendance in the run is then completed
 (``POST /events/{externalEventId}/complete`` with the start and end HubSpot holds for it), which makes
 HubSpot compute attendance durations; each completion's outcome is in the summary.
+
+Like the upsert it is Airflow-native through :class:`~hubspot_events_provider.lineage.HubSpotNativeMixin`:
+OpenLineage facets (inputs: the SQL's tables or the file; output ``hubspot://<portalId>`` /
+``marketing-event-participations`` with the recorded count, schema and column lineage), counts on
+the asset event of a ``hubspot://<portalId>/marketing-event-participations`` outlet, extra links.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-from hubspot_events_provider.core.attendance import AttendanceMapper
+from hubspot_events_provider.assets import PARTICIPATIONS
+from hubspot_events_provider.core.attendance import CONTACT_PROPERTIES, AttendanceMapper
 from hubspot_events_provider.core.attendance_api import complete_as_held
 from hubspot_events_provider.core.attendance_kind import ATTENDANCE_KEY_FIELDS, run_attendance
 from hubspot_events_provider.core.client import HubSpotClient
@@ -25,6 +31,7 @@ from hubspot_events_provider.core.report import UpsertReport
 from hubspot_events_provider.core.rows import WriteItem
 from hubspot_events_provider.core.sources import SourceRow
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
+from hubspot_events_provider.lineage import ATTENDANCE_SCHEMA, HubSpotNativeMixin
 from hubspot_events_provider.operators._rowwrite import (
     RowWriteOperator,
     Sending,
@@ -39,7 +46,7 @@ __all__ = ["MAX_COMPLETIONS_LISTED", "RecordMarketingEventAttendanceOperator"]
 MAX_COMPLETIONS_LISTED = 50
 
 
-class RecordMarketingEventAttendanceOperator(RowWriteOperator):
+class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperator):
     """Record marketing-event participations (register, attend, cancel); report every row not recorded.
 
     Give exactly one input: ``attendance``, ``attendance_file`` or ``sql``. After mapping, a row has
@@ -53,6 +60,11 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
     The summary has the upsert summary's keys and invariant (``upserted`` counts recorded
     participations), so ``MarketingEventsUpsertCheckOperator`` gates it unchanged; with
     ``complete_events`` it also holds ``completions`` (counts by status and the first outcomes).
+
+    After a run that sent something, the operator reads the account details once (the portal id)
+    for its OpenLineage output ``hubspot://<portalId>`` / ``marketing-event-participations`` (row
+    count: the recorded participations), its extra links, and the counts it puts on the asset event
+    of a ``hubspot://<portalId>/marketing-event-participations`` outlet.
 
     :param attendance: rows as a list of dicts, an ``XComArg``, a JSON (array or JSON Lines) string,
         or a ``.json``/``.jsonl`` template file next to the DAG. (templated)
@@ -102,6 +114,10 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
     unit = "participation(s)"
     done = "recorded"
     summary_label = "attendance"
+    # What HubSpotNativeMixin reports: participations, their fields, contact_properties' lineage.
+    hubspot_object = PARTICIPATIONS
+    hubspot_schema = ATTENDANCE_SCHEMA
+    property_parameters: ClassVar[Mapping[str, str]] = {"contact_properties": CONTACT_PROPERTIES}
 
     template_fields: Sequence[str] = row_template_fields(
         "attendance", "field_map", "contact_properties", "defaults"
@@ -177,9 +193,14 @@ class RecordMarketingEventAttendanceOperator(RowWriteOperator):
             options=options,
             **extras,
         )
-        if not self.complete_events or sending.client is None:
-            return {}
-        return {"completions": self._complete(sending.client, sorted(touched))}
+        extra: dict[str, Any] = {}
+        if self.complete_events and sending.client is not None:
+            extra["completions"] = self._complete(sending.client, sorted(touched))
+        self.read_account(sending.client)  # lineage namespace and UI link; after the summary's counters
+        return extra
+
+    def on_summary(self, context: Any, summary: Mapping[str, Any]) -> None:
+        self.record_run(context, summary)  # asset events, links, OpenLineage
 
     def _complete(self, client: HubSpotClient, events: list[tuple[str, str]]) -> dict[str, Any]:
         """Complete each event (one call each, in order); a refusal is an outcome, not a failure."""

@@ -4,65 +4,48 @@ HubSpot processes participation writes asynchronously: a breakdown read right af
 request may not show it yet. :class:`MarketingEventAttendanceSensor` draws a seeded sample of the
 participations an attendance run recorded (its results file) and reads each one's breakdown
 (``GET /participations/{externalAccountId}/{externalEventId}/breakdown?contactIdentifier=``) until
-every sampled contact shows the state the run left it in.
+every sampled contact shows the state the run left it in. With ``deferrable=True`` it pokes once,
+then hands the wait to
+:class:`~hubspot_events_provider.triggers.attendance.MarketingEventAttendanceTrigger`; both modes
+check a participation with :func:`~hubspot_events_provider.core.attendance_visibility.read_visible`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any
 
 from airflow.providers.common.compat.sdk import (
+    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
+    conf,
 )
 
 from hubspot_events_provider._storage import dag_folder, read_json_lines
 from hubspot_events_provider.core.attendance import STATE_ORDER
-from hubspot_events_provider.core.attendance_api import get_participation
+from hubspot_events_provider.core.attendance_visibility import (
+    VISIBLE_STATES,
+    EventUnknownError,
+    Participation,
+    format_participations,
+    not_visible_message,
+    read_visible,
+)
 from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.errors import HubSpotNotFoundError, InputError
+from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.sensors._sampling import seeded_sample
+from hubspot_events_provider.triggers.attendance import MarketingEventAttendanceTrigger
 
 __all__ = ["VISIBLE_STATES", "MarketingEventAttendanceSensor", "Participation"]
-
-#: What HubSpot may show for a contact whose latest recorded state is each subscriber state
-#: (completing the event turns a registration without attendance into ``NO_SHOW``).
-VISIBLE_STATES = {
-    "register": frozenset({"REGISTERED", "NO_SHOW"}),
-    "attend": frozenset({"ATTENDED"}),
-    "cancel": frozenset({"CANCELLED"}),
-}
-_MAX_IN_MESSAGE = 50
-
-
-class Participation(NamedTuple):
-    """One sampled participation: event, contact (``email:<address>`` or ``vid:<id>``) and the
-    latest state the results file recorded for it."""
-
-    account: str
-    event: str
-    contact: str
-    state: str
-
-    @property
-    def identifier(self) -> str:
-        """The contact as HubSpot's ``contactIdentifier`` takes it (an email or a contact id)."""
-        return self.contact.split(":", 1)[1]
-
-    def describe(self) -> str:
-        return f"{self.account}/{self.event}/{self.identifier} ({self.state})"
-
-
-def _format(items: Sequence[Participation]) -> str:
-    shown = ", ".join(p.describe() for p in items[:_MAX_IN_MESSAGE])
-    more = len(items) - _MAX_IN_MESSAGE
-    return shown + (f" and {more} more" if more > 0 else "")
 
 
 class MarketingEventAttendanceSensor(BaseSensorOperator):
@@ -76,7 +59,8 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
     breakdown of every sampled contact not yet seen in that state: a contact with no participation
     yet, or in an earlier state, is "not visible yet" (HubSpot is eventually consistent). An empty
     results file succeeds at once. Auth and scope errors fail the task at once; an event HubSpot
-    does not know fails it too (the results file says it was recorded).
+    does not know fails it too (the results file says it was recorded). At ``timeout`` it raises
+    :class:`AirflowSensorTimeout` naming the participations still not visible.
 
     XCom return value: ``{"found": [{"externalAccountId", "externalEventId", "contact",
     "subscriberState", "attendanceState", "contactId"}], "checked": n, "sampled_from": rows}``.
@@ -86,6 +70,11 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
     :param sample_size: how many contacts to check.
     :param sample_seed: seed of the sample.
     :param hubspot_conn_id: the HubSpot Airflow Connection (templated).
+    :param deferrable: poke once, then hand the wait to Airflow's triggerer
+        (:class:`~hubspot_events_provider.triggers.attendance.MarketingEventAttendanceTrigger`), which
+        frees the worker slot; same outcomes and messages as poke mode (both read with
+        :func:`~hubspot_events_provider.core.attendance_visibility.read_visible`). Defaults to
+        ``[operators] default_deferrable``. The triggerer needs this provider installed.
     :param kwargs: :class:`BaseSensorOperator` arguments; ``poke_interval`` defaults to 30 s and
         ``timeout`` to 30 minutes.
     """
@@ -100,6 +89,7 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
         sample_size: int = 20,
         sample_seed: int = 0,
         hubspot_conn_id: str = HubSpotHook.default_conn_name,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
@@ -111,6 +101,9 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
         self.sample_size = sample_size
         self.sample_seed = sample_seed
         self.hubspot_conn_id = hubspot_conn_id
+        if deferrable is None:
+            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
+        self.deferrable = bool(deferrable)
         self._targets: list[Participation] | None = None
         self._sampled_from = 0
         self._found: dict[Participation, dict[str, Any]] = {}
@@ -166,26 +159,9 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
     def _read(self, target: Participation) -> dict[str, Any] | None:
         with fail_task_on_permanent_errors():  # a wrong token or scope: no Airflow retries
             try:
-                found = get_participation(self.client, target.account, target.event, target.identifier)
-            except HubSpotNotFoundError as exc:
-                raise AirflowFailException(
-                    f"HubSpot does not know event {target.account}/{target.event}, yet the results file "
-                    f"says attendance was recorded for it: {exc}"
-                ) from exc
-        if found is None:
-            return None
-        state = (found.get("properties") or {}).get("attendanceState")
-        if state not in VISIBLE_STATES[target.state]:
-            return None
-        contact = (found.get("associations") or {}).get("contact") or {}
-        return {
-            "externalAccountId": target.account,
-            "externalEventId": target.event,
-            "contact": target.contact,
-            "subscriberState": target.state,
-            "attendanceState": state,
-            "contactId": contact.get("contactId"),
-        }
+                return read_visible(self.client, target)
+            except EventUnknownError as exc:  # waiting cannot help
+                raise AirflowFailException(str(exc)) from exc
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
         """Read each sampled participation not seen yet; done when all are visible."""
@@ -199,9 +175,14 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
                 "%d of %d participation(s) not visible yet: %s",
                 len(self._missing),
                 len(targets),
-                _format(self._missing),
+                format_participations(self._missing),
             )
             return False
+        return self._done()
+
+    def _done(self) -> PokeReturnValue:
+        """The XCom value once every sampled participation is visible."""
+        targets = self.targets()
         return PokeReturnValue(
             is_done=True,
             xcom_value={
@@ -213,13 +194,78 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
 
     def execute(self, context: Any) -> Any:
         """Poke until done; at timeout, fail naming the participations still not visible."""
+        if self.deferrable:
+            return self._execute_deferrable(context)
         try:
             return super().execute(context)
         except AirflowSensorTimeout as exc:
             raise AirflowSensorTimeout(
-                f"{exc} {len(self._missing)} of {len(self._targets or [])} participation(s) are still "
-                f"not visible in HubSpot: {_format(self._missing)}"
+                f"{exc} {not_visible_message(self._missing, len(self._targets or []))}"
             ) from exc
+
+    # -- deferrable -------------------------------------------------------------------------------
+
+    def _execute_deferrable(self, context: Any) -> Any:
+        """Poke once; if participations are not visible yet, defer with only their keys and states."""
+        result = self.poke(context)
+        if isinstance(result, PokeReturnValue):
+            return result.xcom_value
+        self.defer(
+            trigger=MarketingEventAttendanceTrigger(
+                hubspot_conn_id=self.hubspot_conn_id,
+                keys=[list(target) for target in self._missing],
+                poke_interval=float(self.poke_interval),
+                end_at=time.time() + float(self.timeout),
+                sampled=len(self.targets()),
+            ),
+            method_name="execute_complete",
+            kwargs={
+                "targets": [list(target) for target in self.targets()],
+                "found": list(self._found.values()),
+                "sampled_from": self._sampled_from,
+            },
+            # The trigger ends itself at end_at naming what is missing; this is only a backstop.
+            timeout=timedelta(seconds=float(self.timeout) + max(60.0, 2 * float(self.poke_interval))),
+        )
+
+    def execute_complete(
+        self,
+        context: Any,
+        event: Mapping[str, Any] | None = None,
+        targets: Sequence[Sequence[str]] = (),
+        found: Sequence[Mapping[str, Any]] = (),
+        sampled_from: int | None = None,
+    ) -> Any:
+        """Turn the trigger's event into poke mode's outcome: XCom value, timeout, skip or failure."""
+        if not isinstance(event, Mapping):
+            raise AirflowException(f"the HubSpot trigger fired without an event: {event!r}")
+        if targets:
+            self._targets = [Participation(*(str(part) for part in key)) for key in targets]
+            self._sampled_from = int(sampled_from or 0)
+        # Without the deferral's kwargs (lost on resume), the draw is deterministic: draw again.
+        targets_now = self.targets()
+        for seen in [*found, *event.get("found", [])]:
+            self._found[Participation(*(str(seen[n]) for n in _FOUND_KEY))] = dict(seen)
+        self._missing = [t for t in targets_now if t not in self._found]
+        status = event.get("status")
+        if status == "success" and self._missing:  # found before deferring, kwargs lost: read again
+            self.poke(context)
+        if status == "success" and not self._missing:
+            return self._done().xcom_value
+        if status == "error":
+            error = AirflowFailException if event.get("fatal") else AirflowException
+            raise error(str(event.get("message")))
+        message = (
+            f"Sensor has timed out; the trigger waited past the specified timeout of {self.timeout}. "
+            f"{not_visible_message(self._missing, len(targets_now))}"
+        )
+        if self.soft_fail:
+            raise AirflowSkipException(message)
+        raise AirflowSensorTimeout(message)
+
+
+#: The keys of a found participation (poke mode's XCom item) that name its :class:`Participation`.
+_FOUND_KEY = ("externalAccountId", "externalEventId", "contact", "subscriberState")
 
 
 def _participation(record: Any, where: str) -> Participation:

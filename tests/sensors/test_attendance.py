@@ -15,15 +15,11 @@ from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSen
 from hubspot_events_provider.operators.attendance import RecordMarketingEventAttendanceOperator
 from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sensors.marketing_events import MarketingEventAttendanceSensor
-from tests.support import connect, event, make_client
 
 
 @pytest.fixture
-def sandbox(hubspot_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
-    connect(monkeypatch, hubspot_sandbox, max_requests_per_10s=10_000)
-    with make_client(hubspot_sandbox) as client:
-        client.upsert_events([event(1), event(2)])
-    return hubspot_sandbox
+def sandbox(attendance_sandbox: SandboxServer) -> SandboxServer:
+    return attendance_sandbox  # events evt-1 and evt-2 (tests/conftest.py)
 
 
 def _rows() -> list[dict[str, Any]]:

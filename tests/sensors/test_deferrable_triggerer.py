@@ -5,6 +5,8 @@ private SQLite home with a one-DAG folder, triggers a run waiting for two events
 exists, waits until the task is ``deferred`` (the worker slot is free), creates the second event in
 the sandbox and waits for the run to succeed: the triggerer's reads found it, and the task resumed on
 a worker and pushed both object ids. (Timeouts and errors: ``tests/triggers/``, through ``run()``.)
+The same for ``MarketingEventAttendanceSensor(deferrable=True)``: sampled participations that HubSpot
+does not show yet (its read lag) until the triggerer sees them.
 """
 
 from __future__ import annotations
@@ -28,16 +30,30 @@ from hubspot_events_provider.sandbox import SandboxServer
 from tests.test_dags_example_scheduler import _free_port, _wait_for_port
 
 DAG_ID = "hubspot_deferred_sensor"
+ATTENDANCE_DAG_ID = "hubspot_deferred_attendance_sensor"
 DEADLINE_S = 300.0
 DAG_FILE = f'''
 import pendulum
 from airflow.sdk import DAG
-from hubspot_events_provider.sensors.marketing_events import MarketingEventsSensor
+from hubspot_events_provider.sensors.marketing_events import (
+    MarketingEventAttendanceSensor,
+    MarketingEventsSensor,
+)
 
 with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
     MarketingEventsSensor(
         task_id="wait",
         external_ids="{{{{ dag_run.conf['ids'] | tojson }}}}",
+        deferrable=True,
+        poke_interval=1,
+        timeout=240,
+    )
+
+with DAG("{ATTENDANCE_DAG_ID}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         catchup=False):
+    MarketingEventAttendanceSensor(
+        task_id="wait",
+        results_path="{{{{ dag_run.conf['results_path'] }}}}",
         deferrable=True,
         poke_interval=1,
         timeout=240,
@@ -67,8 +83,8 @@ def _query(db: Path, sql: str, *args: str) -> list[tuple[object, ...]]:
         return []
 
 
-def _ti_state(db: Path, run_id: str) -> str | None:
-    rows = _query(db, "SELECT state FROM task_instance WHERE dag_id = ? AND run_id = ?", DAG_ID, run_id)
+def _ti_state(db: Path, run_id: str, dag_id: str = DAG_ID) -> str | None:
+    rows = _query(db, "SELECT state FROM task_instance WHERE dag_id = ? AND run_id = ?", dag_id, run_id)
     return str(rows[0][0]) if rows else None
 
 
@@ -144,9 +160,11 @@ def airflow(tmp_path: Path, hubspot_sandbox: SandboxServer) -> Iterator[tuple[di
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _trigger(env: dict[str, str], run_id: str, conf: dict[str, object], deadline: float) -> None:
+def _trigger(
+    env: dict[str, str], run_id: str, conf: dict[str, object], deadline: float, dag_id: str = DAG_ID
+) -> None:
     airflow_bin = str(Path(sys.executable).with_name("airflow"))
-    command = [airflow_bin, "dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", json.dumps(conf)]
+    command = [airflow_bin, "dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf)]
     while time.monotonic() < deadline:  # the DAG must be parsed first
         if subprocess.run(command, env=env, capture_output=True, timeout=180).returncode == 0:
             return
@@ -201,5 +219,85 @@ def test_deferred_sensor_completes_under_a_real_triggerer(
     (trigger_log,) = (tmp_path / "airflow" / "logs").rglob("attempt=1.log.trigger.*.log")
     text = trigger_log.read_text()
     assert "1 of 1 event(s) not readable yet" in text
+    assert "Trigger fired event" in text
+    assert hubspot_sandbox.token not in logs
+
+
+def _record_attendance(sandbox: SandboxServer, results: Path) -> list[str]:
+    """Register three contacts for an event and write the results file the operator would; their emails."""
+    from hubspot_events_provider.core.attendance_api import record_attendance
+
+    emails = [f"t{i}@example.com" for i in range(3)]
+    client = HubSpotClient(ClientConfig(base_url=sandbox.url), StaticTokenAuth(sandbox.token))
+    try:
+        client.upsert_events(
+            [{"externalAccountId": "acme", "externalEventId": "web", "eventName": "W", "eventOrganizer": "A"}]
+        )
+        inputs = [{"email": e, "interactionDateTime": 1_795_000_000_000, "properties": {}} for e in emails]
+        record_attendance(client, "acme", "web", "register", inputs, by_email=True)
+    finally:
+        client.close()
+    lines = [
+        {"position": i + 1, "externalAccountId": "acme", "externalEventId": "web", "contact": f"email:{e}",
+         "subscriberState": "register", "objectId": ""}
+        for i, e in enumerate(emails)
+    ]  # fmt: skip
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return emails
+
+
+def _breakdown_reads(sandbox: SandboxServer) -> int:
+    return sum(1 for r in sandbox.requests() if r.method == "GET" and r.path.endswith("/breakdown"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_deferred_attendance_sensor_completes_under_a_real_triggerer(
+    airflow: tuple[dict[str, str], Path], hubspot_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    env, db = airflow
+    deadline = time.monotonic() + DEADLINE_S
+    hubspot_sandbox.configure(participation_lag_s=3600)  # HubSpot shows nothing yet: the sensor defers
+    results = tmp_path / "results.jsonl"
+    emails = _record_attendance(hubspot_sandbox, results)
+    _trigger(env, "attendance", {"results_path": str(results)}, deadline, ATTENDANCE_DAG_ID)
+
+    def state() -> str | None:
+        return _ti_state(db, "attendance", ATTENDANCE_DAG_ID)
+
+    _wait_for(lambda: state() == "deferred", deadline, "the task to defer")
+    trigger_rows = _query(db, "SELECT classpath, kwargs FROM trigger")
+    assert [row[0] for row in trigger_rows] == [
+        "hubspot_events_provider.triggers.attendance.MarketingEventAttendanceTrigger"
+    ]
+    assert hubspot_sandbox.token not in str(trigger_rows)
+
+    # The worker's one poke read 3 breakdowns; wait for the triggerer's rounds, then the executor's
+    # report of the first workload (the Airflow 3.3 race the events case above explains).
+    _wait_for(lambda: _breakdown_reads(hubspot_sandbox) >= 9, deadline, "the triggerer's reads")
+    scheduler_log = tmp_path / "scheduler.log"
+    _wait_for(
+        lambda: "final_state=deferred" in scheduler_log.read_text(errors="replace"), deadline, "the report"
+    )
+    time.sleep(6)
+    hubspot_sandbox.configure(participation_lag_s=0)
+    _wait_for(lambda: state() in ("success", "failed"), deadline, "the task to finish")
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*.log"))
+    assert state() == "success", logs[-4000:]
+    xcom = _query(
+        db,
+        "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND key = 'return_value'",
+        ATTENDANCE_DAG_ID,
+        "attendance",
+    )
+    value = json.loads(str(xcom[0][0]))
+    held = {p["email"]: str(p["vid"]) for p in hubspot_sandbox.participations()}
+    assert (value["checked"], value["sampled_from"]) == (3, 3)
+    assert [(f["contact"], f["attendanceState"], f["contactId"]) for f in value["found"]] == [
+        (f"email:{e}", "REGISTERED", held[e]) for e in emails
+    ]
+    (trigger_log,) = (tmp_path / "airflow" / "logs").rglob("attempt=1.log.trigger.*.log")
+    text = trigger_log.read_text()
+    assert "3 of 3 participation(s) not visible yet" in text
     assert "Trigger fired event" in text
     assert hubspot_sandbox.token not in logs
