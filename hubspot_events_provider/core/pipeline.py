@@ -82,7 +82,7 @@ class WriteOptions:
     allow_empty: bool = False
     progress_interval_s: float = 10.0
     source: str = "input"
-    overlap: bool = False
+    overlap: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:

@@ -174,7 +174,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         on_missing: str = "ignore",
         max_deletes: int | None = None,
         max_delete_fraction: float | None = 0.1,
-        overlap: bool = False,
+        overlap: bool = True,
         **kwargs: Any,
     ) -> None:
         refuse_secrets(kwargs)
