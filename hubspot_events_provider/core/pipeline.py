@@ -17,7 +17,9 @@
                       report.record_upserted / record_refused  (+ hooks.confirmed / hooks.refused)
 
 Pass 1 (read and validate) raises every input error (a bad line, unmapped keys, an empty input)
-before anything is sent, unless the run *overlaps* reading with sending (:func:`run_writes`).
+before anything is sent, unless the run *overlaps* reading with sending (:func:`run_writes`; the
+default for kinds that allow it), where only what the first row shows (a CSV header, a SQL cursor's
+columns) is sure to come first.
 Pass 2 sends through one shared client, whose limiter keeps the app inside HubSpot's rolling window.
 Transient failures that outlast the client's retries propagate and fail the run; what was already
 decided is in the report files, and a rerun is safe because every kind the pipeline carries is
@@ -72,8 +74,9 @@ class WriteOptions:
     :param progress_interval_s: seconds between progress log lines.
     :param source: a name for the input, used in error messages and carried by every row.
     :param overlap: send full batches while the input is still being read, when the kind allows it
-        (``overlap_sends``) and no state hooks are given (see :func:`run_writes`). ``False`` reads
-        and validates the whole input before the first request.
+        (``overlap_sends``: events), no state hooks are given and it is not a dry run (see
+        :func:`run_writes`); the default. ``False`` reads and validates the whole input before the
+        first request.
     """
 
     batch_size: int = MAX_BATCH_SIZE
@@ -487,11 +490,13 @@ def _drain(in_flight: set[Future[BatchOutcome]], run: _Run, progress: _Progress)
         if not future.cancelled() and future.exception() is None:
             _record(future.result(), run, progress)
     words = run.kind.words
+    # while reading overlapped sending, the total is not known yet
+    total = f"{progress.total_batches}" if progress.total_batches else "? (still reading)"
     run.logger.error(
-        "%s stopped after %d of %d batches (%d %s %s, %d failed). Re-running is safe: %s.",
+        "%s stopped after %d of %s batches (%d %s %s, %d failed). Re-running is safe: %s.",
         words.verb.capitalize(),
         progress.batches_done,
-        progress.total_batches,
+        total,
         run.report.upserted,
         words.noun,
         words.done,

@@ -38,7 +38,10 @@ def test_unreachable_hubspot_fails_with_a_transport_error_and_reports_nothing_up
         f"http://127.0.0.1:{closed_port()}", max_retries=3, max_retry_time=3.0, connect_timeout=0.5
     )
     out = run_core(
-        w.rows, None, config=config, options=UpsertOptions(batch_size=20, max_in_flight=max_in_flight, overlap=overlap)
+        w.rows,
+        None,
+        config=config,
+        options=UpsertOptions(batch_size=20, max_in_flight=max_in_flight, overlap=overlap),
     )
     assert isinstance(out.error, HubSpotTransportError), repr(out.error)
     text = str(out.error)
