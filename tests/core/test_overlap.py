@@ -234,3 +234,23 @@ def test_a_generator_with_a_new_key_at_row_k_fails_naming_it_and_a_fixed_rerun_i
     again = {e["externalEventId"]: e["objectId"] for e in sandbox.events()}
     assert len(again) == 60
     assert {k: again[k] for k in stored} == stored
+
+
+def test_a_partial_batch_leaves_at_once_and_a_later_duplicate_after_the_answers(
+    sandbox: SandboxServer,
+) -> None:
+    """After reading, rows of keys never sent do not wait for the batches in flight (no tail of
+    one round trip); a later duplicate of a sent key still waits for every earlier answer."""
+    sandbox.configure(latency_s=(1.0, 1.0))
+    rows = [event(i) for i in range(25)] + [event(0, eventName="last")]
+    outcome = run(iter(rows_from_events(rows)), sandbox, UpsertOptions(batch_size=10, max_in_flight=4))
+    requests = sandbox.requests()
+    sizes = [len(r.inputs or ()) for r in requests]
+    assert sorted(sizes[:3]) == [5, 10, 10]  # the partial batch may overtake the second full one
+    assert sizes[3] == 1
+    first = [r.at for r in requests[:3]]
+    assert max(first) - min(first) < 0.9  # the partial batch left while the full ones were unanswered
+    assert requests[3].at - max(first) >= 0.95  # evt-0's last row: after every earlier answer
+    assert sandbox.get_event("acme", "evt-0")["eventName"] == "last"  # type: ignore[index]
+    assert outcome.report.summary()["upserted"] == 26
+    accounted_once(outcome)
