@@ -244,7 +244,7 @@ def _run_overlapped(
             progress.add_totals(stream.batches + -(-left // options.batch_size), stream.rows + left)
             _log_read(run, spool.winner_count, stream)
             if left:
-                _send_rest(spool, stream, client, run, pool, in_flight, progress)
+                _send_rest(spool, stream, left, client, run, pool, in_flight, progress)
             while in_flight:
                 _collect(in_flight, run, progress)
         except BaseException:
@@ -257,6 +257,7 @@ def _run_overlapped(
 def _send_rest(
     spool: RowSpool,
     stream: _Stream,
+    left: int,
     client: Any,
     run: _Run,
     pool: ThreadPoolExecutor,
@@ -267,9 +268,12 @@ def _send_rest(
     once, next to the batches still in flight; a row whose key may be in one of those (a later
     duplicate) leaves only after every earlier batch is answered, so the last row of a key wins."""
     now = (i for i in spool.unsent_winners() if i.phase == 0 and not stream.maybe_sent(i.key))
-    _submit_all(now, client, run, pool, in_flight, progress, phase=0, drain=False)
-    later = (i for i in spool.unsent_winners() if i.phase != 0 or stream.maybe_sent(i.key))
-    _submit_all(later, client, run, pool, in_flight, progress)
+    batches, rows = _submit_all(now, client, run, pool, in_flight, progress, phase=0, drain=False)
+    if rows < left:  # the totals, now that the rows are split in two passes
+        size = run.options.batch_size
+        progress.add_totals(stream.batches + batches + -(-(left - rows) // size), progress.total_events)
+        later = (i for i in spool.unsent_winners() if i.phase != 0 or stream.maybe_sent(i.key))
+        _submit_all(later, client, run, pool, in_flight, progress)
 
 
 def _log_read(run: _Run, winners: int, stream: _Stream) -> None:
@@ -493,21 +497,25 @@ def _submit_all(
     *,
     phase: int | None = None,
     drain: bool = True,
-) -> None:
+) -> tuple[int, int]:
     """Send ``items`` in batches, ``max_in_flight`` at a time, a new phase after the previous one.
 
     :param phase: the phase of the batches already in flight (``None``: the first batch waits
         for every batch in flight to be answered).
     :param drain: wait for every batch to be answered before returning.
+    :returns: the batches and rows submitted.
     """
+    batches = rows = 0
     for batch in _batches(items, run.options.batch_size):
         limit = 1 if batch[0].phase != phase else run.options.max_in_flight
         phase = batch[0].phase
         while len(in_flight) >= limit:  # a new phase waits for the previous one to finish
             _collect(in_flight, run, progress)
         in_flight.add(pool.submit(send_batch, run.kind, client, batch))
+        batches, rows = batches + 1, rows + len(batch)
     while drain and in_flight:
         _collect(in_flight, run, progress)
+    return batches, rows
 
 
 def _drain(in_flight: set[Future[BatchOutcome]], run: _Run, progress: _Progress) -> None:

@@ -237,13 +237,15 @@ def test_a_generator_with_a_new_key_at_row_k_fails_naming_it_and_a_fixed_rerun_i
 
 
 def test_a_partial_batch_leaves_at_once_and_a_later_duplicate_after_the_answers(
-    sandbox: SandboxServer,
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """After reading, rows of keys never sent do not wait for the batches in flight (no tail of
     one round trip); a later duplicate of a sent key still waits for every earlier answer."""
     sandbox.configure(latency_s=(1.0, 1.0))
     rows = [event(i) for i in range(25)] + [event(0, eventName="last")]
-    outcome = run(iter(rows_from_events(rows)), sandbox, UpsertOptions(batch_size=10, max_in_flight=4))
+    with caplog.at_level("INFO", logger="hubspot_events_provider.core.pipeline"):
+        outcome = run(iter(rows_from_events(rows)), sandbox, UpsertOptions(batch_size=10, max_in_flight=4))
+    assert caplog.records[-1].getMessage().startswith("Sent 4/4 batches, 26/26 events")
     requests = sandbox.requests()
     sizes = [len(r.inputs or ()) for r in requests]
     assert sorted(sizes[:3]) == [5, 10, 10]  # the partial batch may overtake the second full one
