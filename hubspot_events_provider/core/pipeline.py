@@ -528,12 +528,13 @@ def _drain(in_flight: set[Future[BatchOutcome]], run: _Run, progress: _Progress)
             _record(future.result(), run, progress)
     words = run.kind.words
     # while reading overlapped sending, the total is not known yet
-    total = f"{progress.total_batches}" if progress.total_batches else "? (still reading)"
+    done = f"{progress.batches_done} of {progress.total_batches} batches"
+    if not progress.total_batches:
+        done = f"{progress.batches_done} batches (sent while reading)"
     run.logger.error(
-        "%s stopped after %d of %s batches (%d %s %s, %d failed). Re-running is safe: %s.",
+        "%s stopped after %s (%d %s %s, %d failed). Re-running is safe: %s.",
         words.verb.capitalize(),
-        progress.batches_done,
-        total,
+        done,
         run.report.upserted,
         words.noun,
         words.done,

@@ -199,7 +199,7 @@ def test_progress_while_reading_has_no_totals_yet(
 
 
 def test_a_generator_with_a_new_key_at_row_k_fails_naming_it_and_a_fixed_rerun_is_idempotent(
-    sandbox: SandboxServer,
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The default (overlap) for an input whose keys are known only row by row: the run fails
     naming the row, what was sent before it is in the report and in HubSpot, and a rerun of the
@@ -214,9 +214,15 @@ def test_a_generator_with_a_new_key_at_row_k_fails_naming_it_and_a_fixed_rerun_i
     client = make_client(sandbox)
     options = UpsertOptions(batch_size=10, max_in_flight=2)
     assert options.overlap is True  # the default
-    with pytest.raises(UnmappedFieldsError, match=r"line 45: .*eventNmae") as info:
+    with (
+        caplog.at_level("INFO", logger="hubspot_events_provider.core.pipeline"),
+        pytest.raises(UnmappedFieldsError, match=r"line 45: .*eventNmae") as info,
+    ):
         run_upsert(rows_from_events(produced(44)), EventMapper(), client, report, options=options)
     client.close()
+    [stopped] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert stopped.startswith("Upsert stopped after ")
+    assert " batches (sent while reading) (" in stopped
     assert info.value.line == 45
     sent = sorted(sent_ids(sandbox))
     # rows 1-40 made four full batches; up to 2 in flight, one just queued is cancelled
