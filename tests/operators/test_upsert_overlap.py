@@ -109,6 +109,17 @@ def test_a_column_error_stops_csv_and_sql_before_any_request(
     assert sandbox.events() == []
 
 
+def test_a_required_field_no_json_row_has_sends_nothing_either(
+    sandbox: SandboxServer, tmp_path: pathlib.Path
+) -> None:
+    """JSON rows may differ, so the configuration error comes at the end of the input; every row
+    was invalid on its own, so nothing was sent before it."""
+    rows = [{k: v for k, v in event(i).items() if k != "eventOrganizer"} for i in range(ROWS)]
+    with pytest.raises(AirflowFailException, match="eventOrganizer"):
+        operator(tmp_path, events=rows).execute({})
+    assert sandbox.requests() == []
+
+
 def _partial_results(tmp_path: pathlib.Path) -> list[str]:
     kept = list(tmp_path.glob("results.partial-*.jsonl"))
     assert len(kept) <= 1
