@@ -17,7 +17,9 @@
                       report.record_upserted / record_refused  (+ hooks.confirmed / hooks.refused)
 
 Pass 1 (read and validate) raises every input error (a bad line, unmapped keys, an empty input)
-before anything is sent, unless the run *overlaps* reading with sending (:func:`run_writes`).
+before anything is sent, unless the run *overlaps* reading with sending (:func:`run_writes`; the
+default for kinds that allow it), where only what the first row shows (a CSV header, a SQL cursor's
+columns) is sure to come first.
 Pass 2 sends through one shared client, whose limiter keeps the app inside HubSpot's rolling window.
 Transient failures that outlast the client's retries propagate and fail the run; what was already
 decided is in the report files, and a rerun is safe because every kind the pipeline carries is
@@ -72,8 +74,9 @@ class WriteOptions:
     :param progress_interval_s: seconds between progress log lines.
     :param source: a name for the input, used in error messages and carried by every row.
     :param overlap: send full batches while the input is still being read, when the kind allows it
-        (``overlap_sends``) and no state hooks are given (see :func:`run_writes`). ``False`` reads
-        and validates the whole input before the first request.
+        (``overlap_sends``: events), no state hooks are given and it is not a dry run (see
+        :func:`run_writes`); the default. ``False`` reads and validates the whole input before the
+        first request.
     """
 
     batch_size: int = MAX_BATCH_SIZE
@@ -82,7 +85,7 @@ class WriteOptions:
     allow_empty: bool = False
     progress_interval_s: float = 10.0
     source: str = "input"
-    overlap: bool = False
+    overlap: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -155,8 +158,9 @@ def run_writes(
     **Overlap.** With ``options.overlap``, a kind whose ``overlap_sends`` attribute is true (events)
     and no ``hooks``, full batches of rows whose key has not been sent yet leave while the input is
     still read; the unmapped-key check of the first row (for CSV and SQL: of every row) comes first.
-    Whatever is left (partial batches, a later duplicate of a key already sent) goes after the last
-    row is read and every earlier batch is answered, so the last row of a key still wins. A row
+    Whatever is left goes after the last row is read: rows of keys never sent (partial batches) at
+    once, a later duplicate of a key already sent only once every earlier batch is answered, so the
+    last row of a key still wins. A row
     already sent when a later duplicate appears is accounted by its answer (``upserted``), not as
     superseded; every row is still accounted once.
     """
@@ -236,30 +240,52 @@ def _run_overlapped(
     progress = _Progress(0, 0, noun, options.progress_interval_s, run.logger, headroom)
     in_flight: set[Future[BatchOutcome]] = set()
     with _pool(run) as pool:
-        stream = _Stream(run, client, pool, in_flight, progress)
+        stream = _Stream(run, client, pool, in_flight, progress, spool)
         try:
             _read_and_validate(rows, run, spool, stream.offer)
             _expect(
                 client, stream.batches + -(-max(spool.winner_count - stream.rows, 0) // options.batch_size)
             )
-            while in_flight:  # every early batch answered before a later duplicate leaves
-                _collect(in_flight, run, progress)
             streamed_superseded = 0
             for dup in spool.superseded():
                 if stream.sent(dup.ref.position):
-                    streamed_superseded += 1  # sent, answered, and accounted by its answer
+                    streamed_superseded += 1  # sent, and accounted by its answer
                 else:
                     run.report.record_superseded(dup.ref, dup.replaced_by, dup.key)
             left = spool.winner_count - (stream.rows - streamed_superseded)
             progress.add_totals(stream.batches + -(-left // options.batch_size), stream.rows + left)
             _log_read(run, spool.winner_count, stream)
-            rest = (item for item in spool.winners() if not stream.sent(item.ref.position))
-            _submit_all(rest, client, run, pool, in_flight, progress)
+            if left:
+                _send_rest(spool, stream, left, client, run, pool, in_flight, progress)
+            while in_flight:
+                _collect(in_flight, run, progress)
         except BaseException:
             if stream.batches or in_flight:  # something was sent: say what became of it
                 _drain(in_flight, run, progress)
             raise
     progress.finish()
+
+
+def _send_rest(
+    spool: RowSpool,
+    stream: _Stream,
+    left: int,
+    client: Any,
+    run: _Run,
+    pool: ThreadPoolExecutor,
+    in_flight: set[Future[BatchOutcome]],
+    progress: _Progress,
+) -> None:
+    """Send the winners not sent while reading. Rows of a key never sent (partial batches) leave at
+    once, next to the batches still in flight; a row whose key may be in one of those (a later
+    duplicate) leaves only after every earlier batch is answered, so the last row of a key wins."""
+    now = (i for i in spool.unsent_winners() if i.phase == 0 and not stream.maybe_sent(i.key))
+    batches, rows = _submit_all(now, client, run, pool, in_flight, progress, phase=0, drain=False)
+    if rows < left:  # the totals, now that the rows are split in two passes
+        size = run.options.batch_size
+        progress.add_totals(stream.batches + batches + -(-(left - rows) // size), progress.total_events)
+        later = (i for i in spool.unsent_winners() if i.phase != 0 or stream.maybe_sent(i.key))
+        _submit_all(later, client, run, pool, in_flight, progress)
 
 
 def _log_read(run: _Run, winners: int, stream: _Stream) -> None:
@@ -294,8 +320,9 @@ class _Stream:
         pool: ThreadPoolExecutor,
         in_flight: set[Future[BatchOutcome]],
         progress: _Progress,
+        spool: RowSpool,
     ) -> None:
-        self._run, self._client, self._pool = run, client, pool
+        self._run, self._client, self._pool, self._spool = run, client, pool, spool
         self._in_flight, self._progress = in_flight, progress
         self._keys = bytearray(self._BITS // 8)
         self._positions = bytearray()
@@ -307,7 +334,8 @@ class _Stream:
         h = hash(key) & 0xFFFFFFFFFFFF
         return h % self._BITS, (h >> 23) % self._BITS
 
-    def _maybe_sent(self, key: Any) -> bool:
+    def maybe_sent(self, key: Any) -> bool:
+        """Whether a row of ``key`` may have been sent while reading (never wrong when false)."""
         return all(self._keys[i >> 3] & (1 << (i & 7)) for i in self._slots(key))
 
     def sent(self, position: int) -> bool:
@@ -317,7 +345,7 @@ class _Stream:
 
     def offer(self, item: WriteItem) -> None:
         """Take one valid row; send its group's batch once full."""
-        if item.phase != 0 or self._maybe_sent(item.key):
+        if item.phase != 0 or self.maybe_sent(item.key):
             return  # left for the pass after reading
         buffer = self._buffers.setdefault(item.group, {})
         buffer.pop(item.key, None)  # a later row of an unsent key replaces it (and keeps input order)
@@ -339,6 +367,7 @@ class _Stream:
             if position >> 3 >= len(self._positions):
                 self._positions.extend(bytes((position >> 3) + 1 - len(self._positions) + 4096))
             self._positions[position >> 3] |= 1 << (position & 7)
+        self._spool.mark_sent(item.ref.position for item in batch)
         self.rows += len(batch)
         self.batches += 1
         self._in_flight.add(self._pool.submit(send_batch, self._run.kind, self._client, batch))
@@ -477,17 +506,28 @@ def _submit_all(
     pool: ThreadPoolExecutor,
     in_flight: set[Future[BatchOutcome]],
     progress: _Progress,
-) -> None:
-    """Send ``items`` in batches, ``max_in_flight`` at a time, a new phase after the previous one."""
-    phase: int | None = None
+    *,
+    phase: int | None = None,
+    drain: bool = True,
+) -> tuple[int, int]:
+    """Send ``items`` in batches, ``max_in_flight`` at a time, a new phase after the previous one.
+
+    :param phase: the phase of the batches already in flight (``None``: the first batch waits
+        for every batch in flight to be answered).
+    :param drain: wait for every batch to be answered before returning.
+    :returns: the batches and rows submitted.
+    """
+    batches = rows = 0
     for batch in _batches(items, run.options.batch_size):
         limit = 1 if batch[0].phase != phase else run.options.max_in_flight
         phase = batch[0].phase
         while len(in_flight) >= limit:  # a new phase waits for the previous one to finish
             _collect(in_flight, run, progress)
         in_flight.add(pool.submit(send_batch, run.kind, client, batch))
-    while in_flight:
+        batches, rows = batches + 1, rows + len(batch)
+    while drain and in_flight:
         _collect(in_flight, run, progress)
+    return batches, rows
 
 
 def _drain(in_flight: set[Future[BatchOutcome]], run: _Run, progress: _Progress) -> None:
@@ -499,11 +539,14 @@ def _drain(in_flight: set[Future[BatchOutcome]], run: _Run, progress: _Progress)
         if not future.cancelled() and future.exception() is None:
             _record(future.result(), run, progress)
     words = run.kind.words
+    # while reading overlapped sending, the total is not known yet
+    done = f"{progress.batches_done} of {progress.total_batches} batches"
+    if not progress.total_batches:
+        done = f"{progress.batches_done} batches (sent while reading)"
     run.logger.error(
-        "%s stopped after %d of %d batches (%d %s %s, %d failed). Re-running is safe: %s.",
+        "%s stopped after %s (%d %s %s, %d failed). Re-running is safe: %s.",
         words.verb.capitalize(),
-        progress.batches_done,
-        progress.total_batches,
+        done,
         run.report.upserted,
         words.noun,
         words.done,

@@ -19,7 +19,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -70,11 +70,14 @@ class RowSpool(ClosesOnExit):
             "payload BLOB NOT NULL)"
         )
         self._db.execute("CREATE TABLE winners (position INTEGER PRIMARY KEY, phase INTEGER, grp BLOB)")
+        self._db.execute("CREATE TABLE sent (position INTEGER PRIMARY KEY)")
         self._db.execute("BEGIN")
         self._pending: list[tuple[int, int | None, int, bytes, bytes, int, str, bytes]] = []
         self._sources: dict[str, int] = {}
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default).encode
         self._routed = False  # some row has a group or a phase: winners are read in that order
+        self._sent: list[tuple[int]] = []
+        self.sent_count = 0
         self._finished = False
         self._closed = False
         self.total_count = 0
@@ -120,6 +123,24 @@ class RowSpool(ClosesOnExit):
         if len(self._pending) >= _CHUNK_ROWS:
             self._flush()
 
+    def mark_sent(self, positions: Iterable[int]) -> None:
+        """Note rows sent before :meth:`finish` (sending overlapped reading): :meth:`unsent_winners`
+        leaves them out.
+
+        :param positions: positions of rows already added.
+        :raises RuntimeError: after :meth:`finish`.
+        """
+        if self._finished:
+            raise RuntimeError("RowSpool.mark_sent() after finish()")
+        self._sent.extend((p,) for p in positions)
+        if len(self._sent) >= _CHUNK_ROWS:
+            self._flush_sent()
+
+    def _flush_sent(self) -> None:
+        if self._sent:
+            self._db.executemany("INSERT OR IGNORE INTO sent VALUES (?)", self._sent)
+            self._sent.clear()
+
     def _flush(self) -> None:
         if self._pending:
             try:
@@ -134,7 +155,9 @@ class RowSpool(ClosesOnExit):
         if self._finished:
             return
         self._flush()
+        self._flush_sent()
         db = self._db
+        (self.sent_count,) = db.execute("SELECT COUNT(*) FROM sent").fetchone()
         db.execute("CREATE INDEX rows_key ON rows (key, position)")
         # With a lone MAX(), SQLite takes the bare columns (phase, grp) from the row holding the max.
         if self._routed:
@@ -183,12 +206,26 @@ class RowSpool(ClosesOnExit):
 
     def winners(self) -> Iterator[WriteItem]:
         """Yield the rows to send (the last row of each key) by phase, group, then input order."""
+        return self._winners("")
+
+    def unsent_winners(self) -> Iterator[WriteItem]:
+        """:meth:`winners` minus the rows :meth:`mark_sent` noted, in the same order (a query that
+        skips them: after an overlapped read most winners were sent, and decoding them costs)."""
+        if not self.sent_count:
+            return self._winners("")
+        return self._winners("WHERE w.position NOT IN (SELECT position FROM sent) ")
+
+    def _winners(self, where: str) -> Iterator[WriteItem]:
         self._require_finished()
         cursor = self._db.execute(
             "SELECT r.position, r.line, r.source, r.key, r.original, r.payload, w.grp, w.phase "
             "FROM winners w JOIN rows r ON r.position = w.position "
+            + where
             + ("ORDER BY w.phase, w.grp, w.position" if self._routed else "ORDER BY w.position")
         )
+        return self._items(cursor)
+
+    def _items(self, cursor: sqlite3.Cursor) -> Iterator[WriteItem]:
         names = list(self._sources)
         loads = decode
         groups: dict[bytes, Key] = {}
@@ -211,6 +248,7 @@ class RowSpool(ClosesOnExit):
             return
         self._closed = True
         self._pending.clear()
+        self._sent.clear()
         self._db.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)

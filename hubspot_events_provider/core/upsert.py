@@ -93,6 +93,9 @@ def run_upsert(
     events kind built on ``mapper`` (the other parameters are :func:`run_writes`'s).
 
     :param mapper: turns a source row into a HubSpot event input, or errors.
-    :raises InputError: bad input, raised before anything is sent.
+    :raises InputError: bad input. With ``options.overlap`` (the default) only an error the first
+        row shows (unmapped columns of a CSV header or SQL cursor) is sure to come before anything
+        is sent; a later bad line or new unmapped key stops the run with the batches already sent
+        accounted in ``report`` (see :func:`run_writes`). ``overlap=False`` reads everything first.
     """
     return run_writes(rows, EventKind(mapper), client, report, options=options, **extras)

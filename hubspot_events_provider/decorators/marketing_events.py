@@ -3,8 +3,11 @@
 The decorated function returns or yields event rows (dicts); they go straight into
 :class:`~hubspot_events_provider.operators.upsert.UpsertMarketingEventsOperator`'s pipeline in the same
 task, without an XCom round trip, and the task returns the upsert's summary. A generator is consumed
-row by row, so memory stays flat however many rows it yields. The decorator takes every argument of
-the operator except the inputs (``events``, ``events_file``, ``sql``)::
+row by row, so memory stays flat however many rows it yields, and (the operator's default
+``overlap=True``) full batches leave while it still yields: a row whose key no earlier row had that maps
+to no field stops the run with the batches already sent accounted (``overlap=False`` consumes the whole
+generator first). The decorator takes every argument of the operator except the inputs (``events``,
+``events_file``, ``sql``)::
 
     @task.hubspot_marketing_events(field_map={"id": "externalEventId"}, hubspot_conn_id="hubspot")
     def webinars(ds=None):

@@ -92,12 +92,14 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         Secrets are refused: they belong in the Connection.
     :param fetch_size: rows per ``fetchmany`` for ``sql``.
     :param progress_interval: seconds between progress log lines.
-    :param overlap: send full batches while the input is still being read (faster: about 0.9 of
-        HubSpot's rate instead of 0.85-0.88 on large inputs). CSV and SQL inputs still refuse an
-        unmapped column before anything is sent; for JSON inputs a bad line or a new unmapped key
-        stops the run with the batches already sent accounted, and a row sent before a later
-        duplicate of its event is reported ``upserted`` (the later row still wins in HubSpot).
-        Ignored with ``state_path`` and on dry runs. Default ``False``: read everything first.
+    :param overlap: send full batches while the input is still being read (about 0.9 of HubSpot's
+        rate instead of 0.85-0.88 on large inputs). CSV and SQL inputs still refuse an unmapped
+        column, or a required field no column fills, before anything is sent; a malformed line (JSON
+        or CSV) or, for JSON/XCom inputs, a key no earlier row had stops the run naming the line, with
+        the batches already sent in HubSpot and in the (partial) results file; a rerun of the fixed
+        input is idempotent. A row sent before a later duplicate of its event is reported
+        ``upserted`` (the later row still wins in HubSpot). Ignored with ``state_path`` and on dry
+        runs. Default ``True``; ``False`` reads and validates everything first.
     :param state_path: a sync state (a local path, relative ones from the DAG's folder, or an
         object-storage URI): per event, the digest of the payload HubSpot last confirmed. Rows that
         did not change are not sent (summary ``unchanged``), rows that failed are sent again, and
@@ -174,7 +176,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         on_missing: str = "ignore",
         max_deletes: int | None = None,
         max_delete_fraction: float | None = 0.1,
-        overlap: bool = False,
+        overlap: bool = True,
         **kwargs: Any,
     ) -> None:
         refuse_secrets(kwargs)

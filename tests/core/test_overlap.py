@@ -196,3 +196,69 @@ def test_progress_while_reading_has_no_totals_yet(
     assert any("; 40 sent while reading." in line for line in lines)
     assert lines[-1].startswith("Sent 5/5 batches, 45/45 events")
     assert outcome.report.summary()["upserted"] == 45
+
+
+def test_a_generator_with_a_new_key_at_row_k_fails_naming_it_and_a_fixed_rerun_is_idempotent(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The default (overlap) for an input whose keys are known only row by row: the run fails
+    naming the row, what was sent before it is in the report and in HubSpot, and a rerun of the
+    fixed input stores every event once, the early ones updated in place."""
+
+    def produced(typo_at: int | None) -> Iterator[dict[str, Any]]:
+        for i in range(60):
+            yield event(i, eventNmae="typo") if i == typo_at else event(i)
+
+    rejected_buf, results_buf = io.BytesIO(), io.BytesIO()
+    report = UpsertReport(rejected=JsonLinesWriter(rejected_buf), results=JsonLinesWriter(results_buf))
+    client = make_client(sandbox)
+    options = UpsertOptions(batch_size=10, max_in_flight=2)
+    assert options.overlap is True  # the default
+    with (
+        caplog.at_level("INFO", logger="hubspot_events_provider.core.pipeline"),
+        pytest.raises(UnmappedFieldsError, match=r"line 45: .*eventNmae") as info,
+    ):
+        run_upsert(rows_from_events(produced(44)), EventMapper(), client, report, options=options)
+    client.close()
+    [stopped] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert stopped.startswith("Upsert stopped after ")
+    assert " batches (sent while reading) (" in stopped
+    assert info.value.line == 45
+    sent = sorted(sent_ids(sandbox))
+    # rows 1-40 made four full batches; up to 2 in flight, one just queued is cancelled
+    assert len(sent) in {20, 30, 40}
+    assert sent == sorted(f"evt-{i}" for i in range(len(sent)))
+    results = [json.loads(x)["externalEventId"] for x in results_buf.getvalue().splitlines()]
+    assert sorted(results) == sent
+    assert report.summary()["upserted"] == len(sent)
+    stored = {e["externalEventId"]: e["objectId"] for e in sandbox.events()}
+    assert sorted(stored) == sent
+
+    outcome = run(rows_from_events(produced(None)), sandbox, OVERLAP)
+    assert outcome.report.summary()["upserted"] == 60
+    accounted_once(outcome)
+    again = {e["externalEventId"]: e["objectId"] for e in sandbox.events()}
+    assert len(again) == 60
+    assert {k: again[k] for k in stored} == stored
+
+
+def test_a_partial_batch_leaves_at_once_and_a_later_duplicate_after_the_answers(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After reading, rows of keys never sent do not wait for the batches in flight (no tail of
+    one round trip); a later duplicate of a sent key still waits for every earlier answer."""
+    sandbox.configure(latency_s=(1.0, 1.0))
+    rows = [event(i) for i in range(25)] + [event(0, eventName="last")]
+    with caplog.at_level("INFO", logger="hubspot_events_provider.core.pipeline"):
+        outcome = run(iter(rows_from_events(rows)), sandbox, UpsertOptions(batch_size=10, max_in_flight=4))
+    assert caplog.records[-1].getMessage().startswith("Sent 4/4 batches, 26/26 events")
+    requests = sandbox.requests()
+    sizes = [len(r.inputs or ()) for r in requests]
+    assert sorted(sizes[:3]) == [5, 10, 10]  # the partial batch may overtake the second full one
+    assert sizes[3] == 1
+    first = [r.at for r in requests[:3]]
+    assert max(first) - min(first) < 0.9  # the partial batch left while the full ones were unanswered
+    assert requests[3].at - max(first) >= 0.95  # evt-0's last row: after every earlier answer
+    assert sandbox.get_event("acme", "evt-0")["eventName"] == "last"  # type: ignore[index]
+    assert outcome.report.summary()["upserted"] == 26
+    accounted_once(outcome)

@@ -164,3 +164,20 @@ def test_usage_errors(tmp_path: Path) -> None:
         spool.finish()  # idempotent
         with pytest.raises(RuntimeError, match="after finish"):
             spool.add(_ref(1, 1, {}), ("a", "1"), {})
+
+
+def test_unsent_winners_leave_out_the_rows_marked_sent(tmp_path: Path) -> None:
+    with RowSpool(tmp_path) as spool:
+        for position in range(1, 2501):
+            key = ("acme", f"e{position % 2000}")  # rows 2001-2500 repeat the keys of rows 1-500
+            spool.add(_ref(position, None, {"n": position}), key, _payload(key[1], str(position)))
+            if position <= 1500 and position % 100 == 0:
+                spool.mark_sent(range(position - 99, position + 1))  # 15 batches sent while reading
+        spool.finish()
+        assert spool.sent_count == 1500
+        unsent = [item.ref.position for item in spool.unsent_winners()]
+        # rows 1-500 were sent and then superseded: not winners; 501-1500 sent; the rest are left
+        assert unsent == list(range(1501, 2501))
+        assert [i.ref.position for i in spool.winners()] == list(range(501, 2501))
+        with pytest.raises(RuntimeError, match="after finish"):
+            spool.mark_sent([1])

@@ -25,8 +25,9 @@ def _use(monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, token: str | N
 
 
 def _write_events(path: pathlib.Path, ids: list[str], bad: int = 1) -> None:
-    rows: list[dict[str, Any]] = [{"externalEventId": i, "eventName": f"Event {i}"} for i in ids]
-    rows += [{"externalEventId": f"bad-{n}", "eventName": ""} for n in range(bad)]  # rejected rows
+    # rejected rows first: recorded before the first request even while reading overlaps sending
+    rows: list[dict[str, Any]] = [{"externalEventId": f"bad-{n}", "eventName": ""} for n in range(bad)]
+    rows += [{"externalEventId": i, "eventName": f"Event {i}"} for i in ids]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 

@@ -63,28 +63,36 @@ def assert_accounted(summary: dict[str, Any], rows: list[dict[str, Any]]) -> Non
 # --- partial failures --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("overlap", [False, True])
 @pytest.mark.parametrize("mode", ["200", "207", "400"])
-def test_partial_failure_in_every_mode(sandbox: SandboxServer, tmp_path: pathlib.Path, mode: str) -> None:
+def test_partial_failure_in_every_mode(
+    sandbox: SandboxServer, tmp_path: pathlib.Path, mode: str, overlap: bool
+) -> None:
+    """Read first, row 4 (evt-3) is superseded by row 21 and never sent; overlapped (the default),
+    row 4 left in the first full batch while row 21 was still unread, so both are upserted, row 21
+    after row 4's answer: the last row still wins in HubSpot and every row is accounted once."""
     sandbox.configure(partial_mode=mode, reject_external_event_ids=("evt-4", "evt-17"))
     rows = [event(i) for i in range(25)]
     rows[8] = event(8, startDateTime="someday")  # a validation reject too
-    rows[20] = event(3, eventName="Webinar 3 again")  # a duplicate: row 4 is superseded
-    summary = run(tmp_path, events=rows, batch_size=10)
-    assert (summary["upserted"], summary["rejected"], summary["failed"], summary["superseded"]) == (
-        21,
-        1,
-        2,
-        1,
-    )
+    rows[20] = event(3, eventName="Webinar 3 again")  # a duplicate of row 4
+    summary = run(tmp_path, events=rows, batch_size=10, overlap=overlap)
+    expected = (22, 1, 2, 0) if overlap else (21, 1, 2, 1)
+    assert (summary["upserted"], summary["rejected"], summary["failed"], summary["superseded"]) == expected
     assert (summary["numErrors"], summary["error_rate"]) == (3, 3 / 25)
     assert_accounted(summary, rows)
     stages = {r["row"]["externalEventId"]: r["stage"] for r in read_jsonl(summary["rejected_path"])}
-    assert stages == {"evt-8": "validation", "evt-4": "hubspot", "evt-17": "hubspot", "evt-3": "superseded"}
+    superseded = {} if overlap else {"evt-3": "superseded"}
+    assert stages == {"evt-8": "validation", "evt-4": "hubspot", "evt-17": "hubspot", **superseded}
     assert {e["externalEventId"] for e in sandbox.events()} == {f"evt-{i}" for i in range(25)} - {
         "evt-4", "evt-8", "evt-17", "evt-20",
     }  # fmt: skip
+    assert sandbox.get_event("acme", "evt-3")["eventName"] == "Webinar 3 again"  # type: ignore[index]
     stored = {e["externalEventId"]: str(e["objectId"]) for e in sandbox.events()}
-    assert {r["externalEventId"]: r["objectId"] for r in read_jsonl(summary["results_path"])} == stored
+    results = read_jsonl(summary["results_path"])
+    assert {r["externalEventId"]: r["objectId"] for r in results} == stored
+    assert sorted(r["position"] for r in results if r["externalEventId"] == "evt-3") == (
+        [4, 21] if overlap else [21]
+    )
 
 
 def test_whole_batch_400_split_isolates_the_single_bad_row(

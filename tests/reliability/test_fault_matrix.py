@@ -113,8 +113,11 @@ def run_faulty(kind: str, mode: str, n: int, seed: int, record: Recorder, name: 
         else:
             assert figures["faults"].get(kind, 0) > 0, f"no {kind} fault was injected"
         summary = out.report.summary()
-        assert summary["upserted"] == len(w.upserted)
-        assert summary["failed"] == len(w.hubspot_failed)
+        # (reading overlaps sending: a row sent before its later duplicate counts by its answer)
+        decided = summary["upserted"] + summary["failed"] + summary["superseded"]
+        assert decided == len(w.upserted | w.hubspot_failed | w.superseded)
+        assert summary["upserted"] >= len(w.upserted)
+        assert summary["failed"] >= len(w.hubspot_failed)
         if kind in ("5xx_before", "5xx_after", "drop_before", "drop_after", "truncate", "429"):
             assert summary["retries"] > 0
         record(figures, outcome="success", name=name)

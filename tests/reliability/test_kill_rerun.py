@@ -56,7 +56,8 @@ def test_sigkill_mid_run_then_rerun_ends_correct(tmp_path: Path, record_run: Rec
         second = start_worker(sb, source, tmp_path, 2)
         stdout, stderr = second.communicate(timeout=120)
         assert second.returncode == 0, stderr.decode()[-2000:]
-        assert int(stdout.decode().split()[-1]) == len(w.upserted)
+        # reading overlaps sending: a row sent before its later duplicate counts upserted too
+        assert len(w.upserted) <= int(stdout.decode().split()[-1]) <= len(w.upserted | w.superseded)
         logs = [stderr.decode(), first.stderr.read().decode() if first.stderr else ""]
         figures = check_invariants(
             w,

@@ -162,7 +162,8 @@ def test_no_secret_in_any_output_of_a_dag_run(
             line[:300] for t in texts for line in t.splitlines() if any(s in line for s in SECRETS)
         ]
         if expected == "success":
-            assert xcoms["return_value"]["upserted"] == len(w.upserted)
+            # reading overlaps sending: a row sent before its later duplicate counts upserted too
+            assert len(w.upserted) <= xcoms["return_value"]["upserted"] <= len(w.upserted | w.superseded)
             assert {e["externalEventId"] for e in sb.events()} == set(w.latest)
         else:
             # A failed task pushes no summary and claims no upsert that HubSpot lacks.

@@ -29,16 +29,19 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("max_in_flight", [1, 4])
+@pytest.mark.parametrize(("max_in_flight", "overlap"), [(1, False), (4, False), (4, True)])
 def test_unreachable_hubspot_fails_with_a_transport_error_and_reports_nothing_upserted(
-    max_in_flight: int, record_run: Recorder
+    max_in_flight: int, overlap: bool, record_run: Recorder
 ) -> None:
     w = make_workload(200, seed=1)
     config = fast_config(
         f"http://127.0.0.1:{closed_port()}", max_retries=3, max_retry_time=3.0, connect_timeout=0.5
     )
     out = run_core(
-        w.rows, None, config=config, options=UpsertOptions(batch_size=20, max_in_flight=max_in_flight)
+        w.rows,
+        None,
+        config=config,
+        options=UpsertOptions(batch_size=20, max_in_flight=max_in_flight, overlap=overlap),
     )
     assert isinstance(out.error, HubSpotTransportError), repr(out.error)
     text = str(out.error)
@@ -46,9 +49,15 @@ def test_unreachable_hubspot_fails_with_a_transport_error_and_reports_nothing_up
     assert "POST /marketing/marketing-events/2026-03/events/upsert" in text
     assert out.report.upserted == 0
     assert out.results == []
-    # Only rows decided before sending (validation, duplicates) are in the rejected file.
+    # Only rows decided before sending (validation, duplicates) are in the rejected file; when
+    # reading overlaps sending, the failure stops the read: the invalid rows read before it.
     assert {r["stage"] for r in out.rejected} <= {"validation", "superseded"}
-    assert {r["position"] for r in out.rejected} == w.invalid | w.superseded
+    rejected = {r["position"] for r in out.rejected}
+    if overlap:
+        assert rejected <= w.invalid
+        assert out.report.total < len(w.rows)
+    else:
+        assert rejected == w.invalid | w.superseded
     record_run(
         {"events": len(w.rows), "faults": {"unreachable": 1}, "lost": 0, "duplicates": 0, "leaks": 0},
         outcome="failed:HubSpotTransportError",
