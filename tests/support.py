@@ -33,7 +33,9 @@ def event(i: int, **overrides: Any) -> dict[str, Any]:
 
 def make_client(sandbox: SandboxServer, **config: Any) -> HubSpotClient:
     """A client on ``sandbox`` with a budget the tests never reach and quick retries."""
-    cfg = ClientConfig(base_url=sandbox.url, max_requests_per_10s=10_000, backoff_base=0.01, **config)
+    cfg = ClientConfig(
+        **{"base_url": sandbox.url, "max_requests_per_10s": 10_000, "backoff_base": 0.01, **config}
+    )
     return HubSpotClient(cfg, StaticTokenAuth(sandbox.token))
 
 

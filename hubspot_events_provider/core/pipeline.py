@@ -77,6 +77,8 @@ class WriteOptions:
         (``overlap_sends``: events), no state hooks are given and it is not a dry run (see
         :func:`run_writes`); the default. ``False`` reads and validates the whole input before the
         first request.
+    :param overlap_hold: when overlapping, full batches read while the first one is unanswered
+        wait for the pass after reading (see :class:`_Stream`); ``False`` sends each at once.
     """
 
     batch_size: int = MAX_BATCH_SIZE
@@ -86,6 +88,7 @@ class WriteOptions:
     progress_interval_s: float = 10.0
     source: str = "input"
     overlap: bool = True
+    overlap_hold: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -305,6 +308,12 @@ def _log_read(run: _Run, winners: int, stream: _Stream) -> None:
 class _Stream:
     """Sends full batches while the input is read: rows of phase 0 whose key was not sent yet.
 
+    The first full batch leaves at once (the limiter's probe); the next full batches read before
+    its answer are left for the pass after reading (``options.overlap_hold``). A short input is
+    then read whole while the probe is out, and its size is announced before its other requests (a
+    short run gets a burst, not one request per round trip); a longer one loses nothing, as the
+    limiter lets no second request leave before the probe's answer anyway.
+
     A later row of a key still in the unsent batch replaces it there (the replaced row is then
     superseded, as without overlap). Keys sent are remembered in a fixed 1 MiB Bloom filter: a false
     "maybe sent" only holds a row back for the pass after reading, which is always correct. Sent
@@ -327,6 +336,7 @@ class _Stream:
         self._keys = bytearray(self._BITS // 8)
         self._positions = bytearray()
         self._buffers: dict[Any, dict[Any, WriteItem]] = {}
+        self._first: Future[BatchOutcome] | None = None  # the first batch sent (the probe)
         self.rows = 0
         self.batches = 0
 
@@ -352,7 +362,14 @@ class _Stream:
         buffer[item.key] = item
         if len(buffer) >= self._run.options.batch_size:
             del self._buffers[item.group]
+            if self._holding():
+                return  # its rows are left for the pass after reading
             self._send(list(buffer.values()))
+
+    def _holding(self) -> bool:
+        """Whether full batches wait for the pass after reading: the probe is still unanswered."""
+        first = self._first
+        return self._run.options.overlap_hold and first is not None and not first.done()
 
     def _send(self, batch: list[WriteItem]) -> None:
         if any(future.done() for future in self._in_flight):
@@ -370,7 +387,9 @@ class _Stream:
         self._spool.mark_sent(item.ref.position for item in batch)
         self.rows += len(batch)
         self.batches += 1
-        self._in_flight.add(self._pool.submit(send_batch, self._run.kind, self._client, batch))
+        future = self._pool.submit(send_batch, self._run.kind, self._client, batch)
+        self._first = self._first or future
+        self._in_flight.add(future)
 
 
 def _read_and_validate(

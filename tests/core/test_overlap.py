@@ -24,7 +24,7 @@ from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
 from hubspot_events_provider.sandbox import SandboxServer
 from tests.support import event, make_client
 
-OVERLAP = UpsertOptions(batch_size=10, max_in_flight=2, overlap=True)
+OVERLAP = UpsertOptions(batch_size=10, max_in_flight=2, overlap=True, overlap_hold=False)
 STRICT = UpsertOptions(batch_size=10, max_in_flight=2, overlap=False)
 
 
@@ -188,7 +188,9 @@ def test_overlap_and_strict_runs_leave_hubspot_in_the_same_state(sandbox: Sandbo
 def test_progress_while_reading_has_no_totals_yet(
     sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    options = UpsertOptions(batch_size=10, max_in_flight=2, progress_interval_s=1e-6, overlap=True)
+    options = UpsertOptions(
+        batch_size=10, max_in_flight=2, progress_interval_s=1e-6, overlap=True, overlap_hold=False
+    )
     with caplog.at_level("INFO", logger="hubspot_events_provider.core.pipeline"):
         outcome = run(iter(rows_from_events([event(i) for i in range(45)])), sandbox, options)
     lines = [r.getMessage() for r in caplog.records]
@@ -212,8 +214,8 @@ def test_a_generator_with_a_new_key_at_row_k_fails_naming_it_and_a_fixed_rerun_i
     rejected_buf, results_buf = io.BytesIO(), io.BytesIO()
     report = UpsertReport(rejected=JsonLinesWriter(rejected_buf), results=JsonLinesWriter(results_buf))
     client = make_client(sandbox)
-    options = UpsertOptions(batch_size=10, max_in_flight=2)
-    assert options.overlap is True  # the default
+    assert UpsertOptions().overlap is True  # the default
+    options = UpsertOptions(batch_size=10, max_in_flight=2, overlap_hold=False)  # stream every batch
     with (
         caplog.at_level("INFO", logger="hubspot_events_provider.core.pipeline"),
         pytest.raises(UnmappedFieldsError, match=r"line 45: .*eventNmae") as info,
@@ -262,3 +264,30 @@ def test_a_partial_batch_leaves_at_once_and_a_later_duplicate_after_the_answers(
     assert sandbox.get_event("acme", "evt-0")["eventName"] == "last"  # type: ignore[index]
     assert outcome.report.summary()["upserted"] == 26
     accounted_once(outcome)
+
+
+def slow_after(rows: list[dict[str, Any]], pause_at: int, pause_s: float) -> Iterator[SourceRow]:
+    """The rows, pausing ``pause_s`` once after row ``pause_at`` (a source slower than a round trip)."""
+    for row in rows_from_events(rows):
+        yield row
+        if row.position == pause_at:
+            time.sleep(pause_s)
+
+
+@pytest.mark.parametrize(("pause_s", "streamed"), [(0.0, 10), (1.0, 50)])
+def test_full_batches_wait_while_the_first_one_is_unanswered(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture, pause_s: float, streamed: int
+) -> None:
+    """The default hold: the first batch (the limiter's probe) leaves at once; a 50-row input read
+    before its answer (300 ms) sends the rest after reading, its size announced; when the source
+    is slower than the round trip, full batches stream again once the answer is in."""
+    sandbox.configure(latency_s=(0.3, 0.3))
+    options = UpsertOptions(batch_size=10, max_in_flight=2)
+    assert options.overlap_hold is True  # the default
+    with caplog.at_level("INFO", logger="hubspot_events_provider.core.pipeline"):
+        outcome = run(slow_after([event(i) for i in range(50)], 10, pause_s), sandbox, options)
+    [read] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Read 50 rows")]
+    assert read.endswith(f"; {streamed} sent while reading.")
+    assert outcome.report.summary()["upserted"] == 50
+    accounted_once(outcome)
+    assert sorted(sent_ids(sandbox)) == sorted(f"evt-{i}" for i in range(50))

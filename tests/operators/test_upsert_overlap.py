@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import sqlite3
 from typing import Any
 
@@ -74,7 +75,10 @@ def test_the_default_is_to_overlap_and_full_batches_leave_while_reading(
     assert op.overlap is True
     summary = op.execute({})
     assert (summary["total"], summary["upserted"]) == (35, 35)
-    assert "30 sent while reading" in capsys.readouterr().out  # three full batches of 10
+    # The first batch (the limiter's probe) leaves while reading; the next full ones too once it is
+    # answered (the sandbox answers in a few ms, reading 35 rows may be quicker: 10 to 30 rows).
+    [read] = [line for line in capsys.readouterr().out.splitlines() if "sent while reading" in line]
+    assert re.search(r"; (10|20|30) sent while reading", read), read
     assert sorted(sent_ids(sandbox)) == sorted(f"evt-{i}" for i in range(35))
 
 
@@ -163,7 +167,9 @@ def test_an_input_error_at_row_k_stops_the_run_naming_the_line_and_a_fixed_rerun
     if fault == "unmapped key":
         assert "eventNmae" in str(info.value)
     sent = sent_ids(sandbox)
-    assert len(sent) in {50, 60, 70}  # up to 2 in flight: batches queued behind them were cancelled
+    # Whole batches before row k: the first always (the probe), the next ones once it is answered,
+    # up to 2 in flight (batches queued behind them were cancelled).
+    assert len(sent) in {10, 20, 30, 40, 50, 60, 70}
     assert sorted(sent) == sorted(f"evt-{i}" for i in range(len(sent)))
     assert sorted(_partial_results(tmp_path)) == sorted(sent)
     stored = {e["externalEventId"]: e["objectId"] for e in sandbox.events()}
