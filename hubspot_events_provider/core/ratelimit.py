@@ -27,6 +27,13 @@ frozen :class:`LimiterTuning`:
   ``(ours + bonus) x aim / used`` (weight ``tracking`` per window): the targets of all processes add
   up to the aim within about a window, an early finisher's share is taken over as soon as the
   headers show it gone, and the equal ``bonus`` pulls unequal shares together.
+- **Told N** (``RollingWindowLimiter(sharers=N)``): a task shares from its first answer at the equal
+  share ``aim / N`` (``aim = min(known_ratio x Max, Max - told_margin x sqrt(N))``), keeps to it
+  for one interval while the window fills, then moves towards
+  ``(ours + even x aim / N) x aim / (used + even x aim)``, with ``ours`` our unbiased rate (the
+  count at our own arrival holds half a request too many; never more than our paced limit). A
+  fractional share is paced at ``window / limit`` from a random phase with a count gate of
+  ``ceil(limit)``; pacing goes on through a 429 pause.
 - **429 while shared** (:func:`after_429`): every thread pauses ``pause`` of a window, jittered by
   +-50 % (processes refused together come back apart, ``Retry-After`` honoured when longer) and the
   limit is cut to ``cut`` (85 %) of itself, once per pause.
@@ -108,6 +115,8 @@ class LimiterTuning:
     min_slack_s: float = 0.03
     max_slack: float = 0.1
     slack_growth: float = 1.5
+    # shared phase (issue 17): the told aim's margin for the phases of N paced tasks
+    told_margin: float = 1.5
 
 
 #: The tuning every limiter uses unless given another.
@@ -222,16 +231,43 @@ def _track_others(state: LimiterState, obs: Observation, tuning: LimiterTuning) 
     return new, others >= threshold
 
 
-def _target(state: LimiterState, obs: Observation, used: int, tuning: LimiterTuning) -> float:
+def _known_aim(sharers: int, maximum: int, tuning: LimiterTuning) -> float:
+    """What N told tasks aim at together: ``known_ratio`` of ``Max``, less a margin for their phases.
+
+    Each paced task has ``floor(r)`` or ``ceil(r)`` requests in any window, depending on where the
+    window starts: the app's count varies by up to about ``sqrt(N) / 2`` around the sum of the
+    shares (independent phases), so keep ``told_margin x sqrt(N)`` below ``Max`` besides.
+    """
+    return max(1.0, min(tuning.known_ratio * maximum, maximum - tuning.told_margin * math.sqrt(sharers)))
+
+
+def _our_rate(obs: Observation) -> float:
+    """Our requests per server window, estimated without bias from one answer.
+
+    Our count is known within the time slack: ``ours`` counts every send the server may have
+    counted, ``ours_min`` those it certainly did; take the middle. And the answered request was
+    counted in a window that ends at its own arrival: a paced task sending ``r`` per window (``r``
+    not an integer) always has ``floor(r) + 1`` in such a window, half a request more than its
+    rate on average. At 1-3 requests per window that is a sixth to a half of the share, and summed
+    over 32-64 tasks it pushes the app a quarter over the aim.
+    """
+    low = obs.ours if obs.ours_min is None else obs.ours_min
+    return max((obs.ours + low) / 2 - 0.5, 0.0)
+
+
+def _target(state: LimiterState, obs: Observation, used: int, tuning: LimiterTuning, scale: float) -> float:
     """Our requests per server window that make the app's total the aim (see :func:`control_law`)."""
     if state.sharers > 1:
         # The number of tasks sharing the app is known (a mapped task's map length, say): each gets
-        # an equal part of the aim, and the divisor takes the sum of those parts out again. The
-        # headers alone cannot tell that number, and an equal part sized without it overshoots
-        # (its sum grows with the number of tasks).
-        aim = tuning.known_ratio * obs.maximum
+        # an equal part of the aim, and the divisor takes the sum of those parts out again, so the
+        # targets of N tasks add up to the aim exactly (no per-task bonus: N bonuses would push
+        # the sum a quarter over the aim at N = 64). The headers alone cannot tell that number,
+        # and an equal part sized without it overshoots (its sum grows with the number of tasks).
+        aim = _known_aim(state.sharers, obs.maximum, tuning)
         fair = tuning.even * aim
-        return (obs.ours + tuning.bonus + fair / state.sharers) * aim / (used + fair)
+        # A paced task sends at most its limit: a count that says more is the count's granularity.
+        ours = min(_our_rate(obs), state.limit / scale)
+        return (ours + fair / state.sharers) * aim / (used + fair)
     aim = tuning.shared_ratio * obs.maximum
     return (obs.ours + tuning.bonus) * aim / used
 
@@ -267,6 +303,11 @@ def control_law(
         # A crowded start: too little left for one more request of each process that may be
         # starting with us. Share from the start instead of confirming.
         state = dataclasses.replace(state, shared_until=now + 2 * obs.interval_s)
+    told_start = state.sharers > 1 and obs.sent_at < first_seen and not state.shared(now)
+    if told_start:
+        # Told that N tasks share the app: every answer to a request sent before our first answer
+        # may predate the others' arrivals, so do not grow from it: share from the start.
+        state = dataclasses.replace(state, shared_until=now + 2 * obs.interval_s)
     if not state.shared(now):
         # Alone: the whole budget. Quiet others (requests of a task that ended): what the window
         # has left for us, unpaced, from the start level. One more request per answer, up to that.
@@ -283,7 +324,11 @@ def control_law(
         return dataclasses.replace(state, limit=max(1.0, min(limit, room)), last_adjust=now)
     aim = tuning.shared_ratio * obs.maximum
     limit = state.limit
-    if not was_shared:
+    if not was_shared and state.sharers > 1:
+        # Told N: start from the equal share (a told start sends it at once, paced).
+        equal = max(1.0, _known_aim(state.sharers, obs.maximum, tuning) / state.sharers * scale)
+        limit = equal if told_start else min(limit, equal)
+    elif not was_shared:
         # Someone else started spending: each request in the window may be another process (they
         # start together), and one more may come: start from that part of the aim.
         limit = max(1.0, min(limit, aim / (used + 1) * scale))
@@ -292,7 +337,13 @@ def control_law(
         # Scale what we sent in the server's window by aim / used: the targets of all processes
         # add up to the aim whatever the delay of the answers, an early finisher's share goes to
         # the others as soon as the headers show it, and the equal bonus evens shares out.
-        target = _target(state, obs, used, tuning) * scale
+        target = _target(state, obs, used, tuning, scale) * scale
+        if state.sharers > 1 and now - first_seen <= obs.interval_s:
+            # Told N, first interval: the window still fills (the others' paced requests arrive
+            # after ours were counted), so a low count is no room: keep to the equal share.
+            target = min(
+                target, max(1.0, _known_aim(state.sharers, obs.maximum, tuning) / state.sharers * scale)
+            )
         limit += min(1.0, tuning.tracking * elapsed / obs.interval_s) * (target - limit)
     return dataclasses.replace(state, limit=max(1.0, min(limit, cap)), last_adjust=now)
 
@@ -464,7 +515,13 @@ class RollingWindowLimiter:
         if now < self._next_send:
             return self._next_send - now
         self._prune(now)
-        limit = max(1, int(state.limit))
+        if state.shared(now) and state.sharers > 1:
+            # Told N and paced at window / limit, a fractional share (1.5 per window at 64
+            # sharers) needs a count gate of ceil(limit): with int() it would get 1 per window.
+            # (Not told, the law's shares are not unbiased enough for that: int() is a margin.)
+            limit = max(1, math.ceil(state.limit - 1e-9))
+        else:
+            limit = max(1, int(state.limit))
         if self._probe and self._status is None:
             if self._probe_until is None:
                 self._probe_until = now + self.window_s
@@ -559,7 +616,12 @@ class RollingWindowLimiter:
                 self._state, obs, cap=self._cap, window_s=self.window_s, tuning=self.tuning
             )
             if self._state.shared(now) and not was_shared:
-                self._next_send = 0.0  # pacing starts from the new share
+                # Pacing starts from the new share, one period after our last send plus a random
+                # phase: tasks that start sharing together (the same headers) interleave instead
+                # of sending their paced requests in the same instant.
+                period = self.window_s / max(self._state.limit, 1.0)
+                last = self._sends[-1] if self._sends else -math.inf
+                self._next_send = max(now, last + period) + period * self._rng()
             return status
 
     def penalize(self, retry_after: float | None = None) -> None:
@@ -571,8 +633,8 @@ class RollingWindowLimiter:
         """
         with self._lock:
             now = self._clock()
-            if self._state.shared(now):
-                self._next_send = 0.0  # the pause replaces any pacing
+            # Pacing goes on after the pause (the count gate alone lets ceil(limit) requests go
+            # at once: at 64 sharers of 1.5 each, 128 per window that keep it full of 429s).
             jitter = self._rng()
             self._state = after_429(
                 self._state, now, retry_after, jitter, window_s=self.window_s, tuning=self.tuning
