@@ -116,7 +116,8 @@ class LimiterTuning:
     max_slack: float = 0.1
     slack_growth: float = 1.5
     # shared phase (issue 17): the told aim's margin for the phases of N paced tasks
-    told_margin: float = 1.5
+    told_margin: float = 1.25
+    told_pause: float = 1.0
 
 
 #: The tuning every limiter uses unless given another.
@@ -371,7 +372,8 @@ def after_429(
         return dataclasses.replace(state, slack=slack, paused_until=max(state.paused_until, now + 2 * slack))
     if now < state.paused_until:
         return state  # one pause for the requests refused together
-    pause = max(retry_after or 0.0, window_s * tuning.pause * (0.5 + jitter))
+    mean = tuning.told_pause if state.sharers > 1 else tuning.pause
+    pause = max(retry_after or 0.0, window_s * mean * (0.5 + jitter))
     limit, next_decrease = state.limit, state.next_decrease
     if now >= state.next_decrease:
         limit, next_decrease = max(1.0, limit * tuning.cut), now + pause
