@@ -33,7 +33,7 @@ frozen :class:`LimiterTuning`:
   ``(ours + even x aim / N) x aim / (used + even x aim)``, with ``ours`` our unbiased rate (the
   count at our own arrival holds half a request too many; never more than our paced limit). A
   fractional share is paced at ``window / limit`` from a random phase with a count gate of
-  ``ceil(limit)``; pacing goes on through a 429 pause.
+  ``ceil(limit)``; pacing goes on through a 429 pause, which lasts about a window (``told_pause``).
 - **429 while shared** (:func:`after_429`): every thread pauses ``pause`` of a window, jittered by
   +-50 % (processes refused together come back apart, ``Retry-After`` honoured when longer) and the
   limit is cut to ``cut`` (85 %) of itself, once per pause.
@@ -98,6 +98,11 @@ class LimiterTuning:
         waiting for the GIL under load delays an arrival by tens of ms.
     :param max_slack: largest time slack, as a fraction of the window.
     :param slack_growth: factor applied to the slack after a 429 that was nobody else's.
+    :param told_margin: with a known number of sharers N, the aim is at most
+        ``Max - told_margin x sqrt(N)``: each paced task has ``floor`` or ``ceil`` of its share in a
+        window depending on where it starts, so the app's count varies by about ``sqrt(N) / 2``.
+    :param told_pause: mean pause after a 429 of a task told the number of sharers, in windows
+        (refused requests count in HubSpot's window: a retry within it finds it still full).
     """
 
     probe_share: float = 1 / 64
@@ -115,7 +120,7 @@ class LimiterTuning:
     min_slack_s: float = 0.03
     max_slack: float = 0.1
     slack_growth: float = 1.5
-    # shared phase (issue 17): the told aim's margin for the phases of N paced tasks
+    # shared phase (issue 17), a known number of sharers: aim margin and pause after a 429
     told_margin: float = 1.25
     told_pause: float = 1.0
 
