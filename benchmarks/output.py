@@ -41,7 +41,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({"target": name, "measured": measured, "goal": goal, "met": ok})
 
     for run in _one_task_runs(doc):
-        n = f"{run['n']:,} events"
+        n = f"{run['n']:,} events" if "n" in run else "throughput"
         frac, pct = run["fraction_of_ceiling"], run["server"]["rate_limited_pct"]
         add(f"one task, {n}: fraction of ceiling", frac, ">= 0.9", frac >= 0.9)
         add(f"one task, {n}: 429 share of requests (%)", pct, "<= 1 %", pct <= 1.0)

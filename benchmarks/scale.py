@@ -184,6 +184,10 @@ def simulated(counts: list[int], requests_each: int, seeds: list[int]) -> dict[s
     late_known = _sim_row(len(tasks), told, 100, 10.0)
     late_known.pop("slowest_over_fastest")
     late_known["late_finished"] = [round(t.finished or 0.0, 1) for t in told.tasks]
+    late_known["timeline"] = [
+        {"task": i, "start": t.start, "finished": t.finished, "accepted": [round(a, 2) for a in t.accepted]}
+        for i, t in enumerate(told.tasks)
+    ]
     return {
         "sharers": rows,
         "sharers_known": known,
@@ -221,6 +225,25 @@ def _sharer_rows(
     return rows
 
 
+def _plot_timeline(ax: Any, timeline: list[dict[str, Any]], title: str) -> None:
+    """Accepted requests per 10 s of each task (5 s buckets) in the late/early simulation."""
+    for task in timeline:
+        buckets: dict[int, int] = {}
+        for a in task["accepted"]:
+            buckets[int(a // 5)] = buckets.get(int(a // 5), 0) + 1
+        xs = sorted(buckets)
+        ax.plot(
+            [x * 5 for x in xs],
+            [buckets[x] * 2 for x in xs],
+            label=f"task {task['task']} (start {task['start']:g} s)",
+        )
+    ax.axhline(90, color="grey", linestyle=":", label="90 / 10 s")
+    ax.set_xlabel("simulated seconds")
+    ax.set_ylabel("accepted requests per 10 s")
+    ax.set_title(f"Late starters, an early finisher: {title}")
+    ax.legend(fontsize=7)
+
+
 def plot_scale(doc: dict[str, Any], path: Path) -> None:
     """Requests per 10 s of each task in the late/early simulation, and N-sharer figures."""
     import matplotlib
@@ -229,22 +252,11 @@ def plot_scale(doc: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     sim = doc["simulated"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
-    for task in sim["late_and_early"]["timeline"]:
-        buckets: dict[int, int] = {}
-        for a in task["accepted"]:
-            buckets[int(a // 5)] = buckets.get(int(a // 5), 0) + 1
-        xs = sorted(buckets)
-        left.plot(
-            [x * 5 for x in xs],
-            [buckets[x] * 2 for x in xs],
-            label=f"task {task['task']} (start {task['start']:g} s)",
-        )
-    left.axhline(90, color="grey", linestyle=":", label="aim 90 / 10 s")
-    left.set_xlabel("simulated seconds")
-    left.set_ylabel("accepted requests per 10 s")
-    left.set_title("Late starters and an early finisher (simulation, 100 / 10 s)")
-    left.legend(fontsize=7)
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(19, 4.5))
+    _plot_timeline(left, sim["late_and_early"]["timeline"], "not told")
+    told_timeline = (sim.get("late_and_early_known") or {}).get("timeline")
+    if told_timeline:
+        _plot_timeline(middle, told_timeline, "each told 7 sharers")
     rows = sim["sharers"]
     ns = [r["tasks"] for r in rows]
     right.plot(ns, [r["fraction_of_ceiling"] for r in rows], marker="o", label="aggregate / ceiling")

@@ -17,9 +17,10 @@ frozen :class:`LimiterTuning`:
   request), then ``start`` (a quarter) of it, growing by one request per answer while nobody else
   spends the budget. A run that announces its size (:meth:`~RollingWindowLimiter.expect`; the write
   pipeline does) and is *short* (at most ``short_run``, a quarter of the budget) sends a first
-  burst of ``first_burst`` (1/16, all of it when smaller; ``1/(2N)`` when told ``N`` sharers)
-  instead of the probe: a round trip is a large part of a short run, and sixteen bursts fit in
-  one window. Longer runs keep the probe (one round trip is little to them).
+  burst of ``first_burst`` (1/16, all of it when smaller) instead of the probe: a round trip is a
+  large part of a short run, and sixteen bursts fit in one window. Longer runs keep the probe (one
+  round trip is little to them), and so do tasks told their number of sharers (paced at their equal
+  share from the first answer, a burst gains them nothing).
 - **Quiet others** (a task that just ended: its requests are still in the window, but their count
   does not grow). Until one interval has passed since our first answer, others whose count does not
   grow are not sharing: the limit is what the window has left for us (``Max - others``), at full
@@ -34,6 +35,13 @@ frozen :class:`LimiterTuning`:
   ``(ours + bonus) x aim / used`` (weight ``tracking`` per window): the targets of all processes add
   up to the aim within about a window, an early finisher's share is taken over as soon as the
   headers show it gone, and the equal ``bonus`` pulls unequal shares together.
+- **Told N** (``RollingWindowLimiter(sharers=N)``): a task shares from its first answer at the equal
+  share ``aim / N`` (``aim = min(known_ratio x Max, Max - told_margin x sqrt(N))``), keeps to it
+  for one interval while the window fills, then moves towards
+  ``(ours + even x aim / N) x aim / (used + even x aim)``, with ``ours`` our unbiased rate (the
+  count at our own arrival holds half a request too many; never more than our paced limit). A
+  fractional share is paced at ``window / limit`` from a random phase with a count gate of
+  ``ceil(limit)``; pacing goes on through a 429 pause, which lasts about a window (``told_pause``).
 - **429 while shared** (:func:`after_429`): every thread pauses ``pause`` of a window, jittered by
   +-50 % (processes refused together come back apart, ``Retry-After`` honoured when longer) and the
   limit is cut to ``cut`` (85 %) of itself, once per pause.
@@ -105,6 +113,11 @@ class LimiterTuning:
         most this share of the budget is short: a round trip is a large part of its time, so it
         starts with ``first_burst`` (all of it when smaller). Longer runs keep the probe: one round
         trip more is little to them, and they are the ones that ramp up and share for windows.
+    :param told_margin: with a known number of sharers N, the aim is at most
+        ``Max - told_margin x sqrt(N)``: each paced task has ``floor`` or ``ceil`` of its share in a
+        window depending on where it starts, so the app's count varies by about ``sqrt(N) / 2``.
+    :param told_pause: mean pause after a 429 of a task told the number of sharers, in windows
+        (refused requests count in HubSpot's window: a retry within it finds it still full).
     """
 
     probe_share: float = 1 / 64
@@ -125,6 +138,9 @@ class LimiterTuning:
     # Start phase (added after the constants above, so positional use stays as it was).
     first_burst: float = 1 / 16
     short_run: float = 1 / 4
+    # shared phase (issue 17), a known number of sharers: aim margin and pause after a 429
+    told_margin: float = 1.25
+    told_pause: float = 1.0
 
 
 #: The tuning every limiter uses unless given another.
@@ -239,16 +255,43 @@ def _track_others(state: LimiterState, obs: Observation, tuning: LimiterTuning) 
     return new, others >= threshold
 
 
-def _target(state: LimiterState, obs: Observation, used: int, tuning: LimiterTuning) -> float:
+def _known_aim(sharers: int, maximum: int, tuning: LimiterTuning) -> float:
+    """What N told tasks aim at together: ``known_ratio`` of ``Max``, less a margin for their phases.
+
+    Each paced task has ``floor(r)`` or ``ceil(r)`` requests in any window, depending on where the
+    window starts: the app's count varies by up to about ``sqrt(N) / 2`` around the sum of the
+    shares (independent phases), so keep ``told_margin x sqrt(N)`` below ``Max`` besides.
+    """
+    return max(1.0, min(tuning.known_ratio * maximum, maximum - tuning.told_margin * math.sqrt(sharers)))
+
+
+def _our_rate(obs: Observation) -> float:
+    """Our requests per server window, estimated without bias from one answer.
+
+    Our count is known within the time slack: ``ours`` counts every send the server may have
+    counted, ``ours_min`` those it certainly did; take the middle. And the answered request was
+    counted in a window that ends at its own arrival: a paced task sending ``r`` per window (``r``
+    not an integer) always has ``floor(r) + 1`` in such a window, half a request more than its
+    rate on average. At 1-3 requests per window that is a sixth to a half of the share, and summed
+    over 32-64 tasks it pushes the app a quarter over the aim.
+    """
+    low = obs.ours if obs.ours_min is None else obs.ours_min
+    return max((obs.ours + low) / 2 - 0.5, 0.0)
+
+
+def _target(state: LimiterState, obs: Observation, used: int, tuning: LimiterTuning, scale: float) -> float:
     """Our requests per server window that make the app's total the aim (see :func:`control_law`)."""
     if state.sharers > 1:
         # The number of tasks sharing the app is known (a mapped task's map length, say): each gets
-        # an equal part of the aim, and the divisor takes the sum of those parts out again. The
-        # headers alone cannot tell that number, and an equal part sized without it overshoots
-        # (its sum grows with the number of tasks).
-        aim = tuning.known_ratio * obs.maximum
+        # an equal part of the aim, and the divisor takes the sum of those parts out again, so the
+        # targets of N tasks add up to the aim exactly (no per-task bonus: N bonuses would push
+        # the sum a quarter over the aim at N = 64). The headers alone cannot tell that number,
+        # and an equal part sized without it overshoots (its sum grows with the number of tasks).
+        aim = _known_aim(state.sharers, obs.maximum, tuning)
         fair = tuning.even * aim
-        return (obs.ours + tuning.bonus + fair / state.sharers) * aim / (used + fair)
+        # A paced task sends at most its limit: a count that says more is the count's granularity.
+        ours = min(_our_rate(obs), state.limit / scale)
+        return (ours + fair / state.sharers) * aim / (used + fair)
     aim = tuning.shared_ratio * obs.maximum
     return (obs.ours + tuning.bonus) * aim / used
 
@@ -285,6 +328,11 @@ def control_law(
         # A crowded start: too little left for one more request of each process that may be
         # starting with us. Share from the start instead of confirming.
         state = dataclasses.replace(state, shared_until=now + 2 * obs.interval_s)
+    told_start = state.sharers > 1 and obs.sent_at < first_seen and not state.shared(now)
+    if told_start:
+        # Told that N tasks share the app: every answer to a request sent before our first answer
+        # may predate the others' arrivals, so do not grow from it: share from the start.
+        state = dataclasses.replace(state, shared_until=now + 2 * obs.interval_s)
     if not state.shared(now):
         # Alone: the whole budget. Quiet others (requests of a task that ended): what the window
         # has left for us, unpaced, from the start level. One more request per answer, up to that.
@@ -302,7 +350,11 @@ def control_law(
         return dataclasses.replace(state, limit=max(1.0, min(limit, room)), last_adjust=now)
     aim = tuning.shared_ratio * obs.maximum
     limit = state.limit
-    if not was_shared:
+    if not was_shared and state.sharers > 1:
+        # Told N: start from the equal share (a told start sends it at once, paced).
+        equal = max(1.0, _known_aim(state.sharers, obs.maximum, tuning) / state.sharers * scale)
+        limit = equal if told_start else min(limit, equal)
+    elif not was_shared:
         # Someone else started spending: each request in the window may be another process (they
         # start together), and one more may come: start from that part of the aim.
         limit = max(1.0, min(limit, aim / (used + 1) * scale))
@@ -311,7 +363,13 @@ def control_law(
         # Scale what we sent in the server's window by aim / used: the targets of all processes
         # add up to the aim whatever the delay of the answers, an early finisher's share goes to
         # the others as soon as the headers show it, and the equal bonus evens shares out.
-        target = _target(state, obs, used, tuning) * scale
+        target = _target(state, obs, used, tuning, scale) * scale
+        if state.sharers > 1 and now - first_seen <= obs.interval_s:
+            # Told N, first interval: the window still fills (the others' paced requests arrive
+            # after ours were counted), so a low count is no room: keep to the equal share.
+            target = min(
+                target, max(1.0, _known_aim(state.sharers, obs.maximum, tuning) / state.sharers * scale)
+            )
         limit += min(1.0, tuning.tracking * elapsed / obs.interval_s) * (target - limit)
     return dataclasses.replace(state, limit=max(1.0, min(limit, cap)), last_adjust=now)
 
@@ -339,7 +397,8 @@ def after_429(
         return dataclasses.replace(state, slack=slack, paused_until=max(state.paused_until, now + 2 * slack))
     if now < state.paused_until:
         return state  # one pause for the requests refused together
-    pause = max(retry_after or 0.0, window_s * tuning.pause * (0.5 + jitter))
+    mean = tuning.told_pause if state.sharers > 1 else tuning.pause
+    pause = max(retry_after or 0.0, window_s * mean * (0.5 + jitter))
     limit, next_decrease = state.limit, state.next_decrease
     if now >= state.next_decrease:
         limit, next_decrease = max(1.0, limit * tuning.cut), now + pause
@@ -425,9 +484,11 @@ class RollingWindowLimiter:
         # trip is a large part of its time, and sixteen such bursts fit in one window.
         self._first_burst = max(self._probe_size, math.floor(self._cap * tuning.first_burst))
         if sharers:
-            # Told how many tasks share the budget: their first bursts and the one request each
-            # sends to confirm them fit in it together.
-            self._first_burst = max(1, min(self._first_burst, math.floor(self._cap / (2 * sharers))))
+            # Told how many tasks share the budget: each is paced at its equal share from its first
+            # answer, so a burst gains it nothing, and bursts sent together upset the shared law
+            # (16 told tasks of 20 requests: 4-6 429s and 0.65 of the ceiling with bursts of 3,
+            # none and 0.90 with the probe, in the simulation).
+            self._first_burst = self._probe_size
         self._short_run = max(self._first_burst, math.floor(self._cap * tuning.short_run))
         self._run_total: int | None = None  # the run's requests, when announced (:meth:`expect`)
         slack = min(tuning.max_slack * window_s, max(tuning.slack_ratio * window_s, tuning.min_slack_s))
@@ -495,7 +556,13 @@ class RollingWindowLimiter:
         if now < self._next_send:
             return self._next_send - now
         self._prune(now)
-        limit = max(1, int(state.limit))
+        if state.shared(now) and state.sharers > 1:
+            # Told N and paced at window / limit, a fractional share (1.5 per window at 64
+            # sharers) needs a count gate of ceil(limit): with int() it would get 1 per window.
+            # (Not told, the law's shares are not unbiased enough for that: int() is a margin.)
+            limit = max(1, math.ceil(state.limit - 1e-9))
+        else:
+            limit = max(1, int(state.limit))
         if self._probe and self._status is None:
             if self._probe_until is None:
                 self._probe_until = now + self.window_s
@@ -524,8 +591,7 @@ class RollingWindowLimiter:
         ``tuning.short_run`` of the budget sends ``tuning.first_burst`` of it (all of it when
         smaller) instead of the probe: a short task does not spend a round trip waiting for
         headers, and sixteen such bursts started together still fit in one window (with
-        ``sharers=N``: at most ``1/(2N)`` of the budget each, so that the bursts and one confirming
-        request of each fit). Nothing more leaves before the headers than
+        ``sharers=N`` the probe stays: see the module doc). Nothing more leaves before the headers than
         announced (a retry waits for them); once headers are seen the announcement changes nothing.
 
         :param total: the run's requests (a lower bound is safe).
@@ -626,7 +692,12 @@ class RollingWindowLimiter:
                 self._state, obs, cap=self._cap, window_s=self.window_s, tuning=self.tuning
             )
             if self._state.shared(now) and not was_shared:
-                self._next_send = 0.0  # pacing starts from the new share
+                # Pacing starts from the new share, one period after our last send plus a random
+                # phase: tasks that start sharing together (the same headers) interleave instead
+                # of sending their paced requests in the same instant.
+                period = self.window_s / max(self._state.limit, 1.0)
+                last = self._sends[-1] if self._sends else -math.inf
+                self._next_send = max(now, last + period) + period * self._rng()
             self._wake.notify_all()
             return status
 
@@ -639,8 +710,8 @@ class RollingWindowLimiter:
         """
         with self._lock:
             now = self._clock()
-            if self._state.shared(now):
-                self._next_send = 0.0  # the pause replaces any pacing
+            # Pacing goes on after the pause (the count gate alone lets ceil(limit) requests go
+            # at once: at 64 sharers of 1.5 each, 128 per window that keep it full of 429s).
             jitter = self._rng()
             self._state = after_429(
                 self._state, now, retry_after, jitter, window_s=self.window_s, tuning=self.tuning

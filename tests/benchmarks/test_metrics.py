@@ -74,6 +74,29 @@ def test_targets_verdicts(doc: dict[str, Any], met: list[bool]) -> None:
     assert [t["met"] for t in targets(doc)] == met
 
 
+def test_issue_17_targets_verdicts() -> None:
+    doc = _doc(0.91, 0.5, 30_000, (50, 120))
+    doc["throughput"]["n"] = 20_000
+    doc["throughput_large"] = {"n": 100_000, "fraction_of_ceiling": 0.89, "server": {"rate_limited_pct": 0.6}}
+    doc["back_to_back"] = [{"n": 500, "after_over_ideal": 1.4}, {"n": 2_000, "after_over_ideal": 2.1}]
+    shared = {"fraction_of_ceiling": 0.86, "slowest_over_fastest": 1.6, "server": {"rate_limited_pct": 0.9}}
+    doc["shared_processes_told"] = [{"processes": 4, **shared}]
+    sim = {"tasks": 64, "fraction_of_ceiling": 0.8, "rate_limited_pct": 1.0, "slowest_over_fastest": 1.2}
+    doc["simulated"] = {"sharers": [sim]}
+    verdicts = {t["target"]: t["met"] for t in targets(doc)}
+    assert verdicts["one task, 20,000 events: fraction of ceiling"] is True
+    assert verdicts["one task, 100,000 events: fraction of ceiling"] is False
+    assert verdicts["one task, 100,000 events: 429 share of requests (%)"] is True
+    assert verdicts["back to back, 500 events: wall over ideal"] is True
+    assert verdicts["back to back, 2,000 events: wall over ideal"] is False
+    assert verdicts["4 processes (told N): aggregate fraction of ceiling"] is True
+    assert verdicts["4 processes (told N): 429 share (%)"] is True
+    assert verdicts["4 processes (told N): slowest over fastest"] is False
+    assert verdicts["simulation, 64 tasks (N from headers): aggregate fraction of ceiling"] is False
+    assert verdicts["simulation, 64 tasks (N from headers): 429 share (%)"] is False
+    assert verdicts["simulation, 64 tasks (N from headers): slowest over fastest"] is True
+
+
 @pytest.mark.parametrize("i", [0, 1, 49, 50, 12345])
 def test_mapper_turns_generated_rows_into_the_baselines_payload(i: int) -> None:
     mapper = EventMapper(field_map=FIELD_MAP, custom_properties=list(CUSTOM_PROPERTIES), timezone="UTC")

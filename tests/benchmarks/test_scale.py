@@ -16,6 +16,9 @@ def test_every_simulated_request_is_accepted_once_and_counted() -> None:
     accepted = sum(len(t["accepted"]) for t in late["timeline"])
     assert accepted == 4 * 150 + 30 + 2 * 80
     assert all(t["finished"] is not None for t in late["timeline"])
+    told = doc["late_and_early_known"]["timeline"]  # the plot's middle panel
+    assert sum(len(t["accepted"]) for t in told) == accepted
+    assert [t["start"] for t in told] == [0.0] * 5 + [40.0] * 2
     lines = markdown_scale({"simulated": doc})
     assert any(line.startswith("| 4 | 200 |") for line in lines)
 

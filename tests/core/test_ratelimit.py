@@ -548,22 +548,22 @@ def test_control_law_shared_target_is_our_part_of_the_aim() -> None:
 
 @pytest.mark.parametrize("ours", [5, 10, 30, 45])
 def test_known_sharers_get_an_equal_part_taken_out_of_the_scaling(ours: int) -> None:
-    # Told there are 2 sharers: each gets even x aim / 2 on top of its part, and the divisor takes
-    # the sum of those parts out, so two tasks' targets still add up to the aim (plus the bonus).
+    # Told there are 2 sharers: each gets even x aim / 2 on top of its part (its count less the
+    # half request a count at its own arrival holds too many), and the divisor takes the sum of
+    # those parts out, so two tasks' targets add up to the aim (no per-task bonus).
     start = dataclasses.replace(START, sharers=2)
     shared = step(start, obs(1.0, 99, 1), obs(1.2, 70, 2, sent_at=1.05))
     assert shared.shared(1.2)
-    after = step(shared, obs(6.2, 50, ours, sent_at=6.1))
+    # one interval after the first answer (before it, a told task keeps to its equal share)
+    after = step(shared, obs(11.2, 50, ours, sent_at=11.1))
     aim = DEFAULT_TUNING.known_ratio * 100
     fair = DEFAULT_TUNING.even * aim
-    assert after.limit == pytest.approx((ours + DEFAULT_TUNING.bonus + fair / 2) * aim / (50 + fair))
-    other = step(shared, obs(6.2, 50, 50 - ours, sent_at=6.1))
-    assert after.limit + other.limit == pytest.approx(
-        (50 + 2 * DEFAULT_TUNING.bonus + fair) * aim / (50 + fair)
-    )
+    assert after.limit == pytest.approx((ours - 0.5 + fair / 2) * aim / (50 + fair))
+    other = step(shared, obs(11.2, 50, 50 - ours, sent_at=11.1))
+    assert after.limit + other.limit == pytest.approx((50 - 1 + fair) * aim / (50 + fair))
     # the smaller share grows by a larger fraction than without the count: shares even out
     unknown = step(
-        step(START, obs(1.0, 99, 1), obs(1.2, 70, 2, sent_at=1.05)), obs(6.2, 50, ours, sent_at=6.1)
+        step(START, obs(1.0, 99, 1), obs(1.2, 70, 2, sent_at=1.05)), obs(11.2, 50, ours, sent_at=11.1)
     )
     assert (after.limit > unknown.limit) is (ours < 25)
 

@@ -84,8 +84,8 @@ def leave_now(lim: RollingWindowLimiter) -> int:
         (190, 40, None, 11),  # Pro budget: 190 / 16
         (190, 48, None, 2),  # past 190 / 4: the probe, 190 / 64
         (19, 4, None, 1),  # the compressed window: 19 / 16 rounds down to the probe
-        (100, 20, 4, 6),  # told 4 sharers: 100 / 8 each would fit, the burst stays 6
-        (100, 20, 16, 3),  # told 16: 100 / 32 each, so 16 bursts and 16 confirmations fit
+        (100, 20, 4, 1),  # told sharers: the probe (paced at the equal share from the first answer)
+        (100, 20, 16, 1),
         (100, 20, 64, 1),
     ],
 )
