@@ -46,7 +46,7 @@ def _ours(
 
 
 def back_to_back(
-    data: Path, sizes: list[int], latency_s: float = 0.1, *, overlap: bool = False
+    data: Path, sizes: list[int], latency_s: float = 0.1, *, overlap: bool = True
 ) -> list[dict[str, Any]]:
     """Each size alone, then right after a 2,000-event task, on HubSpot's real window (100 / 10 s).
 
@@ -54,7 +54,7 @@ def back_to_back(
     :param sizes: events per measured task.
     :param latency_s: the sandbox's fixed latency.
     :param overlap: the measured tasks' ``UpsertOptions.overlap`` (default: the runner's default,
-        read everything first, as a new user runs it).
+        reading overlapped with sending, as a new user runs it).
     """
     before = datagen.write_jsonl(data / "b2b-before.jsonl", 2_000, prefix="before")
     out: list[dict[str, Any]] = []

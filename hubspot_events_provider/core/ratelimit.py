@@ -4,7 +4,8 @@
 only when the last ``window_s`` seconds, plus a small time slack, hold fewer than its limit. The
 slack (2 % of the window, at least 30 ms, at most 10 %) covers the jitter between our clock and the
 arrival at HubSpot, so a process alone uses the whole budget; a 429 that the headers show was
-nobody else's (jitter) costs a wait of two slacks and widens the slack by half, never a cut.
+nobody else's (jitter) costs a wait of two slacks and widens the slack by half, never a cut; ten
+windows without one narrow it again.
 
 The limit follows HubSpot's ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` headers,
 read on every answer (:meth:`~RollingWindowLimiter.observe`): ``Max - Remaining`` is what the whole
@@ -68,6 +69,7 @@ __all__ = [
     "RollingWindowLimiter",
     "after_429",
     "control_law",
+    "initial_slack",
 ]
 
 HEADER_MAX = "X-HubSpot-RateLimit-Max"
@@ -106,6 +108,9 @@ class LimiterTuning:
         waiting for the GIL under load delays an arrival by tens of ms.
     :param max_slack: largest time slack, as a fraction of the window.
     :param slack_growth: factor applied to the slack after a 429 that was nobody else's.
+    :param slack_calm_windows: windows without such a 429 after which a widened slack narrows by
+        ``slack_growth`` again (towards its initial value): one burst of jitter (a loaded machine,
+        a slow connection) must not cost the rest of a long run its pace.
     :param first_burst: (start phase) share of the budget a short run (see ``short_run``) sends
         before the first rate-limit headers instead of the probe: sixteen short runs started
         together still fit in one window.
@@ -138,6 +143,8 @@ class LimiterTuning:
     # Start phase (added after the constants above, so positional use stays as it was).
     first_burst: float = 1 / 16
     short_run: float = 1 / 4
+    # Alone: windows without a 429 after which a widened slack narrows again by slack_growth.
+    slack_calm_windows: float = 10.0
     # shared phase (issue 17), a known number of sharers: aim margin and pause after a 429
     told_margin: float = 1.25
     told_pause: float = 1.0
@@ -204,6 +211,7 @@ class LimiterState:
     :param next_decrease: no second cut before then.
     :param slack: seconds added to the expiry of our oldest send before its slot is used again.
     :param sharers: how many tasks share the app's budget when known (0: unknown).
+    :param slack_widened_at: when the slack last widened or narrowed (see ``slack_calm_windows``).
     """
 
     limit: float
@@ -217,10 +225,27 @@ class LimiterState:
     paused_until: float = 0.0
     next_decrease: float = 0.0
     sharers: int = 0
+    slack_widened_at: float = -math.inf
 
     def shared(self, now: float) -> bool:
         """Whether others spend the same budget (then requests are paced)."""
         return now < self.shared_until
+
+
+def initial_slack(tuning: LimiterTuning, window_s: float) -> float:
+    """The time slack a limiter starts with (and narrows back to): ``slack_ratio`` of the window,
+    at least ``min_slack_s``, at most ``max_slack`` of it."""
+    return min(tuning.max_slack * window_s, max(tuning.slack_ratio * window_s, tuning.min_slack_s))
+
+
+def _calmer_slack(state: LimiterState, now: float, window_s: float, tuning: LimiterTuning) -> LimiterState:
+    """Narrow a widened slack by ``slack_growth`` after ``slack_calm_windows`` without a 429."""
+    base = initial_slack(tuning, window_s)
+    if state.slack <= base or now - state.slack_widened_at < tuning.slack_calm_windows * window_s:
+        return state
+    return dataclasses.replace(
+        state, slack=max(base, state.slack / tuning.slack_growth), slack_widened_at=now
+    )
 
 
 def _threshold(maximum: int, tuning: LimiterTuning) -> float:
@@ -347,6 +372,7 @@ def control_law(
                 room = min(room, obs.ours + 1.0 if first_answer else state.limit)
             else:
                 limit = max(limit, math.ceil(cap * tuning.start))  # confirmed: as if alone
+        state = _calmer_slack(state, now, window_s, tuning)
         return dataclasses.replace(state, limit=max(1.0, min(limit, room)), last_adjust=now)
     aim = tuning.shared_ratio * obs.maximum
     limit = state.limit
@@ -394,7 +420,8 @@ def after_429(
     """
     if not state.shared(now):
         slack = min(tuning.max_slack * window_s, max(state.slack * tuning.slack_growth, 0.005))
-        return dataclasses.replace(state, slack=slack, paused_until=max(state.paused_until, now + 2 * slack))
+        paused_until = max(state.paused_until, now + 2 * slack)
+        return dataclasses.replace(state, slack=slack, paused_until=paused_until, slack_widened_at=now)
     if now < state.paused_until:
         return state  # one pause for the requests refused together
     mean = tuning.told_pause if state.sharers > 1 else tuning.pause
@@ -491,7 +518,7 @@ class RollingWindowLimiter:
             self._first_burst = self._probe_size
         self._short_run = max(self._first_burst, math.floor(self._cap * tuning.short_run))
         self._run_total: int | None = None  # the run's requests, when announced (:meth:`expect`)
-        slack = min(tuning.max_slack * window_s, max(tuning.slack_ratio * window_s, tuning.min_slack_s))
+        slack = initial_slack(tuning, window_s)
         start = max(1.0, math.ceil(self._cap * tuning.start)) if probe else self._cap
         self._state = LimiterState(limit=start, slack=slack, sharers=sharers or 0)
         self._rng = rng

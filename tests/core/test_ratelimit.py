@@ -27,6 +27,7 @@ from hubspot_events_provider.core.ratelimit import (
     RollingWindowLimiter,
     after_429,
     control_law,
+    initial_slack,
 )
 from hubspot_events_provider.sandbox.server import SandboxServer
 
@@ -599,6 +600,21 @@ def test_after_429_table(
     state = LimiterState(limit=40.0, slack=0.2, shared_until=shared_until, paused_until=paused_until)
     new = after_429(state, 5.0, None, 0.4, window_s=WINDOW)
     assert (new.limit, new.slack, new.paused_until) == pytest.approx((limit, slack, paused))
+
+
+def test_a_widened_slack_narrows_after_ten_calm_windows() -> None:
+    """Alone, a 429 widens the slack (0.2 s -> 0.3 s -> 0.45 s); ten windows without one narrow it by
+    the same factor, step by step, never below the initial slack (2 % of 10 s)."""
+    assert initial_slack(DEFAULT_TUNING, WINDOW) == pytest.approx(0.2)
+    state = after_429(START, 5.0, None, 0.4, window_s=WINDOW)
+    state = after_429(state, 6.0, None, 0.4, window_s=WINDOW)
+    assert state.slack == pytest.approx(0.45)
+    assert step(state, obs(6.0 + 10 * WINDOW - 1, 90, 10)).slack == pytest.approx(0.45)  # not calm yet
+    narrowed = step(state, obs(6.0 + 10 * WINDOW, 90, 10))
+    assert narrowed.slack == pytest.approx(0.3)
+    assert step(narrowed, obs(6.0 + 15 * WINDOW, 90, 10)).slack == pytest.approx(0.3)  # ten more
+    floor = step(narrowed, obs(6.0 + 20 * WINDOW, 90, 10), obs(6.0 + 30 * WINDOW, 90, 10))
+    assert floor.slack == pytest.approx(0.2)
 
 
 def test_tuning_is_one_frozen_object() -> None:
