@@ -289,7 +289,8 @@ def markdown_scale(doc: dict[str, Any]) -> list[str]:
             "### Back to back (HubSpot's real window: 100 per 10 s, 100 ms latency, 8 in flight)",
             "",
             "A task started right after a 2,000-event task (its 20 requests still in the window); "
-            "the runner's default settings (the whole input read before the first request).",
+            "the runner's default settings (reading overlapped with sending; a short input is read "
+            "whole while its first request is out).",
             "",
             "| events | requests | ideal (s) | alone (s) | right after (s) | after / ideal | 429s |",
             "| --- | --- | --- | --- | --- | --- | --- |",
