@@ -94,8 +94,9 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
     :param progress_interval: seconds between progress log lines.
     :param overlap: send full batches while the input is still being read (0.91-0.93 of HubSpot's
         rate instead of 0.85-0.88 on large inputs; while the first request is unanswered the next
-        full batches wait, so an input read within a round trip is read whole first). CSV and SQL inputs still refuse an unmapped
-        column, or a required field no column fills, before anything is sent; a malformed line (JSON
+        full batches wait, so an input read within a round trip is read whole first). CSV and SQL
+        inputs still refuse an unmapped column, or a required field no column fills, before anything
+        is sent; a malformed line (JSON
         or CSV) or, for JSON/XCom inputs, a key no earlier row had stops the run naming the line, with
         the batches already sent in HubSpot and in the (partial) results file; a rerun of the fixed
         input is idempotent. A row sent before a later duplicate of its event is reported
