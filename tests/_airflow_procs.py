@@ -18,6 +18,7 @@ __all__ = [
     "assert_run_succeeded",
     "backfill",
     "free_port",
+    "local_executor_env",
     "run_airflow",
     "start_daemon",
     "stop_daemons",
@@ -27,6 +28,36 @@ __all__ = [
 
 #: The ``airflow`` command next to this Python.
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def local_executor_env(home: Path, *, dags: Path, api_port: int, parallelism: int) -> dict[str, str]:
+    """The environment of ``airflow api-server``, ``dag-processor`` and ``scheduler`` with the
+    LocalExecutor on a private SQLite home (created), without the caller's Airflow settings,
+    connections or variables."""
+    home.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "local-executor-test-secret-not-a-real-one",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        }
+    )
+    return env
 
 
 def free_port() -> int:

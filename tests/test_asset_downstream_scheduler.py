@@ -10,7 +10,6 @@ scheduler to start the consumer on its own: the asset event, with the run's coun
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import textwrap
@@ -23,6 +22,7 @@ import pytest
 from hubspot_events_provider.sandbox import SandboxServer
 from tests._airflow_procs import (
     free_port,
+    local_executor_env,
     run_airflow,
     start_daemon,
     stop_daemons,
@@ -82,32 +82,9 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 def _env(tmp: Path, sandbox: SandboxServer, dags: Path, api_port: int) -> dict[str, str]:
-    home = tmp / "airflow"
-    home.mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
-    }
+    env = local_executor_env(tmp / "airflow", dags=dags, api_port=api_port, parallelism=2)
     hubspot = {"conn_type": "hubspot", "host": sandbox.url, "password": sandbox.token}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "asset-test-secret-not-a-real-one",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(hubspot),
-        }
-    )
+    env["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = json.dumps(hubspot)
     return env
 
 

@@ -11,7 +11,6 @@ window may hold more requests than the app's budget (no 429 either).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import time
@@ -27,6 +26,7 @@ from tests._airflow_procs import (
     assert_run_succeeded,
     backfill,
     free_port,
+    local_executor_env,
     run_airflow,
     start_daemon,
     stop_daemons,
@@ -56,30 +56,11 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 def _env(tmp: Path, sandbox: SandboxServer, database: Path, api_port: int) -> dict[str, str]:
-    home = tmp / "airflow"
-    home.mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
-    }
+    env = local_executor_env(tmp / "airflow", dags=REPO / "dags_example", api_port=api_port, parallelism=4)
     hubspot = {"conn_type": "hubspot", "host": sandbox.url, "password": sandbox.token}
     share = {"max_requests_per_10s": RATE_LIMIT // 4, "rate_window_s": RATE_WINDOW_S}
     env.update(
         {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags_example"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "scheduler-test-secret-not-a-real-one",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW_CONN_HUBSPOT_PARTITIONED": json.dumps({**hubspot, "extra": share}),
             "AIRFLOW_CONN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(database)}),
             "AIRFLOW_VAR_HUBSPOT_EVENTS_REPORTS_DIR": str(tmp / "reports"),
