@@ -43,7 +43,9 @@ def test_mapped_upserts_share_the_budget_by_the_map_length(
     assert detected == {("3", "3"): 3 * copies, ("2", "2"): 3 * copies}
     assert Counter(m.groups() for m in EXPLICIT.finditer(logged)) == {("5", "5"): 3 * copies}
     # The unmapped task logged no share at all: the only lines are the nine mapped instances'.
-    assert logged.count("Sharing the app's rate budget") == 9 * copies
+    # (Counted as formatted lines: Airflow 3.0 may print a second copy with the raw %-template.)
+    shares = re.findall(r"Sharing the app's rate budget with \d+ ", logged)
+    assert len(shares) == 9 * copies
     accounts = Counter(e["externalAccountId"] for e in sandbox.events())
     assert accounts == {"detected": 6, "capped": 6, "explicit": 6, "unmapped": 2}
 
