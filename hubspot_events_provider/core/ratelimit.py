@@ -359,26 +359,59 @@ def control_law(
         # may predate the others' arrivals, so do not grow from it: share from the start.
         state = dataclasses.replace(state, shared_until=now + 2 * obs.interval_s)
     if not state.shared(now):
-        # Alone: the whole budget. Quiet others (requests of a task that ended): what the window
-        # has left for us, unpaced, from the start level. One more request per answer, up to that.
-        room = cap
-        limit = state.limit + 1.0 if now >= state.paused_until else state.limit
-        if others_present:
-            room = max(1.0, min(cap, (obs.maximum - (used - obs.ours)) * scale))
-            if unconfirmed:
-                # Not confirmed yet: only an answer to a request sent after the first answer can
-                # show whether the count of others grows. Until then, one more request (the later
-                # answers of a first burst add none).
-                room = min(room, obs.ours + 1.0 if first_answer else state.limit)
-            else:
-                limit = max(limit, math.ceil(cap * tuning.start))  # confirmed: as if alone
         state = _calmer_slack(state, now, window_s, tuning)
-        return dataclasses.replace(state, limit=max(1.0, min(limit, room)), last_adjust=now)
+        return _alone(state, obs, cap, scale, others_present, unconfirmed, first_answer, tuning)
+    return _sharing(state, obs, cap, scale, was_shared, told_start, first_seen, tuning)
+
+
+def _alone(
+    state: LimiterState,
+    obs: Observation,
+    cap: float,
+    scale: float,
+    others_present: bool,
+    unconfirmed: bool,
+    first_answer: bool,
+    tuning: LimiterTuning,
+) -> LimiterState:
+    """Alone: the whole budget. Quiet others (requests of a task that ended): what the window has
+    left for us, unpaced, from the start level. One more request per answer, up to that."""
+    now, used = obs.now, max(obs.maximum - obs.remaining, 1)
+    room = cap
+    limit = state.limit + 1.0 if now >= state.paused_until else state.limit
+    if others_present:
+        room = max(1.0, min(cap, (obs.maximum - (used - obs.ours)) * scale))
+        if unconfirmed:
+            # Not confirmed yet: only an answer to a request sent after the first answer can
+            # show whether the count of others grows. Until then, one more request (the later
+            # answers of a first burst add none).
+            room = min(room, obs.ours + 1.0 if first_answer else state.limit)
+        else:
+            limit = max(limit, math.ceil(cap * tuning.start))  # confirmed: as if alone
+    return dataclasses.replace(state, limit=max(1.0, min(limit, room)), last_adjust=now)
+
+
+def _sharing(
+    state: LimiterState,
+    obs: Observation,
+    cap: float,
+    scale: float,
+    was_shared: bool,
+    told_start: bool,
+    first_seen: float,
+    tuning: LimiterTuning,
+) -> LimiterState:
+    """Others spend the budget: from a starting share, move towards :func:`_target`."""
+    now, used = obs.now, max(obs.maximum - obs.remaining, 1)
     aim = tuning.shared_ratio * obs.maximum
     limit = state.limit
+    equal = (
+        max(1.0, _known_aim(state.sharers, obs.maximum, tuning) / state.sharers * scale)
+        if state.sharers > 1
+        else 0.0
+    )
     if not was_shared and state.sharers > 1:
         # Told N: start from the equal share (a told start sends it at once, paced).
-        equal = max(1.0, _known_aim(state.sharers, obs.maximum, tuning) / state.sharers * scale)
         limit = equal if told_start else min(limit, equal)
     elif not was_shared:
         # Someone else started spending: each request in the window may be another process (they
@@ -393,9 +426,7 @@ def control_law(
         if state.sharers > 1 and now - first_seen <= obs.interval_s:
             # Told N, first interval: the window still fills (the others' paced requests arrive
             # after ours were counted), so a low count is no room: keep to the equal share.
-            target = min(
-                target, max(1.0, _known_aim(state.sharers, obs.maximum, tuning) / state.sharers * scale)
-            )
+            target = min(target, equal)
         limit += min(1.0, tuning.tracking * elapsed / obs.interval_s) * (target - limit)
     return dataclasses.replace(state, limit=max(1.0, min(limit, cap)), last_adjust=now)
 
