@@ -1,7 +1,8 @@
-"""Seeded reservoir sampling of a results file's lines, shared by the sensors.
+"""What the sensors share: seeded reservoir sampling of a results file's lines, and the default of
+their ``deferrable`` parameter.
 
-One pass, memory bounded by the sample size; the same input and seed give the same sample, so a
-sensor's reschedules and retries wait for the same rows.
+Sampling is one pass, memory bounded by the sample size; the same input and seed give the same
+sample, so a sensor's reschedules and retries wait for the same rows.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import random
 from collections.abc import Iterable
 from typing import TypeVar
 
-__all__ = ["seeded_sample"]
+__all__ = ["resolve_deferrable", "seeded_sample"]
 
 T = TypeVar("T")
 
@@ -34,3 +35,12 @@ def seeded_sample(items: Iterable[T], size: int, seed: int) -> tuple[list[T], in
             reservoir[slot] = (index, item)
     reservoir.sort(key=lambda entry: entry[0])
     return [item for _, item in reservoir], seen
+
+
+def resolve_deferrable(deferrable: bool | None) -> bool:
+    """A sensor's ``deferrable``: as given, else ``[operators] default_deferrable`` (off by default)."""
+    if deferrable is None:
+        from airflow.providers.common.compat.sdk import conf
+
+        return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+    return bool(deferrable)

@@ -25,7 +25,6 @@ from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
-    conf,
 )
 
 from hubspot_events_provider._storage import dag_folder, read_json_lines
@@ -42,7 +41,7 @@ from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
-from hubspot_events_provider.sensors._sampling import seeded_sample
+from hubspot_events_provider.sensors._sampling import resolve_deferrable, seeded_sample
 from hubspot_events_provider.triggers.attendance import MarketingEventAttendanceTrigger
 
 __all__ = ["VISIBLE_STATES", "MarketingEventAttendanceSensor", "Participation"]
@@ -101,9 +100,7 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
         self.sample_size = sample_size
         self.sample_seed = sample_seed
         self.hubspot_conn_id = hubspot_conn_id
-        if deferrable is None:
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
-        self.deferrable = bool(deferrable)
+        self.deferrable = resolve_deferrable(deferrable)
         self._targets: list[Participation] | None = None
         self._sampled_from = 0
         self._found: dict[Participation, dict[str, Any]] = {}

@@ -23,7 +23,6 @@ from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
-    conf,
 )
 
 from hubspot_events_provider._storage import dag_folder, read_json_lines
@@ -43,7 +42,7 @@ from hubspot_events_provider.core.verify import (
 )
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
-from hubspot_events_provider.sensors._sampling import seeded_sample
+from hubspot_events_provider.sensors._sampling import resolve_deferrable, seeded_sample
 from hubspot_events_provider.sensors.attendance import MarketingEventAttendanceSensor
 from hubspot_events_provider.triggers.marketing_events import MarketingEventsTrigger
 
@@ -155,9 +154,7 @@ class MarketingEventsSensor(BaseSensorOperator):
         self.sample_seed = sample_seed
         self.hubspot_conn_id = hubspot_conn_id
         self.verify_fields = verify_fields
-        if deferrable is None:
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
-        self.deferrable = bool(deferrable)
+        self.deferrable = resolve_deferrable(deferrable)
         self._targets: list[EventKey] | None = None
         self._sent: dict[EventKey, Mapping[str, Any]] = {}
         self._differs: dict[EventKey, list[Mismatch]] = {}
