@@ -28,9 +28,12 @@ $(VENV)/.stamp: pyproject.toml | uv
 	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_VERSION)"
 	@touch $@
 
-$(VENV_FLOOR)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt | uv
+# The floor installs exactly the frozen set of a green run (constraints/airflow-3.0.6-lock.txt): a package
+# released after 3.0.6 cannot break it on a new machine (cryptography 46+ did).
+$(VENV_FLOOR)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt constraints/airflow-$(AIRFLOW_FLOOR)-lock.txt | uv
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV_FLOOR)
 	$(UV) pip install --quiet -p $(VENV_FLOOR)/bin/python -c constraints/airflow-$(AIRFLOW_FLOOR).txt \
+		-c constraints/airflow-$(AIRFLOW_FLOOR)-lock.txt \
 		-e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_FLOOR)"
 	@touch $@
 
