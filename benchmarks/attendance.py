@@ -86,14 +86,17 @@ def generate(path: Path, n: int, webinars: int) -> int:
 
 def record_file(spec: dict[str, Any], token: str) -> dict[str, Any]:
     """The measured client: ``run_attendance`` over the file through our client (one process)."""
-    from hubspot_events_provider.core.attendance import AttendanceMapper
-    from hubspot_events_provider.core.attendance_kind import ATTENDANCE_KEY_FIELDS, run_attendance
-    from hubspot_events_provider.core.auth import StaticTokenAuth
-    from hubspot_events_provider.core.client import HubSpotClient
-    from hubspot_events_provider.core.config import ClientConfig
-    from hubspot_events_provider.core.pipeline import WriteOptions
-    from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
-    from hubspot_events_provider.core.sources import rows_from_file
+    from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport
+    from hubspot_events_provider.core.engine.run import WriteOptions
+    from hubspot_events_provider.core.http.auth import StaticTokenAuth
+    from hubspot_events_provider.core.http.client import HubSpotClient
+    from hubspot_events_provider.core.http.config import ClientConfig
+    from hubspot_events_provider.core.kinds.attendance.kind import (
+        ATTENDANCE_KEY_FIELDS,
+        run_attendance,
+    )
+    from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper
+    from hubspot_events_provider.core.rows.sources import rows_from_file
 
     path = Path(spec["path"])
     config = ClientConfig(
@@ -131,9 +134,9 @@ def record_file(spec: dict[str, Any], token: str) -> dict[str, Any]:
 
 
 def _upsert_webinars(url: str, token: str, webinars: int) -> None:
-    from hubspot_events_provider.core.auth import StaticTokenAuth
-    from hubspot_events_provider.core.client import HubSpotClient
-    from hubspot_events_provider.core.config import ClientConfig
+    from hubspot_events_provider.core.http.auth import StaticTokenAuth
+    from hubspot_events_provider.core.http.client import HubSpotClient
+    from hubspot_events_provider.core.http.config import ClientConfig
 
     events = [
         {

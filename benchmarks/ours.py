@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.datagen import CUSTOM_PROPERTIES, FIELD_MAP
-from hubspot_events_provider.core.jsoncodec import encode_payload
-from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.sources import SourceRow, rows_from_cursor, rows_from_file
+from hubspot_events_provider.core.kinds.events.mapper import EventMapper
+from hubspot_events_provider.core.rows.jsoncodec import encode_payload
+from hubspot_events_provider.core.rows.sources import SourceRow, rows_from_cursor, rows_from_file
 
 __all__ = ["cpu_pipeline", "dry_run", "make_mapper", "peak_rss_mb", "upsert_file"]
 
@@ -67,7 +67,7 @@ def _sql_rows(path: Path) -> Iterator[SourceRow]:
 
 
 def _report(tmp: Path, dry_run: bool) -> tuple[Any, IO[str]]:
-    from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
+    from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport
 
     fh = (tmp / "rejected.jsonl").open("w", encoding="utf-8")
     report = UpsertReport(
@@ -103,13 +103,13 @@ def upsert_file(
     :param overlap: send while reading (``UpsertOptions.overlap``); ``False`` reads everything first.
     :returns: ``wall_s`` and the run summary (counts, requests, retries, rate_limited).
     """
-    from hubspot_events_provider.core.auth import StaticTokenAuth
-    from hubspot_events_provider.core.client import HubSpotClient
-    from hubspot_events_provider.core.config import ClientConfig
-    from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
+    from hubspot_events_provider.core.http.auth import StaticTokenAuth
+    from hubspot_events_provider.core.http.client import HubSpotClient
+    from hubspot_events_provider.core.http.config import ClientConfig
+    from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
 
     config = ClientConfig(base_url=url, max_requests_per_10s=rate_limit, rate_window_s=window_s)
-    from hubspot_events_provider.core.ratelimit import RollingWindowLimiter
+    from hubspot_events_provider.core.http.limiter import RollingWindowLimiter
 
     limiter = RollingWindowLimiter(rate_limit, window_s, sharers=sharers) if sharers else None
     client = HubSpotClient(config, StaticTokenAuth(token), limiter=limiter)
@@ -174,7 +174,7 @@ def dry_run(path: Path) -> dict[str, Any]:
 
     :param path: JSONL file.
     """
-    from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
+    from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
 
     rss_before = peak_rss_mb()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

@@ -16,7 +16,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from hubspot_events_provider.core.ratelimit import DEFAULT_TUNING, LimiterTuning, RollingWindowLimiter
+from hubspot_events_provider.core.http.limiter import DEFAULT_TUNING, LimiterTuning, RollingWindowLimiter
 
 __all__ = ["SimClock", "SimResult", "SimTask", "simulate"]
 

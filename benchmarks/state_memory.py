@@ -1,4 +1,4 @@
-"""Peak memory and time of the sync state (``core/state.py``) at 100k and 1M keys.
+"""Peak memory and time of the sync state (``core/sync/state.py``) at 100k and 1M keys.
 
 ``python -m benchmarks.state_memory [--keys 100000 1000000]`` runs each phase in a fresh process
 (so each peak RSS is that phase's alone) and writes ``benchmarks/results/state_memory.json``:
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hubspot_events_provider.core.state import SyncState, payload_digest
+from hubspot_events_provider.core.sync.state import SyncState, payload_digest
 
 RESULTS = Path(__file__).resolve().parent / "results" / "state_memory.json"
 

@@ -33,14 +33,14 @@ from typing import Any
 
 from benchmarks.datagen import make_row
 from benchmarks.ours import make_mapper
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import ClientConfig
-from hubspot_events_provider.core.report import UpsertReport
-from hubspot_events_provider.core.sources import rows_from_file
-from hubspot_events_provider.core.state import SyncState, payload_digest
-from hubspot_events_provider.core.sync import SyncOptions, run_sync
-from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
+from hubspot_events_provider.core.engine.report import UpsertReport
+from hubspot_events_provider.core.http.auth import StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.config import ClientConfig
+from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
+from hubspot_events_provider.core.rows.sources import rows_from_file
+from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
+from hubspot_events_provider.core.sync.state import SyncState, payload_digest
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sync_state.json"

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hubspot_events_provider.core.errors import InputError
-from hubspot_events_provider.core.sources import SourceRow, rows_from_file
+from hubspot_events_provider.core.rows.sources import SourceRow, rows_from_file
 
 __all__ = [
     "STORAGE_EXTRAS",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hubspot_events_provider import __version__
-from hubspot_events_provider.core.config import CONNECTION_KNOBS
+from hubspot_events_provider.core.http.config import CONNECTION_KNOBS
 
 #: Connection extras of the credentials (the client's knobs come from ``CONNECTION_KNOBS``). No
 #: non-secret field may have a name Airflow treats as sensitive (``token``, ``secret``...): the UI

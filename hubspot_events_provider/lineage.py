@@ -26,9 +26,12 @@ from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from hubspot_events_provider.assets import ASSET_EVENT_KEYS, MARKETING_EVENTS, SCHEME, is_hubspot_asset
-from hubspot_events_provider.core.attendance import ATTENDANCE_FIELDS, CONTACT_PROPERTIES
 from hubspot_events_provider.core.errors import HubSpotError
-from hubspot_events_provider.core.model import (
+from hubspot_events_provider.core.kinds.attendance.mapper import (
+    ATTENDANCE_FIELDS,
+    CONTACT_PROPERTIES,
+)
+from hubspot_events_provider.core.kinds.events.mapper import (
     BOOLEAN_FIELDS,
     CUSTOM_PROPERTIES,
     DATETIME_FIELDS,

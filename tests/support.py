@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import ClientConfig
+from hubspot_events_provider.core.http.auth import StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.sandbox import SandboxServer
 
 

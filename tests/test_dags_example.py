@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dags_example import warehouse
-from hubspot_events_provider.core.model import HUBSPOT_FIELDS
+from hubspot_events_provider.core.kinds.events.mapper import HUBSPOT_FIELDS
 from hubspot_events_provider.sandbox import SandboxServer
 from tests.support import foreign_strings
 

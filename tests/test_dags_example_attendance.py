@@ -15,7 +15,7 @@ import pytest
 
 from dags_example import hubspot_webinar_attendance as example
 from dags_example import warehouse
-from hubspot_events_provider.core.attendance_api import get_participation_counters
+from hubspot_events_provider.core.kinds.attendance.api import get_participation_counters
 from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sandbox.config import SEED_CONTACTS
 from tests.support import make_client, read_jsonl

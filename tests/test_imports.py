@@ -35,6 +35,6 @@ def test_the_walk_found_the_adapters() -> None:
         "hubspot_events_provider.hooks.hubspot",
         "hubspot_events_provider.operators.marketing_events",
         "hubspot_events_provider.sensors.marketing_events",
-        "hubspot_events_provider.core.client",
+        "hubspot_events_provider.core.http.client",
         "hubspot_events_provider.sandbox.server",
     } <= found

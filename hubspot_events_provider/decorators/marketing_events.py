@@ -27,7 +27,7 @@ from airflow.providers.common.compat.sdk import (
     task_decorator_factory,
 )
 
-from hubspot_events_provider.core.sources import SourceRow, rows_from_events
+from hubspot_events_provider.core.rows.sources import SourceRow, rows_from_events
 from hubspot_events_provider.operators.upsert import UpsertMarketingEventsOperator
 
 if TYPE_CHECKING:

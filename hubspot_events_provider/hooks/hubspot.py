@@ -2,7 +2,7 @@
 
 The hook is the only door to HubSpot. It reads the Connection (``password`` = access token,
 ``host`` = base URL, extras for the API version, timeouts, rate budget, retries and OAuth), builds
-the Airflow-free client of :mod:`hubspot_events_provider.core.client`, and registers fresh OAuth
+the Airflow-free client of :mod:`hubspot_events_provider.core.http.client`, and registers fresh OAuth
 access tokens with Airflow's secrets masker. Secrets are never accepted as hook arguments.
 """
 
@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
-from hubspot_events_provider.core.auth import DEFAULT_OAUTH_TOKEN_PATH, Auth, OAuthAuth, StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import (
-    CONNECTION_KNOBS,
-    ClientConfig,
-    Knob,
-    knob_names,
-    normalize_base_url,
-)
 from hubspot_events_provider.core.errors import (
     HubSpotAuthError,
     HubSpotError,
     HubSpotMissingScopesError,
     HubSpotTransportError,
+)
+from hubspot_events_provider.core.http.auth import DEFAULT_OAUTH_TOKEN_PATH, Auth, OAuthAuth, StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.config import (
+    CONNECTION_KNOBS,
+    ClientConfig,
+    Knob,
+    knob_names,
+    normalize_base_url,
 )
 from hubspot_events_provider.get_provider_info import get_provider_info
 
@@ -53,7 +53,7 @@ SECRET_ARGUMENTS = frozenset(
 )
 
 #: Keyword arguments that override the Connection's extras: every knob of
-#: :data:`~hubspot_events_provider.core.config.CONNECTION_KNOBS` (no secrets among them).
+#: :data:`~hubspot_events_provider.core.http.config.CONNECTION_KNOBS` (no secrets among them).
 OVERRIDABLE = knob_names()
 
 #: The extra naming the OAuth token endpoint, and its former name (still read): Airflow masks any

@@ -44,12 +44,12 @@ from hubspot_events_provider._storage import (
     resolve_input_path,
     resolve_output_path,
 )
+from hubspot_events_provider.core.engine.contract import RowMapper
+from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport, json_default
+from hubspot_events_provider.core.engine.run import RunExtras, WriteOptions
 from hubspot_events_provider.core.errors import InputError
-from hubspot_events_provider.core.kinds import RowMapper
-from hubspot_events_provider.core.pipeline import RunExtras, WriteOptions
-from hubspot_events_provider.core.preflight import MissingSourceError
-from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport, json_default
-from hubspot_events_provider.core.sources import (
+from hubspot_events_provider.core.kinds.events.preflight import MissingSourceError
+from hubspot_events_provider.core.rows.sources import (
     SourceRow,
     check_file_options,
     detect_format,
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.providers.common.compat.sdk import Context
 
-    from hubspot_events_provider.core.client import HubSpotClient
+    from hubspot_events_provider.core.http.client import HubSpotClient
 
 __all__ = [
     "FILE_FORMATS",

@@ -4,7 +4,7 @@
 from the DAG's folder), a ``file://`` URI, or an object-storage URI. Local states publish with
 write-then-rename and lock with an ``O_EXCL`` lock file; object-storage states go through
 :class:`ObjectStorageStateFileSystem`, the four operations
-:class:`~hubspot_events_provider.core.state_storage.RemoteStateStorage` needs, over Airflow's
+:class:`~hubspot_events_provider.core.sync.storage.RemoteStateStorage` needs, over Airflow's
 ``ObjectStoragePath`` (so any filesystem a provider registers works: ``s3://``, ``gs://``...).
 """
 
@@ -18,9 +18,9 @@ from typing import IO, Any, Literal
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from hubspot_events_provider._storage import object_storage_path, resolve_output_path
-from hubspot_events_provider.core.state import StateCorruptError, SyncState
-from hubspot_events_provider.core.state_storage import LocalStateStorage, RemoteStateStorage, StateStorage
-from hubspot_events_provider.core.sync import MissingGuardrailError
+from hubspot_events_provider.core.sync.run import MissingGuardrailError
+from hubspot_events_provider.core.sync.state import StateCorruptError, SyncState
+from hubspot_events_provider.core.sync.storage import LocalStateStorage, RemoteStateStorage, StateStorage
 
 __all__ = [
     "ObjectStorageStateFileSystem",
@@ -32,7 +32,7 @@ __all__ = [
 
 
 class ObjectStorageStateFileSystem:
-    """:class:`~hubspot_events_provider.core.state_storage.StateFileSystem` over ``ObjectStoragePath``."""
+    """:class:`~hubspot_events_provider.core.sync.storage.StateFileSystem` over ``ObjectStoragePath``."""
 
     def open(self, location: str, mode: Literal["rb", "wb"]) -> IO[bytes]:
         """Open an object for reading or whole-object writing."""

@@ -1,7 +1,7 @@
 """``RecordMarketingEventAttendanceOperator``: registrations, attendance and cancellations from XCom, a
 file or SQL, recorded as HubSpot marketing-event participations.
 
-A thin adapter over :func:`hubspot_events_provider.core.attendance_kind.run_attendance` (the write
+A thin adapter over :func:`hubspot_events_provider.core.kinds.attendance.kind.run_attendance` (the write
 pipeline with the attendance kind); inputs, templated paths, report files and secrets are the
 shared :class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`'s. With
 ``complete_events=True`` every event that received attendance in the run is then completed
@@ -21,15 +21,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 from hubspot_events_provider.assets import PARTICIPATIONS
-from hubspot_events_provider.core.attendance import CONTACT_PROPERTIES, AttendanceMapper
-from hubspot_events_provider.core.attendance_api import complete_as_held
-from hubspot_events_provider.core.attendance_kind import ATTENDANCE_KEY_FIELDS, run_attendance
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.kinds import RowHooks, RowMapper
-from hubspot_events_provider.core.pipeline import MAX_BATCH_SIZE, WriteOptions
-from hubspot_events_provider.core.report import UpsertReport
-from hubspot_events_provider.core.rows import WriteItem
-from hubspot_events_provider.core.sources import SourceRow
+from hubspot_events_provider.core.engine.contract import RowHooks, RowMapper
+from hubspot_events_provider.core.engine.report import UpsertReport
+from hubspot_events_provider.core.engine.run import MAX_BATCH_SIZE, WriteOptions
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.kinds.attendance.api import complete_as_held
+from hubspot_events_provider.core.kinds.attendance.kind import ATTENDANCE_KEY_FIELDS, run_attendance
+from hubspot_events_provider.core.kinds.attendance.mapper import (
+    CONTACT_PROPERTIES,
+    AttendanceMapper,
+)
+from hubspot_events_provider.core.rows.identity import WriteItem
+from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.lineage import ATTENDANCE_SCHEMA, HubSpotNativeMixin
 from hubspot_events_provider.operators._rowwrite import (

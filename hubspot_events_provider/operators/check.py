@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
-from hubspot_events_provider.core.summary import ERROR_STAGES, STAGE_HUBSPOT, STAGE_VALIDATION
+from hubspot_events_provider.core.engine.summary import ERROR_STAGES, STAGE_HUBSPOT, STAGE_VALIDATION
 
 __all__ = ["MarketingEventsUpsertCheckOperator", "SummaryError", "merge_summaries"]
 

@@ -1,7 +1,7 @@
 """``DeleteMarketingEventsOperator``: delete the events named by rows from XCom, a file or SQL.
 
-A thin adapter over :func:`hubspot_events_provider.core.delete.run_delete` (the write pipeline with
-the delete kind); inputs, templated paths, report files and secrets are the shared
+A thin adapter over :func:`hubspot_events_provider.core.kinds.deletes.kind.run_delete` (the write
+pipeline with the delete kind); inputs, templated paths, report files and secrets are the shared
 :class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`'s. Each row names one event
 by ``externalAccountId`` and ``externalEventId`` (e.g. a tombstone table). Deleted events (and events
 already gone) are counted where an upsert counts ``upserted``, and as ``deleted``, so
@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
-from hubspot_events_provider.core.delete import EventKeyMapper, run_delete
-from hubspot_events_provider.core.kinds import RowMapper
-from hubspot_events_provider.core.pipeline import MAX_BATCH_SIZE, WriteOptions
-from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
-from hubspot_events_provider.core.sources import SourceRow
+from hubspot_events_provider.core.engine.contract import RowMapper
+from hubspot_events_provider.core.engine.report import EVENT_KEY_FIELDS, UpsertReport
+from hubspot_events_provider.core.engine.run import MAX_BATCH_SIZE, WriteOptions
+from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
+from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.operators._rowwrite import (
     RowWriteOperator,

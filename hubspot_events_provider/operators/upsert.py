@@ -2,7 +2,7 @@
 
 The operator is a thin adapter: it renders its parameters, opens the one input it was given
 (``events``, ``events_file`` or ``sql``), builds the HubSpot client from the Airflow Connection and
-hands everything to :func:`hubspot_events_provider.core.upsert.run_upsert`; the inputs, paths,
+hands everything to :func:`hubspot_events_provider.core.kinds.events.kind.run_upsert`; the inputs, paths,
 report files and failure handling are the shared
 :class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`'s. The return value
 (pushed to XCom) is a small summary whose size does not depend on the input; every row that was not
@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from hubspot_events_provider.core.kinds import RowMapper
-from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.pipeline import WriteOptions
-from hubspot_events_provider.core.preflight import check_required_sources
-from hubspot_events_provider.core.report import EVENT_KEY_FIELDS, UpsertReport
-from hubspot_events_provider.core.sources import SourceRow
-from hubspot_events_provider.core.summary import SyncSummary
-from hubspot_events_provider.core.sync import SyncOptions, run_sync
-from hubspot_events_provider.core.upsert import MAX_BATCH_SIZE, run_upsert
+from hubspot_events_provider.core.engine.contract import RowMapper
+from hubspot_events_provider.core.engine.report import EVENT_KEY_FIELDS, UpsertReport
+from hubspot_events_provider.core.engine.run import WriteOptions
+from hubspot_events_provider.core.engine.summary import SyncSummary
+from hubspot_events_provider.core.kinds.events.kind import MAX_BATCH_SIZE, run_upsert
+from hubspot_events_provider.core.kinds.events.mapper import EventMapper
+from hubspot_events_provider.core.kinds.events.preflight import check_required_sources
+from hubspot_events_provider.core.rows.sources import SourceRow
+from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.lineage import HubSpotNativeMixin
 from hubspot_events_provider.operators._rowwrite import (

@@ -7,7 +7,7 @@ participations an attendance run recorded (its results file) and reads each one'
 every sampled contact shows the state the run left it in. With ``deferrable=True`` it pokes once,
 then hands the wait to
 :class:`~hubspot_events_provider.triggers.attendance.MarketingEventAttendanceTrigger`; both modes
-check a participation with :func:`~hubspot_events_provider.core.attendance_visibility.read_visible`.
+check a participation with :func:`~hubspot_events_provider.core.kinds.attendance.readback.read_visible`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from hubspot_events_provider._storage import dag_folder, read_json_lines
-from hubspot_events_provider.core.attendance import STATE_ORDER
-from hubspot_events_provider.core.attendance_visibility import (
+from hubspot_events_provider.core.errors import InputError
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.kinds.attendance.mapper import STATE_ORDER
+from hubspot_events_provider.core.kinds.attendance.readback import (
     VISIBLE_STATES,
     EventUnknownError,
     Participation,
@@ -37,8 +39,6 @@ from hubspot_events_provider.core.attendance_visibility import (
     not_visible_message,
     read_visible,
 )
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.sensors._sampling import resolve_deferrable, seeded_sample
@@ -72,7 +72,7 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
     :param deferrable: poke once, then hand the wait to Airflow's triggerer
         (:class:`~hubspot_events_provider.triggers.attendance.MarketingEventAttendanceTrigger`), which
         frees the worker slot; same outcomes and messages as poke mode (both read with
-        :func:`~hubspot_events_provider.core.attendance_visibility.read_visible`). Defaults to
+        :func:`~hubspot_events_provider.core.kinds.attendance.readback.read_visible`). Defaults to
         ``[operators] default_deferrable``. The triggerer needs this provider installed.
     :param kwargs: :class:`BaseSensorOperator` arguments; ``poke_interval`` defaults to 30 s and
         ``timeout`` to 30 minutes.

@@ -4,7 +4,7 @@ HubSpot says events become searchable "a few minutes after creation". :class:`Ma
 reads a handful of events by their external ids (given, or a deterministic sample of an upsert's
 results file) until every one answers, and returns their object ids to XCom. With a results file it
 also verifies, field by field, that HubSpot holds what was sent (HubSpot silently drops custom
-properties the account does not define): :mod:`hubspot_events_provider.core.verify`.
+properties the account does not define): :mod:`hubspot_events_provider.core.kinds.events.readback`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from hubspot_events_provider._storage import dag_folder, read_json_lines
-from hubspot_events_provider.core.client import HubSpotClient
 from hubspot_events_provider.core.errors import (
     HubSpotNotFoundError,
     InputError,
 )
-from hubspot_events_provider.core.verify import (
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.kinds.events.readback import (
     Mismatch,
     compare_event,
     dropped_in,

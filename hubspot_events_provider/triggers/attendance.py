@@ -4,7 +4,7 @@
 The trigger runs in Airflow's triggerer. Its serialised form carries only the connection id, the
 participations still not visible (event keys, contact and the state each should show), the poke
 interval and the deadline: never a credential (the triggerer reads the Connection itself, like a
-worker does). Each read is :func:`~hubspot_events_provider.core.attendance_visibility.read_visible`,
+worker does). Each read is :func:`~hubspot_events_provider.core.kinds.attendance.readback.read_visible`,
 the comparison poke mode uses.
 
 As :class:`~hubspot_events_provider.triggers.marketing_events.MarketingEventsTrigger` does, the
@@ -22,17 +22,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
-from hubspot_events_provider.core.attendance_visibility import (
+from hubspot_events_provider.core.errors import HubSpotError
+from hubspot_events_provider.core.kinds.attendance.readback import (
     EventUnknownError,
     Participation,
     not_visible_message,
     read_visible,
 )
-from hubspot_events_provider.core.errors import HubSpotError
 from hubspot_events_provider.hooks.failures import is_permanent
 
 if TYPE_CHECKING:
-    from hubspot_events_provider.core.client import HubSpotClient
+    from hubspot_events_provider.core.http.client import HubSpotClient
 
 __all__ = ["MarketingEventAttendanceTrigger"]
 

@@ -4,7 +4,7 @@ The trigger runs in Airflow's triggerer. Its serialised form carries only the co
 event keys still missing, the poke interval and the deadline, and, when the sensor verifies fields,
 what was sent for those sampled events (field values from the results file, bounded by the sample
 size): never a credential (the triggerer reads the Connection itself, like a worker does). It
-compares what it reads with :mod:`hubspot_events_provider.core.verify`, as poke mode does.
+compares what it reads with :mod:`hubspot_events_provider.core.kinds.events.readback`, as poke mode does.
 
 The provider's HTTP client is synchronous, so the connection lookup and every read run in a worker
 thread (asgiref / :func:`asyncio.to_thread`): the triggerer's event loop, shared by every deferred
@@ -25,7 +25,7 @@ from hubspot_events_provider.core.errors import (
     HubSpotError,
     HubSpotNotFoundError,
 )
-from hubspot_events_provider.core.verify import (
+from hubspot_events_provider.core.kinds.events.readback import (
     Mismatch,
     compare_event,
     dropped_in,
@@ -37,7 +37,7 @@ from hubspot_events_provider.hooks.failures import is_permanent
 if TYPE_CHECKING:
     # The client module (requests, msgspec) is imported in the worker thread that builds the client,
     # not on the triggerer's event loop when the trigger is deserialised.
-    from hubspot_events_provider.core.client import HubSpotClient
+    from hubspot_events_provider.core.http.client import HubSpotClient
 
 __all__ = ["MarketingEventsTrigger"]
 

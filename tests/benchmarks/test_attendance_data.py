@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.attendance import ACCOUNT, FIELD_MAP, generate
-from hubspot_events_provider.core.attendance import AttendanceMapper
+from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper
 
 
 def test_generated_rows_are_valid_and_unique(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import requests
 from benchmarks.datagen import CUSTOM_PROPERTIES, FIELD_MAP, hubspot_input, make_row
 from benchmarks.metrics import ceiling_events_per_s, max_in_window, summarise_log
 from benchmarks.output import targets
-from hubspot_events_provider.core.model import EventMapper
+from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 
 
 @pytest.mark.parametrize(

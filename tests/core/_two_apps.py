@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
+from hubspot_events_provider.core.http.auth import StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 from hubspot_events_provider.sandbox.pytest_plugin import SandboxFactory
-from tests.core.test_client import fast_config
+from tests.core.http.test_client import fast_config
 
 __all__ = ["OTHER_APP", "OTHER_TOKEN", "client", "sandbox"]
 

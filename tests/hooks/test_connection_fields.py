@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.auth import OAuthAuth
-from hubspot_events_provider.core.config import CONNECTION_KNOBS, ClientConfig, knob_names
+from hubspot_events_provider.core.http.auth import OAuthAuth
+from hubspot_events_provider.core.http.config import CONNECTION_KNOBS, ClientConfig, knob_names
 from hubspot_events_provider.get_provider_info import get_provider_info
 from hubspot_events_provider.hooks.hubspot import OVERRIDABLE, HubSpotHook
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from hubspot_events_provider.core.auth import OAuthAuth, StaticTokenAuth
 from hubspot_events_provider.core.errors import HubSpotError
+from hubspot_events_provider.core.http.auth import OAuthAuth, StaticTokenAuth
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 

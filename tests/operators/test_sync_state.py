@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
-from hubspot_events_provider.core.state import StateLockedError, SyncState
+from hubspot_events_provider.core.sync.state import StateLockedError, SyncState
 from hubspot_events_provider.operators.marketing_events import (
     DeleteMarketingEventsOperator,
     UpsertMarketingEventsOperator,

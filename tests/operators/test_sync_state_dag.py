@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.state import SyncState, payload_digest
+from hubspot_events_provider.core.http.auth import StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.kinds.events.mapper import EventMapper
+from hubspot_events_provider.core.sync.state import SyncState, payload_digest
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 from hubspot_events_provider.sandbox.pytest_plugin import SandboxFactory
 from tests.conftest import REPO_ROOT
-from tests.core.test_client import fast_config
+from tests.core.http.test_client import fast_config
 from tests.support import connect, event
 
 pytestmark = pytest.mark.usefixtures("airflow_db")

@@ -10,13 +10,13 @@ import os
 import sys
 from pathlib import Path
 
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import ClientConfig
-from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
-from hubspot_events_provider.core.sources import rows_from_file
-from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
+from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport
+from hubspot_events_provider.core.http.auth import StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.config import ClientConfig
+from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
+from hubspot_events_provider.core.kinds.events.mapper import EventMapper
+from hubspot_events_provider.core.rows.sources import rows_from_file
 
 
 def main(argv: list[str]) -> int:

@@ -10,15 +10,15 @@ import os
 import sys
 from pathlib import Path
 
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import ClientConfig
-from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.report import UpsertReport
-from hubspot_events_provider.core.sources import rows_from_file
-from hubspot_events_provider.core.state import SyncState
-from hubspot_events_provider.core.sync import SyncOptions, run_sync
-from hubspot_events_provider.core.upsert import UpsertOptions
+from hubspot_events_provider.core.engine.report import UpsertReport
+from hubspot_events_provider.core.http.auth import StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.config import ClientConfig
+from hubspot_events_provider.core.kinds.events.kind import UpsertOptions
+from hubspot_events_provider.core.kinds.events.mapper import EventMapper
+from hubspot_events_provider.core.rows.sources import rows_from_file
+from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
+from hubspot_events_provider.core.sync.state import SyncState
 
 
 def main(argv: list[str]) -> int:

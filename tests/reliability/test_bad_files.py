@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
+from hubspot_events_provider.core.engine.report import UpsertReport
 from hubspot_events_provider.core.errors import InputError
-from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.report import UpsertReport
-from hubspot_events_provider.core.sources import rows_from_file
-from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
+from hubspot_events_provider.core.http.auth import StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
+from hubspot_events_provider.core.kinds.events.mapper import EventMapper
+from hubspot_events_provider.core.rows.sources import rows_from_file
 from hubspot_events_provider.sandbox import SandboxServer
 from tests.reliability.harness import fast_config, valid_row
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.auth import OAuthAuth
 from hubspot_events_provider.core.errors import (
     HubSpotRateLimitError,
     HubSpotServerError,
     HubSpotTransportError,
 )
-from hubspot_events_provider.core.upsert import UpsertOptions
+from hubspot_events_provider.core.http.auth import OAuthAuth
+from hubspot_events_provider.core.kinds.events.kind import UpsertOptions
 from hubspot_events_provider.sandbox import Fault, SandboxConfig, SandboxServer
 from tests.reliability.conftest import Recorder
 from tests.reliability.harness import (

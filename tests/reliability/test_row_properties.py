@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubspot_events_provider.core.errors import InputError, UnmappedFieldsError
-from hubspot_events_provider.core.model import HUBSPOT_FIELDS, EventMapper
-from hubspot_events_provider.core.upsert import UpsertOptions
+from hubspot_events_provider.core.kinds.events.kind import UpsertOptions
+from hubspot_events_provider.core.kinds.events.mapper import HUBSPOT_FIELDS, EventMapper
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 from tests.reliability.harness import run_core, valid_row
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.auth import OAuthAuth, StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import ClientConfig
 from hubspot_events_provider.core.errors import HubSpotAuthError, HubSpotError
+from hubspot_events_provider.core.http.auth import OAuthAuth, StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.sandbox import Fault, SandboxConfig, SandboxServer
 from tests.reliability.conftest import Recorder
 from tests.reliability.harness import count_leaks, make_workload, read_jsonl, sandbox_urls

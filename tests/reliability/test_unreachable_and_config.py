@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.config import ClientConfig
 from hubspot_events_provider.core.errors import HubSpotTransportError
-from hubspot_events_provider.core.upsert import UpsertOptions
+from hubspot_events_provider.core.http.config import ClientConfig
+from hubspot_events_provider.core.kinds.events.kind import UpsertOptions
 from tests.reliability.conftest import Recorder
 from tests.reliability.harness import fast_config, make_workload, run_core
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import ClientConfig
+from hubspot_events_provider.core.http.auth import StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.sandbox import SandboxServer
 from tests.test_dags_example_scheduler import _free_port, _wait_for_port
 
@@ -225,7 +225,7 @@ def test_deferred_sensor_completes_under_a_real_triggerer(
 
 def _record_attendance(sandbox: SandboxServer, results: Path) -> list[str]:
     """Register three contacts for an event and write the results file the operator would; their emails."""
-    from hubspot_events_provider.core.attendance_api import record_attendance
+    from hubspot_events_provider.core.kinds.attendance.api import record_attendance
 
     emails = [f"t{i}@example.com" for i in range(3)]
     client = HubSpotClient(ClientConfig(base_url=sandbox.url), StaticTokenAuth(sandbox.token))

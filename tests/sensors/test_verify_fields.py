@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout
 
-from hubspot_events_provider.core.model import EventMapper
-from hubspot_events_provider.core.report import JsonLinesWriter, UpsertReport
-from hubspot_events_provider.core.sources import rows_from_events
-from hubspot_events_provider.core.upsert import UpsertOptions, run_upsert
+from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport
+from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
+from hubspot_events_provider.core.kinds.events.mapper import EventMapper
+from hubspot_events_provider.core.rows.sources import rows_from_events
 from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sensors.marketing_events import MarketingEventsSensor
 from tests.support import event, make_client

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.attendance_visibility import Participation
+from hubspot_events_provider.core.kinds.attendance.readback import Participation
 from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sensors.attendance import MarketingEventAttendanceSensor
 from hubspot_events_provider.triggers.attendance import MarketingEventAttendanceTrigger

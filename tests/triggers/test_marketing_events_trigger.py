@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from hubspot_events_provider.core.auth import StaticTokenAuth
-from hubspot_events_provider.core.client import HubSpotClient
-from hubspot_events_provider.core.config import ClientConfig
+from hubspot_events_provider.core.http.auth import StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.sandbox import Fault, SandboxServer
 from hubspot_events_provider.triggers.marketing_events import MarketingEventsTrigger
 

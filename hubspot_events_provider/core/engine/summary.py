@@ -1,0 +1,112 @@
+"""The run summary's contract: its keys and types, and the stages a row error comes from.
+
+:meth:`~hubspot_events_provider.core.engine.report.UpsertReport.summary` builds an :class:`UpsertSummary`
+and pushes it to XCom; :class:`~hubspot_events_provider.operators.check.MarketingEventsUpsertCheckOperator`
+reads it back. Both import the names from here, so the producer and the consumer cannot drift.
+"""
+
+# No ``from __future__ import annotations``: TypedDict reads NotRequired[...] from real
+# annotations only, and __required_keys__ is part of the contract the tests hold.
+from typing import NotRequired, TypedDict
+
+__all__ = [
+    "ERROR_STAGES",
+    "STAGE_HUBSPOT",
+    "STAGE_SUPERSEDED",
+    "STAGE_VALIDATION",
+    "SampleError",
+    "SyncSummary",
+    "UpsertSummary",
+]
+
+STAGE_VALIDATION = "validation"
+"""Refused before sending (mapping or validation): counted as ``rejected``."""
+STAGE_HUBSPOT = "hubspot"
+"""Refused by HubSpot: counted as ``failed``."""
+STAGE_SUPERSEDED = "superseded"
+"""Replaced by a later row with the same key: counted as ``superseded``, not an error."""
+ERROR_STAGES = (STAGE_VALIDATION, STAGE_HUBSPOT)
+"""The stages whose rows are errors (``numErrors == rejected + failed``)."""
+
+
+class SampleError(TypedDict):
+    """One rejected row as shown in the summary (message and field cut to a bounded length)."""
+
+    position: int
+    line: int | None
+    stage: str
+    category: str
+    field: str | None
+    message: str
+    ids: NotRequired[dict[str, str]]
+    """The row's external ids (e.g. ``externalAccountId``, ``externalEventId``) when they were valid."""
+
+
+class SyncSummary(TypedDict):
+    """What a run with a sync state (``state_path``) did beyond its rows (the summary's ``sync``).
+
+    ``missing`` counts the known events of the run's accounts that left the source; ``action`` is
+    ``on_missing``; ``decision`` is the guardrail's reason (``ok``, ``nothing_missing``, ``ignore``,
+    ``empty_source``, ``unidentified_rows``, ``max_deletes``, ``max_delete_fraction``) and ``message``
+    its sentence with the counts; ``cancelled``/``deleted``/``missing_failed`` what was done
+    (``would_act`` on a dry run); ``sample_missing`` the first ids acted (or to be acted) on.
+    """
+
+    state_path: str
+    existed: bool
+    rebuilt: bool
+    interrupted_run: str | None
+    action: str
+    missing: int
+    known: int
+    limit: int | None
+    decision: str
+    message: str
+    cancelled: int
+    deleted: int
+    missing_failed: int
+    would_act: int
+    sample_missing: list[dict[str, str]]
+    completed: int
+    complete_failed: int
+    would_complete: int
+
+
+class UpsertSummary(TypedDict):
+    """The bounded, JSON-safe summary of one run.
+
+    Invariant: ``upserted + unchanged + rejected + failed + superseded == total`` (``would_upsert``
+    takes the place of ``upserted`` on a dry run; ``unchanged`` is present only when rows were
+    skipped as unchanged).
+    """
+
+    total: int
+    upserted: int
+    rejected: int
+    failed: int
+    superseded: int
+    numErrors: int
+    error_rate: float
+    errors_by_category: dict[str, int]
+    sample_errors: list[SampleError]
+    batches: int
+    splits: int
+    isolation_requests: int
+    requests: int
+    retries: int
+    rate_limited: int
+    rejected_path: str | None
+    results_path: str | None
+    started_at: str
+    completed_at: str | None
+    dry_run: bool
+    would_upsert: NotRequired[int]
+    unchanged: NotRequired[int]
+    completions: NotRequired[dict[str, object]]
+    """Attendance runs with ``complete_events``: ``events``, ``completed``, ``skipped``, ``failed``
+    and ``outcomes`` (the first ones, each ``externalAccountId``, ``externalEventId``, ``status``,
+    ``reason``, ``startDateTime``, ``endDateTime``)."""
+    deleted: NotRequired[int]
+    """Delete runs: events deleted (or already gone), the same number as ``upserted``."""
+    sync: NotRequired[SyncSummary]
+    """Runs with a sync state: lifecycle calls and what happened to events that left the source."""

@@ -1,0 +1,1 @@
+"""HTTP: connection settings, auth, retry policy, the rate limiter and the HubSpot client."""

@@ -1,0 +1,1 @@
+"""Participations: the mapper, the attendance kind, its HubSpot calls and read-back."""

@@ -1,0 +1,1 @@
+"""Deletes by external ids: the key mapper and the delete kind."""

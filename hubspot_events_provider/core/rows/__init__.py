@@ -1,0 +1,1 @@
+"""Rows: readers, JSON codec, normalisation, mapping helpers and a row's identity."""

@@ -1,0 +1,1 @@
+"""Sync state: the state, its storage, the delete guardrails and the sync run."""

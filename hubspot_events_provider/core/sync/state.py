@@ -1,0 +1,596 @@
+"""Sync state: what HubSpot last confirmed, per event, so a rerun sends only what changed.
+
+A :class:`SyncState` holds, per ``(externalAccountId, externalEventId)``, the digest of the
+normalised payload HubSpot last confirmed (:func:`payload_digest`), the last outcome, and the
+lifecycle marks (cancelled, completed) so ``/cancel`` and ``/complete`` are called once, not on
+every rerun. A row is *unchanged* only when its digest equals the confirmed one and its last outcome
+is ``confirmed``: a row that failed (or whose outcome is unknown, ``pending``) is sent again.
+
+The state is a SQLite file: downloaded from its location (:mod:`.state_storage`) into a private
+working file, updated there, and published back atomically by :meth:`SyncState.checkpoint` and
+:meth:`SyncState.commit`. Lookups are indexed on disk and writes are buffered in small chunks, so
+memory stays flat at 1M keys.
+
+The published state only claims what HubSpot confirmed. Before a run sends rows it calls
+:meth:`SyncState.mark_pending` for them and :meth:`SyncState.checkpoint` once: a run killed after
+that leaves a state whose rows are confirmed (true) or pending (sent again next time). A run killed
+before leaves the previous state, which is still true for every row it did not send.
+
+:meth:`SyncState.missing_keys` lists the known events of the run's accounts that left the source;
+:func:`decide_missing` applies the guardrails and says why, with the counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hubspot_events_provider.core.engine.report import ClosesOnExit
+from hubspot_events_provider.core.sync.storage import (
+    DEFAULT_STALE_AFTER_S,
+    LocalStateStorage,
+    LockInfo,
+    StateCorruptError,
+    StateError,
+    StateLockedError,
+    StateStorage,
+)
+
+__all__ = [
+    "MissingKeys",
+    "StateCorruptError",
+    "StateEntry",
+    "StateError",
+    "StateLockedError",
+    "SyncState",
+    "canonical_json",
+    "payload_digest",
+]
+
+EventKey = tuple[str, str]
+Outcome = Literal["confirmed", "failed", "pending"]
+
+FORMAT_NAME = "hubspot-events-sync-state"
+FORMAT_VERSION = "1"
+_CHUNK = 2000
+
+_SCHEMA = (
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE events (account TEXT NOT NULL, event TEXT NOT NULL, digest TEXT, "
+    "outcome TEXT NOT NULL, cancelled INTEGER NOT NULL DEFAULT 0, completed INTEGER NOT NULL DEFAULT 0, "
+    "object_id TEXT, updated_at REAL NOT NULL, PRIMARY KEY (account, event)) WITHOUT ROWID",
+)
+_UPSERT = (
+    "INSERT INTO events (account, event, digest, outcome, object_id, updated_at) "
+    "VALUES (?, ?, ?, '{outcome}', ?, ?) ON CONFLICT (account, event) DO UPDATE SET {sets}, "
+    "updated_at = excluded.updated_at"
+)
+_STATEMENTS = {
+    "confirmed": _UPSERT.format(
+        outcome="confirmed",
+        sets="digest = excluded.digest, outcome = 'confirmed', "
+        "object_id = COALESCE(excluded.object_id, events.object_id)",
+    ),
+    "failed": _UPSERT.format(outcome="failed", sets="outcome = 'failed'"),
+    "pending": _UPSERT.format(outcome="pending", sets="outcome = 'pending'"),
+    "cancelled": "INSERT INTO events (account, event, outcome, cancelled, updated_at) "
+    "VALUES (?, ?, 'pending', 1, ?) ON CONFLICT (account, event) DO UPDATE SET cancelled = 1, "
+    "updated_at = excluded.updated_at",
+    "completed": "INSERT INTO events (account, event, outcome, completed, updated_at) "
+    "VALUES (?, ?, 'pending', 1, ?) ON CONFLICT (account, event) DO UPDATE SET completed = 1, "
+    "updated_at = excluded.updated_at",
+    "deleted": "DELETE FROM events WHERE account = ? AND event = ?",
+}
+
+
+# -- digest ------------------------------------------------------------------------------------------
+
+
+def canonical_json(payload: Mapping[str, Any]) -> str:
+    """The canonical JSON text of a normalised HubSpot payload.
+
+    Keys sorted, no whitespace, UTF-8 kept, and ``customProperties`` ordered by name: HubSpot merges
+    custom properties by name, so re-ordering the configuration must not make every row "changed".
+
+    :param payload: an event payload as sent to HubSpot.
+    :raises ValueError: on NaN or infinity (HubSpot refuses them anyway).
+    """
+    data = dict(payload)
+    props = data.get("customProperties")
+    if isinstance(props, list):
+        data["customProperties"] = sorted(
+            props, key=lambda p: str(p.get("name")) if isinstance(p, Mapping) else str(p)
+        )
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def payload_digest(payload: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of :func:`canonical_json`: stable across processes, versions and runs.
+
+    :param payload: an event payload as sent to HubSpot.
+    """
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+# -- records -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateEntry:
+    """What the state knows of one event.
+
+    :param digest: digest of the payload HubSpot last confirmed (``None`` if never confirmed).
+    :param outcome: ``confirmed``, ``failed`` or ``pending`` (sent, outcome unknown).
+    :param cancelled: HubSpot confirmed a cancel of this event.
+    :param completed: HubSpot confirmed a complete of this event.
+    :param object_id: HubSpot's objectId, when known.
+    """
+
+    digest: str | None
+    outcome: Outcome
+    cancelled: bool
+    completed: bool
+    object_id: str | None
+
+
+class MissingKeys:
+    """Known events of the run's accounts that are not in the source (see :meth:`SyncState.missing_keys`).
+
+    Iterating yields the keys in pages read from disk (memory flat); ``count``, ``known`` and
+    ``source_keys`` feed :func:`decide_missing`.
+    """
+
+    def __init__(self, state: SyncState, count: int, known: int, source_keys: int, accounts: int) -> None:
+        self._state = state
+        self.count = count
+        self.known = known
+        self.source_keys = source_keys
+        self.accounts = accounts
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[EventKey]:
+        return self._state._iter_missing()
+
+
+# -- the store ---------------------------------------------------------------------------------------
+
+
+class SyncState(ClosesOnExit):
+    """The sync state of one location, locked for this run.
+
+    :param storage: where it lives; a path (``str``/``PathLike``) means :class:`LocalStateStorage`.
+    :param full_refresh: ignore (and rewrite) an existing state, even a corrupt one.
+    :param owner: names this run in the lock (e.g. ``dag_id/run_id/task_id``).
+    :param stale_after_s: a lock not refreshed for this long is abandoned and may be broken.
+    :param lock_timeout_s: wait this long for a held lock before failing (0: fail at once).
+    :param work_dir: directory of the private working copy (default: the system temp directory).
+    :raises StateLockedError: another live run holds the lock.
+    :raises StateCorruptError: the state exists but is unreadable, unless ``full_refresh``.
+    """
+
+    def __init__(
+        self,
+        storage: StateStorage | str | os.PathLike[str],
+        *,
+        full_refresh: bool = False,
+        owner: str = "hubspot-events",
+        stale_after_s: float = DEFAULT_STALE_AFTER_S,
+        lock_timeout_s: float = 0.0,
+        work_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.storage: StateStorage = (
+            LocalStateStorage(storage) if isinstance(storage, str | os.PathLike) else storage
+        )
+        self.location = self.storage.location
+        self.full_refresh = full_refresh
+        self._mutex = threading.RLock()
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
+        self._closed = True
+        self._db_conn: sqlite3.Connection | None = None
+        self._work: Path | None = None
+        self.existed = False
+        self.rebuilt = False
+        self._lock = self._take_lock(LockInfo.new(owner), stale_after_s, lock_timeout_s)
+        self._closed = False
+        try:
+            fd, name = tempfile.mkstemp(prefix="hubspot-state-", suffix=".sqlite3", dir=work_dir)
+            os.close(fd)
+            self._work = Path(name)
+            self.existed = self.storage.download(self._work)
+            self.rebuilt = self.existed and full_refresh
+            self._db_conn = self._connect(self._work, fresh=not self.existed or full_refresh)
+            row = self._db_conn.execute("SELECT value FROM meta WHERE name = 'unfinished_run'").fetchone()
+            #: The run that published a checkpoint and never committed (it died), if any.
+            self.interrupted_run: str | None = row[0] if row and row[0] else None
+        except BaseException:
+            self.close()
+            raise
+
+    def _take_lock(self, info: LockInfo, stale_after_s: float, timeout_s: float) -> LockInfo:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            holder = self.storage.acquire_lock(info, stale_after_s)
+            if holder is None:
+                return info
+            if time.monotonic() >= deadline:
+                raise StateLockedError(
+                    f"sync state {self.location} is in use by {holder.describe()}; two runs must not "
+                    "share one state at once (wait for it, or remove a lock left by a dead run).",
+                    holder,
+                )
+            time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._db_conn is None:
+            raise StateError(f"sync state {self.location} is closed")
+        return self._db_conn
+
+    def _connect(self, work: Path, *, fresh: bool) -> sqlite3.Connection:
+        if fresh:
+            work.write_bytes(b"")
+        db = sqlite3.connect(work, isolation_level=None, check_same_thread=False)
+        try:
+            # The working copy is private and re-downloadable: no fsync. The rollback journal stays
+            # in memory so a failed chunk can still roll back.
+            for pragma in ("journal_mode=MEMORY", "synchronous=OFF", "temp_store=FILE", "cache_size=-8000"):
+                db.execute(f"PRAGMA {pragma}")
+            if fresh:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("format", FORMAT_NAME), ("version", FORMAT_VERSION), ("generation", "0")],
+                )
+            else:
+                self._validate(db)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if fresh:
+                raise
+            raise StateCorruptError(
+                f"sync state {self.location} is unreadable or corrupt ({exc}); fix or remove it, or run "
+                "with full_refresh=True to ignore it and rebuild it (every row is sent again)."
+            ) from None
+        return db
+
+    @staticmethod
+    def _validate(db: sqlite3.Connection) -> None:
+        (check,) = db.execute("PRAGMA quick_check").fetchone()
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"integrity check: {check}")
+        meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+        if meta.get("format") != FORMAT_NAME:
+            raise sqlite3.DatabaseError("not a hubspot-events sync state")
+        if meta.get("version") != FORMAT_VERSION:
+            raise sqlite3.DatabaseError(f"unsupported state version {meta.get('version')!r}")
+        db.execute(
+            "SELECT account, event, digest, outcome, cancelled, completed, object_id FROM events LIMIT 1"
+        )
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._mutex:
+            self._flush()
+            (count,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+            return int(count)
+
+    def entry(self, key: EventKey) -> StateEntry | None:
+        """What the state knows of one event, or ``None``.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        """
+        with self._mutex:
+            self._flush()
+            row = self._db.execute(
+                "SELECT digest, outcome, cancelled, completed, object_id FROM events "
+                "WHERE account = ? AND event = ?",
+                key,
+            ).fetchone()
+        if row is None:
+            return None
+        return StateEntry(row[0], row[1], bool(row[2]), bool(row[3]), row[4])
+
+    def is_unchanged(self, key: EventKey, digest: str) -> bool:
+        """Whether HubSpot confirmed exactly this payload last time (then the row need not be sent).
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        :param digest: :func:`payload_digest` of the row's payload now.
+        """
+        with self._mutex:
+            self._flush()
+            row = self._db.execute(
+                "SELECT 1 FROM events WHERE account = ? AND event = ? AND digest = ? "
+                "AND outcome = 'confirmed'",
+                (key[0], key[1], digest),
+            ).fetchone()
+        return row is not None
+
+    def unchanged_flags(self, items: Sequence[tuple[EventKey, str]]) -> list[bool]:
+        """:meth:`is_unchanged` for a chunk of rows in one query (several times faster per row).
+
+        :param items: ``(key, digest)`` pairs, e.g. one batch of the spool.
+        :returns: one flag per item, in order.
+        """
+        flags = [False] * len(items)
+        if not items:
+            return flags
+        with self._mutex:
+            self._flush()
+            db = self._db
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS probe (i INTEGER PRIMARY KEY, account TEXT, event TEXT, "
+                "digest TEXT)"
+            )
+            db.execute("BEGIN")
+            try:
+                db.execute("DELETE FROM temp.probe")
+                db.executemany(
+                    "INSERT INTO temp.probe VALUES (?, ?, ?, ?)",
+                    [(i, key[0], key[1], digest) for i, (key, digest) in enumerate(items)],
+                )
+                hits = db.execute(
+                    "SELECT p.i FROM temp.probe p JOIN events e ON e.account = p.account "
+                    "AND e.event = p.event AND e.digest = p.digest AND e.outcome = 'confirmed'"
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+        for (i,) in hits:
+            flags[i] = True
+        return flags
+
+    @property
+    def app_id(self) -> int | None:
+        """The HubSpot appId that created the known events, once :meth:`remember_app_id` stored it
+        (saves ``delete_events`` its ``/events/search`` lookup)."""
+        with self._mutex:
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'app_id'").fetchone()
+        return None if row is None else int(row[0])
+
+    def remember_app_id(self, app_id: int) -> None:
+        """Store the appId HubSpot reported for this app's events (published with the state).
+
+        :param app_id: from ``GET /events/search`` (see :func:`.lifecycle_api.find_app_id`).
+        """
+        with self._mutex:
+            self._require_open()
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('app_id', ?)", (str(int(app_id)),))
+
+    def keys(self, accounts: Iterable[str] | None = None) -> Iterator[EventKey]:
+        """Every known key (of ``accounts`` only, when given), in key order, read in pages.
+
+        :param accounts: externalAccountIds to restrict to.
+        """
+        wanted = None if accounts is None else set(accounts)
+        last: EventKey | None = None
+        while True:
+            with self._mutex:
+                self._flush()
+                params: tuple[Any, ...]
+                if last is None:
+                    sql, params = (
+                        "SELECT account, event FROM events ORDER BY account, event LIMIT ?",
+                        (_CHUNK,),
+                    )
+                else:
+                    sql = (
+                        "SELECT account, event FROM events WHERE (account, event) > (?, ?) "
+                        "ORDER BY account, event LIMIT ?"
+                    )
+                    params = (last[0], last[1], _CHUNK)
+                rows = self._db.execute(sql, params).fetchall()
+            if not rows:
+                return
+            last = (rows[-1][0], rows[-1][1])
+            yield from ((str(a), str(e)) for a, e in rows if wanted is None or a in wanted)
+
+    # -- recording (only what HubSpot confirmed, or a withdrawn claim) --------------------------------
+
+    def record_confirmed(self, key: EventKey, digest: str, object_id: str | None = None) -> None:
+        """HubSpot confirmed this payload (its digest) for this event.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        :param digest: :func:`payload_digest` of the payload HubSpot accepted.
+        :param object_id: HubSpot's objectId, if known.
+        """
+        self._add("confirmed", (key[0], key[1], digest, object_id, time.time()))
+
+    def record_failed(self, key: EventKey) -> None:
+        """Sending this event failed (or its outcome is unknown): send it again next run.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        """
+        self._add("failed", (key[0], key[1], None, None, time.time()))
+
+    def mark_pending(self, keys: Iterable[EventKey]) -> int:
+        """Withdraw the claim of rows about to be sent; publish with :meth:`checkpoint` before sending.
+
+        :param keys: the keys to be sent.
+        :returns: how many were marked.
+        """
+        count = 0
+        now = time.time()
+        for account, event in keys:
+            self._add("pending", (account, event, None, None, now))
+            count += 1
+        return count
+
+    def record_cancelled(self, key: EventKey) -> None:
+        """HubSpot confirmed a cancel (``/cancel`` or ``eventCancelled`` upsert) of this event."""
+        self._add("cancelled", (key[0], key[1], time.time()))
+
+    def record_completed(self, key: EventKey) -> None:
+        """HubSpot confirmed ``/complete`` of this event (do not call it again on reruns)."""
+        self._add("completed", (key[0], key[1], time.time()))
+
+    def record_deleted(self, key: EventKey) -> None:
+        """HubSpot confirmed the event is gone (deleted now, or already gone): forget it."""
+        self._add("deleted", key)
+
+    def _add(self, kind: str, params: tuple[Any, ...]) -> None:
+        with self._mutex:
+            self._require_open()
+            self._pending.append((kind, params))
+            if len(self._pending) >= _CHUNK:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write buffered records in one transaction, grouping consecutive records of one kind."""
+        if not self._pending:
+            return
+        ops, self._pending = self._pending, []
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            start = 0
+            while start < len(ops):
+                kind = ops[start][0]
+                end = start
+                while end < len(ops) and ops[end][0] == kind:
+                    end += 1
+                db.executemany(_STATEMENTS[kind], [p for _k, p in ops[start:end]])
+                start = end
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- keys that left the source -------------------------------------------------------------------
+
+    def missing_keys(
+        self,
+        seen: Iterable[EventKey],
+        accounts: Iterable[str] | None = None,
+        *,
+        exclude_cancelled: bool = False,
+    ) -> MissingKeys:
+        """Known events of the run's accounts that are not among ``seen`` (the source's keys).
+
+        Restricted to ``accounts`` (default: the accounts present in ``seen``), so events of other
+        accounts are never candidates; an empty source gives no candidates. ``seen`` is streamed to
+        a temporary on-disk table.
+
+        :param seen: every key of the source this run (valid rows).
+        :param accounts: the run's externalAccountIds; ``None`` derives them from ``seen``.
+        :param exclude_cancelled: leave out events already cancelled (``on_missing="cancel"`` must
+            not cancel them again, nor count them against the guardrails run after run).
+        """
+        with self._mutex:
+            self._flush()
+            db = self._db
+            db.execute("DROP TABLE IF EXISTS temp.seen")
+            db.execute("DROP TABLE IF EXISTS temp.missing")
+            db.execute("DROP TABLE IF EXISTS temp.accounts")
+            db.execute(
+                "CREATE TEMP TABLE seen (account TEXT, event TEXT, PRIMARY KEY (account, event)) "
+                "WITHOUT ROWID"
+            )
+            db.execute("CREATE TEMP TABLE accounts (account TEXT PRIMARY KEY) WITHOUT ROWID")
+            db.execute("BEGIN")
+            chunk: list[EventKey] = []
+            for key in seen:
+                chunk.append(key)
+                if len(chunk) >= _CHUNK:
+                    db.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?, ?)", chunk)
+                    chunk.clear()
+            db.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?, ?)", chunk)
+            if accounts is None:
+                db.execute("INSERT INTO temp.accounts SELECT DISTINCT account FROM temp.seen")
+            else:
+                db.executemany("INSERT OR IGNORE INTO temp.accounts VALUES (?)", [(a,) for a in accounts])
+            db.execute(
+                "CREATE TEMP TABLE missing AS SELECT e.account, e.event FROM events e "
+                "JOIN temp.accounts a ON a.account = e.account "
+                + ("WHERE e.cancelled = 0 AND " if exclude_cancelled else "WHERE ")
+                + "NOT EXISTS (SELECT 1 FROM temp.seen s "
+                "WHERE s.account = e.account AND s.event = e.event) "
+                "ORDER BY e.account, e.event"
+            )
+            db.execute("COMMIT")
+            (count,) = db.execute("SELECT COUNT(*) FROM temp.missing").fetchone()
+            (known,) = db.execute(
+                "SELECT COUNT(*) FROM events e JOIN temp.accounts a ON a.account = e.account"
+            ).fetchone()
+            (source,) = db.execute("SELECT COUNT(*) FROM temp.seen").fetchone()
+            (n_accounts,) = db.execute("SELECT COUNT(*) FROM temp.accounts").fetchone()
+        return MissingKeys(self, int(count), int(known), int(source), int(n_accounts))
+
+    def _iter_missing(self) -> Iterator[EventKey]:
+        last = 0
+        while True:
+            with self._mutex:
+                rows = self._db.execute(
+                    "SELECT rowid, account, event FROM temp.missing WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (last, _CHUNK),
+                ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield from ((str(a), str(e)) for _r, a, e in rows)
+
+    # -- saving and lifetime -------------------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Publish the state as it is now, atomically, and refresh the lock.
+
+        A checkpoint (not a :meth:`commit`) also records this run as unfinished: if the run dies, the
+        next run sees it in :attr:`interrupted_run`.
+
+        :raises StateLockedError: the lock is no longer ours (it went stale and another run took it).
+        """
+        self._publish(final=False)
+
+    def _publish(self, *, final: bool) -> None:
+        with self._mutex:
+            self._require_open()
+            self._flush()
+            db = self._db
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation'")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('saved_at', ?)", (f"{time.time():.3f}",))
+            unfinished = "" if final else f"{self._lock.owner} (since {self._lock.acquired_at})"
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('unfinished_run', ?)", (unfinished,))
+            self.storage.refresh_lock(self._lock)
+            assert self._work is not None  # open: _require_open() passed
+            self.storage.publish(self._work)
+
+    def commit(self) -> None:
+        """Publish (:meth:`checkpoint`) as a finished run and close, releasing the lock."""
+        self._publish(final=True)
+        self.close()
+
+    def close(self) -> None:
+        """Release the lock and delete the working copy, without publishing (idempotent).
+
+        Whatever was recorded since the last :meth:`checkpoint` is dropped: the published state is
+        the last checkpoint, which is still true.
+        """
+        with self._mutex:
+            if self._db_conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db_conn.close()
+                self._db_conn = None
+            self._pending.clear()
+            if self._work is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self._work.unlink()
+                self._work = None
+            if not self._closed:
+                self._closed = True
+                self.storage.release_lock(self._lock)
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise StateError(f"sync state {self.location} is closed")
