@@ -1,1 +1,110 @@
-"""Airflow-free core: HTTP client, event model, batching and the run report."""
+"""The stable Airflow-free API: write HubSpot marketing events, attendance and deletes from any script
+or orchestrator.
+
+Everything a caller needs is importable from here (``from hubspot_events_provider.core import ...``);
+these names are a public contract. The modules below this package (``core.http``, ``core.rows``,
+``core.engine``, ``core.kinds``, ``core.sync``) are the implementation and may move.
+
+A run: build a :class:`ClientConfig` and an auth, open a :class:`HubSpotClient`, read rows
+(:func:`rows_from_events`, :func:`rows_from_file`, :func:`rows_from_cursor`), map them
+(:class:`EventMapper`, :class:`AttendanceMapper`, :class:`EventKeyMapper`), and call a run function
+(:func:`run_upsert`, :func:`run_attendance`, :func:`run_delete`, or :func:`run_sync` with a
+:class:`SyncState`) with its :class:`WriteOptions`; the :class:`WriteReport` accounts for every row
+and gives the :class:`UpsertSummary`.
+"""
+
+from __future__ import annotations
+
+from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport
+from hubspot_events_provider.core.engine.run import WriteOptions
+from hubspot_events_provider.core.engine.summary import (
+    ERROR_STAGES,
+    STAGE_HUBSPOT,
+    STAGE_SUPERSEDED,
+    STAGE_VALIDATION,
+    SampleError,
+    SyncSummary,
+    UpsertSummary,
+)
+from hubspot_events_provider.core.errors import (
+    HubSpotAuthError,
+    HubSpotDailyLimitError,
+    HubSpotError,
+    HubSpotMissingScopesError,
+    HubSpotNotFoundError,
+    HubSpotRateLimitError,
+    HubSpotServerError,
+    HubSpotTransportError,
+    HubSpotValidationError,
+    InputError,
+    UnmappedFieldsError,
+)
+from hubspot_events_provider.core.http.auth import OAuthAuth, StaticTokenAuth
+from hubspot_events_provider.core.http.client import HubSpotClient, HubSpotResponse
+from hubspot_events_provider.core.http.config import ClientConfig
+from hubspot_events_provider.core.http.protocol import HubSpotApi
+from hubspot_events_provider.core.kinds.attendance.kind import run_attendance
+from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper
+from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
+from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
+from hubspot_events_provider.core.kinds.events.mapper import EventMapper
+from hubspot_events_provider.core.kinds.events.readback import Mismatch, compare_event, describe
+from hubspot_events_provider.core.rows.sources import (
+    SourceRow,
+    rows_from_cursor,
+    rows_from_events,
+    rows_from_file,
+)
+from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
+from hubspot_events_provider.core.sync.state import SyncState
+
+#: The report of any write; ``UpsertReport`` is its first name, kept for existing callers.
+WriteReport = UpsertReport
+
+__all__ = [
+    "ERROR_STAGES",
+    "STAGE_HUBSPOT",
+    "STAGE_SUPERSEDED",
+    "STAGE_VALIDATION",
+    "AttendanceMapper",
+    "ClientConfig",
+    "EventKeyMapper",
+    "EventMapper",
+    "HubSpotApi",
+    "HubSpotAuthError",
+    "HubSpotClient",
+    "HubSpotDailyLimitError",
+    "HubSpotError",
+    "HubSpotMissingScopesError",
+    "HubSpotNotFoundError",
+    "HubSpotRateLimitError",
+    "HubSpotResponse",
+    "HubSpotServerError",
+    "HubSpotTransportError",
+    "HubSpotValidationError",
+    "InputError",
+    "JsonLinesWriter",
+    "Mismatch",
+    "OAuthAuth",
+    "SampleError",
+    "SourceRow",
+    "StaticTokenAuth",
+    "SyncOptions",
+    "SyncState",
+    "SyncSummary",
+    "UnmappedFieldsError",
+    "UpsertOptions",
+    "UpsertReport",
+    "UpsertSummary",
+    "WriteOptions",
+    "WriteReport",
+    "compare_event",
+    "describe",
+    "rows_from_cursor",
+    "rows_from_events",
+    "rows_from_file",
+    "run_attendance",
+    "run_delete",
+    "run_sync",
+    "run_upsert",
+]
