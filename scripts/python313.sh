@@ -8,6 +8,7 @@
 #
 # Usage: scripts/python313.sh [DIR]   (DIR defaults to $PYTHON313_HOME, else
 #        ${XDG_CACHE_HOME:-~/.cache}/hubspot-events-provider/python3.13, kept between clones)
+# PYTHON313_MIRROR overrides the Debian mirror (default: the one the system's apt sources name).
 # Prints the interpreter's path on its last line. A second run finds the folder ready and only
 # prints the path (well under a second); delete the folder to prepare it again.
 set -euo pipefail
@@ -38,7 +39,10 @@ python=$root/usr/bin/python3.13
 stamp=$dir/.ready
 
 # The cached path: the stamp is written last, so its presence means a folder that passed the check.
-if [ -f "$stamp" ] && [ "$(head -n1 "$stamp")" = "recipe $RECIPE" ] && [ -x "$python" ]; then
+ready() {
+  [ -f "$stamp" ] && [ "$(head -n1 "$stamp")" = "recipe $RECIPE" ] && [ -x "$python" ]
+}
+if ready; then
   echo "$python"
   exit 0
 fi
@@ -52,7 +56,7 @@ done
 # Two `make` runs at once (two worktrees share the cache) must not unpack over each other.
 exec 9>"$dir/.lock"
 flock 9
-if [ -f "$stamp" ] && [ "$(head -n1 "$stamp")" = "recipe $RECIPE" ] && [ -x "$python" ]; then
+if ready; then
   echo "$python"
   exit 0
 fi
@@ -60,6 +64,10 @@ fi
 # The Debian mirror the system's own sources name (deb822 `URIs:` or one-line `deb`), so the
 # download goes where this machine's apt already goes; deb.debian.org when none is found.
 debian_mirror() {
+  if [ -n "${PYTHON313_MIRROR:-}" ]; then
+    echo "$PYTHON313_MIRROR"
+    return
+  fi
   local files=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
   local uri
   uri=$(cat "${files[@]}" 2>/dev/null |
@@ -86,10 +94,13 @@ fetch_packages() {
   mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/debs"
   echo "deb [signed-by=$KEYRING] $mirror $SUITE main" >"$dir/apt/sources.list"
   echo "python313.sh: downloading ${#PACKAGES[@]} packages from $mirror $SUITE" >&2
-  apt_private update >"$dir/apt/update.log" 2>&1 ||
-    die "apt-get update on $mirror $SUITE failed (see $dir/apt/update.log)."
+  # apt-get update exits 0 when an index fails to download (a warning): the index is checked too.
+  if ! apt_private -o APT::Update::Error-Mode=any update >"$dir/apt/update.log" 2>&1 ||
+    ! compgen -G "$dir/apt/lists/*_dists_${SUITE}_main_binary-amd64_Packages*" >/dev/null; then
+    die "apt-get update on $mirror $SUITE failed: $(grep -E '^(E|W):' "$dir/apt/update.log" | head -n3)"
+  fi
   (cd "$dir/debs" && apt_private download "${PACKAGES[@]}") >"$dir/apt/download.log" 2>&1 ||
-    die "apt-get download failed (see $dir/apt/download.log)."
+    die "apt-get download from $SUITE failed: $(grep -E '^(E|W):' "$dir/apt/download.log" | head -n3)"
   local pkg
   for pkg in "${PACKAGES[@]}"; do
     compgen -G "$dir/debs/${pkg}_*.deb" >/dev/null || die "package $pkg was not downloaded from $SUITE."
