@@ -9,14 +9,19 @@ VENV ?= .venv
 VENV_FLOOR ?= .venv-floor
 VENV_DIST ?= .venv-dist
 VENV_LOWEST ?= .venv-lowest
+# Python 3.13 (the newest Python we support; 3.11 is the oldest): Debian trixie's build, prepared by
+# scripts/python313.sh into a cache folder outside the clone (no system change).
+VENV_313 ?= .venv-313
+PYTHON313_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hubspot-events-provider/python3.13
+PYTHON313 = $(PYTHON313_HOME)/root/usr/bin/python3.13
 UV = $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help env env-floor env-lowest test-lowest browser-deps slow-deps lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox dist clean
+.PHONY: help env env-floor env-lowest env-313 python313 test-lowest test-313 browser-deps slow-deps lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox dist clean
 
 help:
 	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
-	@echo "make test   - ruff, mypy (strict) and pytest on Airflow $(AIRFLOW_VERSION) and $(AIRFLOW_FLOOR)"
+	@echo "make test   - ruff, mypy (strict) and pytest on Airflow $(AIRFLOW_VERSION) and $(AIRFLOW_FLOOR), Python 3.11 and 3.13"
 	@echo "make bench  - benchmarks (writes benchmarks/results/); make bench-quick for a short run"
 	@echo "make dist   - build the sdist and wheel into dist/ and check them (twine check, contents)"
 
@@ -46,9 +51,19 @@ $(VENV_LOWEST)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt |
 		-c constraints/airflow-$(AIRFLOW_FLOOR).txt -e ".[dev,sql]" "apache-airflow==$(AIRFLOW_FLOOR)"
 	@touch $@
 
+# Cached: a second run only checks the folder's stamp.
+python313: uv
+	@UV="$(UV)" bash scripts/python313.sh "$(PYTHON313_HOME)" >/dev/null
+
+$(VENV_313)/.stamp: pyproject.toml | uv python313
+	$(UV) venv --quiet --allow-existing -p $(PYTHON313) $(VENV_313)
+	$(UV) pip install --quiet -p $(VENV_313)/bin/python -e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_VERSION)"
+	@touch $@
+
 env: $(VENV)/.stamp
 env-floor: $(VENV_FLOOR)/.stamp
 env-lowest: $(VENV_LOWEST)/.stamp
+env-313: $(VENV_313)/.stamp
 
 lint: env
 	$(VENV)/bin/ruff check .
@@ -63,12 +78,16 @@ test-main: env
 test-floor: env-floor
 	$(VENV_FLOOR)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# The suite on Python 3.13 with Airflow $(AIRFLOW_VERSION) (mypy and ruff stay on 3.11).
+test-313: env-313
+	$(VENV_313)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
 # Imports every module and runs the end-to-end example DAGs with the lowest direct dependencies.
 test-lowest: env-lowest
 	$(VENV_LOWEST)/bin/python -m pytest -m "not slow" tests/test_imports.py tests/triggers \
 		tests/test_dags_example.py $(PYTEST_ARGS)
 
-test: lint typecheck test-main test-floor test-lowest
+test: lint typecheck test-main test-313 test-floor test-lowest
 
 # Headless Chromium from Debian's packages for the connection-form browser test (never
 # `playwright install`: it downloads a browser build).
@@ -111,4 +130,4 @@ dist: uv
 	$(PYTHON) scripts/check_dist.py dist
 
 clean:
-	rm -rf $(VENV) $(VENV_FLOOR) $(VENV_LOWEST) $(VENV_DIST) dist .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) $(VENV_FLOOR) $(VENV_LOWEST) $(VENV_DIST) $(VENV_313) dist .mypy_cache .ruff_cache .demo
