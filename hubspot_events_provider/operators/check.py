@@ -2,7 +2,7 @@
 
 :class:`MarketingEventsUpsertCheckOperator` reads the summary that
 :class:`~hubspot_events_provider.operators.upsert.UpsertMarketingEventsOperator` returns to XCom
-(format in ``docs/ARCHITECTURE.md``), sums it over every map index of a mapped upsert, compares it
+(format in ``docs/reports.md``), sums it over every map index of a mapped upsert, compares it
 with the thresholds and fails with a message a person can act on. It fails closed: a missing,
 malformed or dry-run summary is a failure, never a pass.
 """

@@ -25,7 +25,7 @@ def make_summary(
     rejected_path: str | None = "/data/rejected.jsonl",
     **extra: Any,
 ) -> dict[str, Any]:
-    """A summary in the docs/ARCHITECTURE.md format."""
+    """A summary in the docs/reports.md format."""
     samples = [
         {
             "position": i + 1,
