@@ -8,6 +8,7 @@ access tokens with Airflow's secrets masker. Secrets are never accepted as hook 
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,15 @@ OVERRIDABLE = knob_names()
 #: The extra naming the OAuth token endpoint, and its former name (still read): Airflow masks any
 #: extra whose name contains ``token``, so a connection made in the UI saved ``***`` under it.
 OAUTH_ENDPOINT_KEYS = ("oauth_endpoint", "oauth_token_path")
+
+#: Every extra the hook reads: the knobs, and the OAuth settings (which are not hook arguments).
+KNOWN_EXTRAS = OVERRIDABLE | {
+    "auth_type",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    *OAUTH_ENDPOINT_KEYS,
+}
 
 
 class HubSpotConnectionError(ValueError):
@@ -171,6 +181,7 @@ class HubSpotHook(BaseHook):
         :raises HubSpotConnectionError: when a setting is invalid (the message names it).
         """
         conn = self.connection
+        self._warn_unknown_extras()
         try:
             fields: dict[str, Any] = {"base_url": normalize_base_url(conn.host, conn.port)}
             fields.update({knob.field: self._knob(knob) for knob in CONNECTION_KNOBS})
@@ -180,6 +191,22 @@ class HubSpotHook(BaseHook):
             raise
         except ValueError as exc:
             raise self._invalid(str(exc)) from None
+
+    @cached_property
+    def _unknown_extras_checked(self) -> bool:
+        """Warn once per hook about extras the hook does not read (a typo silently meant a default)."""
+        prefix = f"extra__{self.conn_type}__"
+        unknown = sorted(key for key in self._extras if key.removeprefix(prefix) not in KNOWN_EXTRAS)
+        if unknown:
+            self.log.warning(
+                "HubSpot connection %r: ignoring unknown extra(s) %s; the defaults apply instead.",
+                self.hubspot_conn_id,
+                "; ".join(_unknown_extra(key.removeprefix(prefix)) for key in unknown),
+            )
+        return True
+
+    def _warn_unknown_extras(self) -> None:
+        _ = self._unknown_extras_checked
 
     def _oauth_endpoint(self) -> str:
         for key in OAUTH_ENDPOINT_KEYS:
@@ -335,6 +362,12 @@ class HubSpotHook(BaseHook):
 
 #: Longest part of a connection-test message taken from an error (the UI shows it in a toast).
 _TOAST_DETAIL = 120
+
+
+def _unknown_extra(name: str) -> str:
+    """``'name'`` with the closest known extra, for the unknown-extras warning (never a value)."""
+    closest = difflib.get_close_matches(name, sorted(KNOWN_EXTRAS), n=1, cutoff=0.6)
+    return f"{name!r} (did you mean {closest[0]!r}?)" if closest else repr(name)
 
 
 def _short(text: str) -> str:

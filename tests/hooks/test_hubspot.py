@@ -279,3 +279,54 @@ def test_operator_refuses_the_other_secret_names(name: str) -> None:
         ):
             UpsertMarketingEventsOperator(task_id="upsert", events=[], **where)  # type: ignore[arg-type]
         assert CANARY not in str(info.value)
+
+
+def logged(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> str:
+    """What the hook logged: Airflow 3.0 logs through the stdlib, 3.3 through structlog to stdout."""
+    out, err = capfd.readouterr()
+    return caplog.text + out + err
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("max_request_per_10s", "max_requests_per_10s"), ("budget_sharer", "budget_sharers")],
+)
+def test_an_unknown_extra_is_named_once_with_the_closest_knob(
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: SandboxServer,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    typo: str,
+    meant: str,
+) -> None:
+    set_conn(monkeypatch, host=sandbox.url, password=sandbox.token, extra={typo: "7", "api_version": "v3"})
+    hook = HubSpotHook()
+    with caplog.at_level(logging.WARNING):
+        config = hook.build_config()
+        text = logged(caplog, capfd)
+        caplog.clear()
+        hook.build_config()  # the same hook warns once
+        again = logged(caplog, capfd)
+    expected = (
+        f"HubSpot connection 'hubspot_default': ignoring unknown extra(s) {typo!r} "
+        f"(did you mean {meant!r}?); the defaults apply instead."
+    )
+    assert expected in text
+    assert "ignoring unknown extra" not in again
+    assert sandbox.token not in text
+    assert config.api_version == "v3"
+    assert config.max_requests_per_10s == 100
+    assert config.budget_sharers is None
+
+
+def test_known_and_prefixed_extras_raise_no_warning(
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: SandboxServer,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    extra = {"max_requests_per_10s": 50, "extra__hubspot__timeout": 30, "auth_type": "token"}
+    set_conn(monkeypatch, host=sandbox.url, password=sandbox.token, extra=extra)
+    with caplog.at_level(logging.WARNING):
+        HubSpotHook().build_config()
+    assert "unknown extra" not in logged(caplog, capfd)
