@@ -16,12 +16,14 @@ PYTHON313_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hubspot-events-provider
 PYTHON313 = $(PYTHON313_HOME)/root/usr/bin/python3.13
 UV = $(PYTHON) -m uv
 PYTEST_ARGS ?=
+DOCS_BUILD ?= docs/_build
 
-.PHONY: help env env-floor env-lowest env-313 python313 test-lowest test-313 browser-deps slow-deps lint typecheck test test-main test-floor test-slow demo bench bench-quick sandbox dist clean
+.PHONY: help env env-floor env-lowest env-313 python313 test-lowest test-313 browser-deps slow-deps lint typecheck test test-main test-floor test-slow docs demo bench bench-quick sandbox dist clean
 
 help:
 	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
-	@echo "make test   - ruff, mypy (strict) and pytest on Airflow $(AIRFLOW_VERSION) and $(AIRFLOW_FLOOR), Python 3.11 and 3.13"
+	@echo "make test   - ruff, mypy (strict), pytest on Airflow $(AIRFLOW_VERSION) and $(AIRFLOW_FLOOR), Python 3.11 and 3.13, the docs site"
+	@echo "make docs   - build the documentation site into $(DOCS_BUILD)/html (warnings are errors)"
 	@echo "make bench  - benchmarks (writes benchmarks/results/); make bench-quick for a short run"
 	@echo "make dist   - build the sdist and wheel into dist/ and check them (twine check, contents)"
 
@@ -30,7 +32,7 @@ uv:
 
 $(VENV)/.stamp: pyproject.toml | uv
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV)
-	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_VERSION)"
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage,docs]" "apache-airflow==$(AIRFLOW_VERSION)"
 	@touch $@
 
 # The floor installs exactly the frozen set of a green run (constraints/airflow-3.0.6-lock.txt): a package
@@ -87,7 +89,15 @@ test-lowest: env-lowest
 	$(VENV_LOWEST)/bin/python -m pytest -m "not slow" tests/test_imports.py tests/triggers \
 		tests/test_dags_example.py $(PYTEST_ARGS)
 
-test: lint typecheck test-main test-313 test-floor test-lowest
+test: lint typecheck docs test-main test-313 test-floor test-lowest
+
+# The documentation site (Sphinx, MyST, furo; the `docs` extra of .venv). -W --keep-going: every
+# warning fails the build, all of them listed; -n: a cross-reference that resolves nowhere (a link to
+# a missing page or heading, an unknown class in a docstring) is a warning; -E: re-read every page so
+# that no warning hides in a cached one. Links are checked only inside the site: nothing leaves the machine.
+docs: env
+	$(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html -d $(DOCS_BUILD)/doctrees docs $(DOCS_BUILD)/html
+	@echo "docs: $(DOCS_BUILD)/html/index.html"
 
 # Headless Chromium from Debian's packages for the connection-form browser test (never
 # `playwright install`: it downloads a browser build).
@@ -130,4 +140,4 @@ dist: uv
 	$(PYTHON) scripts/check_dist.py dist
 
 clean:
-	rm -rf $(VENV) $(VENV_FLOOR) $(VENV_LOWEST) $(VENV_DIST) $(VENV_313) dist .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) $(VENV_FLOOR) $(VENV_LOWEST) $(VENV_DIST) $(VENV_313) $(DOCS_BUILD) dist .mypy_cache .ruff_cache .demo
