@@ -16,7 +16,8 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from hubspot_events_provider.core.http.limiter import DEFAULT_TUNING, LimiterTuning, RollingWindowLimiter
+from hubspot_events_provider.core.http.limiter import RollingWindowLimiter
+from hubspot_events_provider.core.http.limiter_law import DEFAULT_TUNING, LimiterTuning
 
 __all__ = ["SimClock", "SimResult", "SimTask", "simulate"]
 

@@ -1,10 +1,10 @@
 """The Airflow-free HTTP client of the HubSpot Marketing Events API.
 
 :class:`HubSpotClient` wraps one ``requests.Session`` (connection pool sized for the sending
-threads, no urllib3 retries) with the rate limiter (:mod:`.ratelimit`), the retry policy
-(:mod:`.retry`) and the typed errors (:mod:`.errors`). One instance is shared by all threads of a
-task: the limiter, the statistics and the OAuth token cache are thread-safe. Logs and errors name
-the method and path of a request, never its headers, query string or token.
+threads, no urllib3 retries) with the rate limiter (:mod:`.limiter`), the retry policy
+(:mod:`.retry`) and the typed errors of the answers (:mod:`.answers`). One instance is shared by
+all threads of a task: the limiter, the statistics and the OAuth token cache are thread-safe. Logs
+and errors name the method and path of a request, never its headers, query string or token.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,15 +24,18 @@ from requests.adapters import HTTPAdapter
 from hubspot_events_provider import __version__
 from hubspot_events_provider.core.errors import (
     HubSpotAuthError,
-    HubSpotDailyLimitError,
     HubSpotError,
-    HubSpotMissingScopesError,
-    HubSpotNotFoundError,
     HubSpotRateLimitError,
     HubSpotServerError,
     HubSpotTransportError,
     HubSpotValidationError,
     transport_cause,
+)
+from hubspot_events_provider.core.http.answers import (
+    ClientStats,
+    HubSpotResponse,
+    error_from_response,
+    parse_body,
 )
 from hubspot_events_provider.core.http.auth import Auth
 from hubspot_events_provider.core.http.config import ClientConfig
@@ -46,126 +48,9 @@ from hubspot_events_provider.core.http.retry import (
     should_retry,
 )
 
-__all__ = ["ClientStats", "HubSpotClient", "HubSpotResponse", "error_from_response"]
+__all__ = ["ClientStats", "HubSpotClient", "HubSpotResponse"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HubSpotResponse:
-    """A successful answer.
-
-    :param status: HTTP status (200, 201, 204, 207).
-    :param body: the parsed JSON body (``{}`` for an empty body).
-    :param headers: response headers (HubSpot never echoes credentials in them).
-    :param method: HTTP method of the request.
-    :param path: URL path of the request, without query string.
-    """
-
-    status: int
-    body: dict[str, Any]
-    headers: Mapping[str, str] = field(repr=False)
-    method: str
-    path: str
-
-
-class ClientStats:
-    """Thread-safe counters of one client: requests sent, retries, 429s received."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts = {"requests": 0, "retries": 0, "rate_limited": 0}
-
-    def add(self, name: str, amount: int = 1) -> None:
-        """Add ``amount`` to counter ``name``."""
-        with self._lock:
-            self._counts[name] = self._counts.get(name, 0) + amount
-
-    def snapshot(self) -> dict[str, int]:
-        """Return a copy of the counters: ``requests``, ``retries``, ``rate_limited``."""
-        with self._lock:
-            return dict(self._counts)
-
-
-def _scopes_from(body: Mapping[str, Any]) -> list[str]:
-    scopes: list[str] = []
-    for err in body.get("errors") or []:
-        context = err.get("context") if isinstance(err, dict) else None
-        if isinstance(context, dict):
-            for key in ("requiredGranularScopes", "missingScopes", "requiredScopes"):
-                value = context.get(key)
-                if isinstance(value, list):
-                    scopes.extend(str(v) for v in value)
-    return sorted(set(scopes))
-
-
-def _rate_limit_error(
-    message: str, body: Mapping[str, Any], retry_after: float | None, kwargs: dict[str, Any]
-) -> HubSpotRateLimitError:
-    """A 429: the daily budget (never retried) or a secondly/burst limit that outlasted the retries."""
-    policy = str(body.get("policyName") or "") or None
-    if policy == "DAILY":
-        resets_at = None
-        if retry_after is not None:
-            resets_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + retry_after))
-        when = "" if resets_at else " HubSpot did not say when it resets."
-        return HubSpotDailyLimitError(
-            f"the account's daily API request limit is spent ({message}).{when}",
-            policy_name=policy,
-            retry_after=retry_after,
-            resets_at=resets_at,
-            **kwargs,
-        )
-    return HubSpotRateLimitError(
-        f"rate limited ({policy or 'burst limit'}) and the retries ran out: {message}",
-        policy_name=policy,
-        retry_after=retry_after,
-        **kwargs,
-    )
-
-
-def error_from_response(
-    status: int,
-    body: Mapping[str, Any],
-    *,
-    method: str,
-    path: str,
-    retry_after: float | None = None,
-) -> HubSpotError:
-    """Map a failed HubSpot answer to the typed error tree.
-
-    :param status: HTTP status.
-    :param body: parsed JSON error body (``{}`` if none).
-    :param method: HTTP method of the request.
-    :param path: URL path of the request, without query string.
-    :param retry_after: seconds from a ``Retry-After`` header, if any.
-    """
-    category = body.get("category") or body.get("errorType")
-    message = str(body.get("message") or f"HubSpot answered HTTP {status}.")
-    kwargs: dict[str, Any] = {
-        "status": status,
-        "category": str(category) if category else None,
-        "correlation_id": body.get("correlationId"),
-        "method": method,
-        "path": path,
-        "body": dict(body),
-    }
-    if status == 401:
-        return HubSpotAuthError(f"HubSpot refused the credentials: {message}", **kwargs)
-    if status == 403:
-        scopes = _scopes_from(body)
-        wanted = ", ".join(scopes) if scopes else "crm.objects.marketing_events.read/write"
-        return HubSpotMissingScopesError(f"the app lacks a required scope ({wanted}): {message}", **kwargs)
-    if status == 404:
-        return HubSpotNotFoundError(
-            f"not found: {message} (external ids are visible only to the app that created the event)",
-            **kwargs,
-        )
-    if status == 429:
-        return _rate_limit_error(message, body, retry_after, kwargs)
-    if status >= 500 or status in (423, 477) or 200 <= status < 300:
-        return HubSpotServerError(f"HubSpot had a transient problem: {message}", **kwargs)
-    return HubSpotValidationError(f"HubSpot refused the request: {message}", **kwargs)
 
 
 class HubSpotClient:
@@ -234,7 +119,7 @@ class HubSpotClient:
         """Tell the rate limiter how many requests the current run sends in all (those sent included).
 
         A hint that lets a short run skip the limiter's start probe
-        (:meth:`~.ratelimit.RollingWindowLimiter.expect`); the write pipeline calls it once it
+        (:meth:`~.limiter.RollingWindowLimiter.expect`); the write pipeline calls it once it
         knows its batch count.
 
         :param total: the run's requests.
@@ -380,7 +265,7 @@ class HubSpotClient:
         status = resp.status_code
         self.limiter.observe(resp.headers)
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        body = self._parse_body(resp)
+        body = parse_body(resp)
         if body is None:
             error: HubSpotError = HubSpotServerError(
                 f"HubSpot answered HTTP {status} with a body that is not valid JSON (truncated?).",
@@ -399,7 +284,7 @@ class HubSpotClient:
         decision = should_retry(
             status=None if outcome.failure else outcome.status,
             category=outcome.error.category,
-            policy_name=getattr(outcome.error, "policy_name", None),
+            policy_name=_policy_name(outcome.error),
             failure=outcome.failure,
             can_refresh_auth=self.auth.refreshable,
             # At most two refreshes: one for the token we started with, one more if a concurrent
@@ -467,24 +352,6 @@ class HubSpotClient:
             )
         self.limiter.acquire()
 
-    @staticmethod
-    def _parse_body(resp: requests.Response) -> dict[str, Any] | None:
-        """Parse a JSON object body; ``{}`` for an empty or non-JSON error body; ``None`` if a 2xx is bad."""
-        ok = 200 <= resp.status_code < 300
-        try:
-            content = resp.content
-        except requests.RequestException:
-            return None if ok else {}
-        if not content.strip():
-            return {}
-        try:
-            parsed = resp.json()
-        except ValueError:
-            return None if ok else {}
-        if isinstance(parsed, dict):
-            return parsed
-        return None if ok else {}
-
 
 #: Limiter waits at least this long are logged (shorter ones are the normal pacing).
 LONG_WAIT_S = 1.0
@@ -520,6 +387,11 @@ class _Failed:
         """Return the Authorization value sent and drop it (no token kept in frames)."""
         value, self.authorization = self.authorization, ""
         return value
+
+
+def _policy_name(error: HubSpotError) -> str | None:
+    """HubSpot's ``policyName`` of a 429 (``None`` for any other error)."""
+    return error.policy_name if isinstance(error, HubSpotRateLimitError) else None
 
 
 def _encode(json: Any, method: str, path: str) -> bytes | None:

@@ -18,13 +18,12 @@ from benchmarks.simulate import SimTask, simulate
 from hubspot_events_provider.core.http.auth import StaticTokenAuth
 from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.http.config import ClientConfig
-from hubspot_events_provider.core.http.limiter import (
+from hubspot_events_provider.core.http.limiter import RateLimitStatus, RollingWindowLimiter
+from hubspot_events_provider.core.http.limiter_law import (
     DEFAULT_TUNING,
     LimiterState,
     LimiterTuning,
     Observation,
-    RateLimitStatus,
-    RollingWindowLimiter,
     after_429,
     control_law,
     initial_slack,

@@ -9,11 +9,11 @@ import math
 import pytest
 
 from benchmarks.simulate import SimTask, simulate
-from hubspot_events_provider.core.http.limiter import (
+from hubspot_events_provider.core.http.limiter import RollingWindowLimiter
+from hubspot_events_provider.core.http.limiter_law import (
     DEFAULT_TUNING,
     LimiterState,
     Observation,
-    RollingWindowLimiter,
     after_429,
     control_law,
 )

@@ -20,10 +20,10 @@ from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertRe
 from hubspot_events_provider.core.http.auth import StaticTokenAuth
 from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.http.config import ClientConfig
-from hubspot_events_provider.core.http.limiter import (
+from hubspot_events_provider.core.http.limiter import RollingWindowLimiter
+from hubspot_events_provider.core.http.limiter_law import (
     LimiterState,
     Observation,
-    RollingWindowLimiter,
     control_law,
 )
 from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
