@@ -109,7 +109,6 @@ nitpick_ignore = [
     ("py:exc", "MissingGuardrailError"),
     ("py:func", "normalize_base_url"),
     ("py:attr", "api_version"),
-    # Stale paths of the flat core; fixed when those modules' docstrings are next edited.
-    ("py:meth", "ratelimit.RollingWindowLimiter.expect"),
+    # A stale path of the flat core; fixed when that module's docstrings are next edited.
     ("py:func", "lifecycle_api.find_app_id"),
 ]

@@ -119,8 +119,8 @@ class HubSpotClient:
         """Tell the rate limiter how many requests the current run sends in all (those sent included).
 
         A hint that lets a short run skip the limiter's start probe
-        (:meth:`~.limiter.RollingWindowLimiter.expect`); the write pipeline calls it once it
-        knows its batch count.
+        (:meth:`~hubspot_events_provider.core.http.limiter.RollingWindowLimiter.expect`); the write
+        pipeline calls it once it knows its batch count.
 
         :param total: the run's requests.
         """
