@@ -52,57 +52,69 @@ _CONN_FIELDS: dict[str, Any] = {
 }
 
 
+_INTEGRATION = "HubSpot Marketing Events"
+
+
+def _modules(*modules: str) -> list[dict[str, Any]]:
+    """A hooks/operators/sensors/triggers section: the integration's modules."""
+    return [{"integration-name": _INTEGRATION, "python-modules": list(modules)}]
+
+
+def _connection_type() -> dict[str, Any]:
+    """The ``hubspot`` connection type: its hook, extra fields and the UI's labels."""
+    return {
+        "connection-type": "hubspot",
+        "hook-class-name": "hubspot_events_provider.hooks.hubspot.HubSpotHook",
+        "hook-name": "HubSpot",
+        "conn-fields": _CONN_FIELDS,
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login"],
+            "relabeling": {
+                "host": "API base URL",
+                "password": "Access token",
+            },
+            "placeholders": {
+                "host": "https://api.hubapi.com",
+                "password": "Private app token or Service Key (pat-na1-...)",
+                "extra": '{"api_version": "2026-03", "max_requests_per_10s": 190}',
+            },
+        },
+    }
+
+
+def _asset_uri() -> dict[str, Any]:
+    """The ``hubspot://`` asset scheme's handler, factory and OpenLineage converter."""
+    return {
+        "schemes": ["hubspot"],
+        "handler": "hubspot_events_provider.assets.sanitize_uri",
+        "factory": "hubspot_events_provider.assets.create_asset",
+        "to_openlineage_converter": "hubspot_events_provider.assets.convert_asset_to_openlineage",
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """Return the provider's metadata for Airflow's ProvidersManager."""
     return {
         "package-name": "airflow-provider-hubspot-events",
-        "name": "HubSpot Marketing Events",
+        "name": _INTEGRATION,
         # Airflow lists versions[0] as the installed version (`airflow providers list`).
         "versions": [__version__],
         "description": "Batch-upsert HubSpot Marketing Events from a warehouse, a file or XCom; "
         "threshold checks, a readiness sensor and a local HubSpot sandbox.",
         "integrations": [
             {
-                "integration-name": "HubSpot Marketing Events",
+                "integration-name": _INTEGRATION,
                 "external-doc-url": "https://developers.hubspot.com/docs/api-reference/marketing-marketing-events-v2026-03/guide",
                 "tags": ["service"],
             }
         ],
-        "hooks": [
-            {
-                "integration-name": "HubSpot Marketing Events",
-                "python-modules": ["hubspot_events_provider.hooks.hubspot"],
-            }
-        ],
-        "operators": [
-            {
-                "integration-name": "HubSpot Marketing Events",
-                "python-modules": ["hubspot_events_provider.operators.marketing_events"],
-            }
-        ],
-        "sensors": [
-            {
-                "integration-name": "HubSpot Marketing Events",
-                "python-modules": ["hubspot_events_provider.sensors.marketing_events"],
-            }
-        ],
-        "triggers": [
-            {
-                "integration-name": "HubSpot Marketing Events",
-                "python-modules": [
-                    "hubspot_events_provider.triggers.marketing_events",
-                    "hubspot_events_provider.triggers.attendance",
-                ],
-            }
-        ],
-        "asset-uris": [
-            {
-                "schemes": ["hubspot"],
-                "handler": "hubspot_events_provider.assets.sanitize_uri",
-                "factory": "hubspot_events_provider.assets.create_asset",
-                "to_openlineage_converter": "hubspot_events_provider.assets.convert_asset_to_openlineage",
-            }
-        ],
+        "hooks": _modules("hubspot_events_provider.hooks.hubspot"),
+        "operators": _modules("hubspot_events_provider.operators.marketing_events"),
+        "sensors": _modules("hubspot_events_provider.sensors.marketing_events"),
+        "triggers": _modules(
+            "hubspot_events_provider.triggers.marketing_events", "hubspot_events_provider.triggers.attendance"
+        ),
+        "asset-uris": [_asset_uri()],
         "extra-links": [
             "hubspot_events_provider.links.HubSpotMarketingEventsLink",
             "hubspot_events_provider.links.HubSpotRejectedRowsLink",
@@ -115,24 +127,5 @@ def get_provider_info() -> dict[str, Any]:
                 ),
             }
         ],
-        "connection-types": [
-            {
-                "connection-type": "hubspot",
-                "hook-class-name": "hubspot_events_provider.hooks.hubspot.HubSpotHook",
-                "hook-name": "HubSpot",
-                "conn-fields": _CONN_FIELDS,
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
-                    "relabeling": {
-                        "host": "API base URL",
-                        "password": "Access token",
-                    },
-                    "placeholders": {
-                        "host": "https://api.hubapi.com",
-                        "password": "Private app token or Service Key (pat-na1-...)",
-                        "extra": '{"api_version": "2026-03", "max_requests_per_10s": 190}',
-                    },
-                },
-            }
-        ],
+        "connection-types": [_connection_type()],
     }

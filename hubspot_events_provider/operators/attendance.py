@@ -35,13 +35,10 @@ from hubspot_events_provider.core.rows.identity import WriteItem
 from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.lineage import ATTENDANCE_SCHEMA, HubSpotNativeMixin
-from hubspot_events_provider.operators._rowwrite import (
-    RowWriteOperator,
-    Sending,
-    refuse_secrets,
-    row_renderers,
-    row_template_fields,
-)
+from hubspot_events_provider.operators._budget import Sending
+from hubspot_events_provider.operators._inputs import RowInputs
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator, RunSettings, refuse_secrets
+from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
 __all__ = ["MAX_COMPLETIONS_LISTED", "RecordMarketingEventAttendanceOperator"]
 
@@ -125,15 +122,6 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
     template_fields: Sequence[str] = row_template_fields(
         "attendance", "field_map", "contact_properties", "defaults"
     )
-    mapper_class = AttendanceMapper
-    mapping_parameters = (
-        "field_map",
-        "contact_properties",
-        "defaults",
-        "timezone",
-        "ignore_fields",
-        "ignore_unmapped",
-    )
     template_fields_renderers = row_renderers("attendance")
     ui_color = "#ff7a59"
 
@@ -170,8 +158,50 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
     ) -> None:
         refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        self._init_common(locals())
+        self.keep_settings(
+            RowInputs(
+                rows_field=self.rows_field,
+                rows=attendance,
+                rows_file=attendance_file,
+                file_format=file_format,
+                delimiter=delimiter,
+                encoding=encoding,
+                sql=sql,
+                sql_conn_id=sql_conn_id,
+                parameters=parameters,
+                fetch_size=fetch_size,
+            ),
+            RunSettings(
+                batch_size=batch_size,
+                max_in_flight=max_in_flight,
+                dry_run=dry_run,
+                allow_empty=allow_empty,
+                rejected_path=rejected_path,
+                results_path=results_path,
+                payloads_path=payloads_path,
+                hubspot_conn_id=hubspot_conn_id,
+                hook_params=hook_params,
+                progress_interval=progress_interval,
+            ),
+        )
+        self.field_map = field_map
+        self.contact_properties = contact_properties
+        self.defaults = defaults
+        self.timezone = timezone
+        self.ignore_fields = list(ignore_fields or [])
+        self.ignore_unmapped = ignore_unmapped
+        self.check_mapper()
         self.complete_events = complete_events
+
+    def build_mapper(self, templated: Templated) -> AttendanceMapper:
+        return AttendanceMapper(
+            field_map=templated(self.field_map),
+            contact_properties=templated(self.contact_properties),
+            defaults=templated(self.defaults),
+            timezone=self.timezone,
+            ignore_fields=self.ignore_fields,
+            ignore_unmapped=self.ignore_unmapped,
+        )
 
     def write(
         self,

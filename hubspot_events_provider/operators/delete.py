@@ -20,13 +20,10 @@ from hubspot_events_provider.core.engine.run import MAX_BATCH_SIZE, WriteOptions
 from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
 from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
-from hubspot_events_provider.operators._rowwrite import (
-    RowWriteOperator,
-    Sending,
-    refuse_secrets,
-    row_renderers,
-    row_template_fields,
-)
+from hubspot_events_provider.operators._budget import Sending
+from hubspot_events_provider.operators._inputs import RowInputs
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator, RunSettings, refuse_secrets
+from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
 __all__ = ["DeleteMarketingEventsOperator"]
 
@@ -75,8 +72,6 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
     summary_label = "delete"
 
     template_fields: Sequence[str] = row_template_fields("events", "field_map", "defaults")
-    mapper_class = EventKeyMapper
-    mapping_parameters = ("field_map", "defaults", "ignore_fields", "ignore_unmapped")
     template_fields_renderers = row_renderers("events")
     ui_color = "#d9534f"
 
@@ -110,7 +105,45 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
     ) -> None:
         refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        self._init_common(locals())
+        self.keep_settings(
+            RowInputs(
+                rows_field=self.rows_field,
+                rows=events,
+                rows_file=events_file,
+                file_format=file_format,
+                delimiter=delimiter,
+                encoding=encoding,
+                sql=sql,
+                sql_conn_id=sql_conn_id,
+                parameters=parameters,
+                fetch_size=fetch_size,
+            ),
+            RunSettings(
+                batch_size=batch_size,
+                max_in_flight=max_in_flight,
+                dry_run=dry_run,
+                allow_empty=allow_empty,
+                rejected_path=rejected_path,
+                results_path=results_path,
+                payloads_path=payloads_path,
+                hubspot_conn_id=hubspot_conn_id,
+                hook_params=hook_params,
+                progress_interval=progress_interval,
+            ),
+        )
+        self.field_map = field_map
+        self.defaults = defaults
+        self.ignore_fields = list(ignore_fields or [])
+        self.ignore_unmapped = ignore_unmapped
+        self.check_mapper()
+
+    def build_mapper(self, templated: Templated) -> EventKeyMapper:
+        return EventKeyMapper(
+            field_map=templated(self.field_map),
+            defaults=templated(self.defaults),
+            ignore_fields=self.ignore_fields,
+            ignore_unmapped=self.ignore_unmapped,
+        )
 
     def write(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from hubspot_events_provider._storage import dag_folder
 from hubspot_events_provider.core.engine.contract import RowMapper
 from hubspot_events_provider.core.engine.report import EVENT_KEY_FIELDS, UpsertReport
 from hubspot_events_provider.core.engine.run import WriteOptions
@@ -25,15 +26,11 @@ from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.lineage import HubSpotNativeMixin
-from hubspot_events_provider.operators._rowwrite import (
-    RowWriteOperator,
-    Sending,
-    dag_folder,
-    refuse_secrets,
-    row_renderers,
-    row_template_fields,
-)
+from hubspot_events_provider.operators._budget import Sending
+from hubspot_events_provider.operators._inputs import RowInputs
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator, RunSettings, refuse_secrets
 from hubspot_events_provider.operators._sync import open_state, run_owner, state_errors_fail_task
+from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -131,16 +128,6 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         *row_template_fields("events", "field_map", "custom_properties", "defaults"),
         "state_path",
     )
-    mapper_class = EventMapper
-    mapping_parameters = (
-        "field_map",
-        "custom_properties",
-        "defaults",
-        "timezone",
-        "date_format",
-        "ignore_fields",
-        "ignore_unmapped",
-    )
     template_fields_renderers = row_renderers("events")
     ui_color = "#ff7a59"
 
@@ -183,7 +170,40 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
     ) -> None:
         refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        self._init_common(locals())
+        self.keep_settings(
+            RowInputs(
+                rows_field=self.rows_field,
+                rows=events,
+                rows_file=events_file,
+                file_format=file_format,
+                delimiter=delimiter,
+                encoding=encoding,
+                sql=sql,
+                sql_conn_id=sql_conn_id,
+                parameters=parameters,
+                fetch_size=fetch_size,
+            ),
+            RunSettings(
+                batch_size=batch_size,
+                max_in_flight=max_in_flight,
+                dry_run=dry_run,
+                allow_empty=allow_empty,
+                rejected_path=rejected_path,
+                results_path=results_path,
+                payloads_path=payloads_path,
+                hubspot_conn_id=hubspot_conn_id,
+                hook_params=hook_params,
+                progress_interval=progress_interval,
+            ),
+        )
+        self.field_map = field_map
+        self.custom_properties = custom_properties
+        self.defaults = defaults
+        self.timezone = timezone
+        self.date_format = date_format
+        self.ignore_fields = list(ignore_fields or [])
+        self.ignore_unmapped = ignore_unmapped
+        self.check_mapper()
         self.sync_options = _sync_options(
             state_path, full_refresh, on_missing, max_deletes, max_delete_fraction
         )
@@ -194,6 +214,17 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         self.max_delete_fraction = max_delete_fraction
         self._state_owner = self.task_id
         self.overlap = overlap
+
+    def build_mapper(self, templated: Templated) -> EventMapper:
+        return EventMapper(
+            field_map=templated(self.field_map),
+            custom_properties=templated(self.custom_properties),
+            defaults=templated(self.defaults),
+            timezone=self.timezone,
+            date_format=self.date_format,
+            ignore_fields=self.ignore_fields,
+            ignore_unmapped=self.ignore_unmapped,
+        )
 
     @classmethod
     def path_fields(cls) -> tuple[str, ...]:
