@@ -228,7 +228,8 @@ class SyncState(ClosesOnExit):
     def remember_app_id(self, app_id: int) -> None:
         """Store the appId HubSpot reported for this app's events (published with the state).
 
-        :param app_id: from ``GET /events/search`` (see :func:`~hubspot_events_provider.core.kinds.events.api.find_app_id`).
+        :param app_id: from ``GET /events/search`` (see
+            :func:`~hubspot_events_provider.core.kinds.events.api.find_app_id`).
         """
         with self._mutex:
             self._require_open()
