@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hubspot_events_provider.core.sync.state import SyncState, payload_digest
+from hubspot_events_provider.core.sync.digest import payload_digest
+from hubspot_events_provider.core.sync.state import SyncState
 
 RESULTS = Path(__file__).resolve().parent / "results" / "state_memory.json"
 

@@ -39,8 +39,9 @@ from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
 from hubspot_events_provider.core.rows.sources import rows_from_file
+from hubspot_events_provider.core.sync.digest import payload_digest
 from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
-from hubspot_events_provider.core.sync.state import SyncState, payload_digest
+from hubspot_events_provider.core.sync.state import SyncState
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sync_state.json"

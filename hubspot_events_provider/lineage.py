@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 from hubspot_events_provider.assets import ASSET_EVENT_KEYS, MARKETING_EVENTS, SCHEME, is_hubspot_asset
 from hubspot_events_provider.core.errors import HubSpotError
-from hubspot_events_provider.core.kinds.attendance.mapper import (
+from hubspot_events_provider.core.kinds.attendance.fields import (
     ATTENDANCE_FIELDS,
     CONTACT_PROPERTIES,
 )

@@ -30,7 +30,7 @@ from airflow.providers.common.compat.sdk import (
 from hubspot_events_provider._storage import dag_folder, read_json_lines
 from hubspot_events_provider.core.errors import InputError
 from hubspot_events_provider.core.http.client import HubSpotClient
-from hubspot_events_provider.core.kinds.attendance.mapper import STATE_ORDER
+from hubspot_events_provider.core.kinds.attendance.fields import STATE_ORDER
 from hubspot_events_provider.core.kinds.attendance.readback import (
     VISIBLE_STATES,
     EventUnknownError,

@@ -18,7 +18,8 @@ import pytest
 from hubspot_events_provider.core.http.auth import StaticTokenAuth
 from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.kinds.events.mapper import EventMapper
-from hubspot_events_provider.core.sync.state import SyncState, payload_digest
+from hubspot_events_provider.core.sync.digest import payload_digest
+from hubspot_events_provider.core.sync.state import SyncState
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 from hubspot_events_provider.sandbox.pytest_plugin import SandboxFactory
 from tests.conftest import REPO_ROOT

@@ -1,1 +1,2 @@
-"""Rows: readers, JSON codec, normalisation, mapping helpers and a row's identity."""
+"""Rows: readers (sources: files, JSON, CSV, cursor), JSON codec, normalisation, mapping helpers
+and a row's identity."""

@@ -1,6 +1,7 @@
 """One row's identity, made where the row is read and carried unchanged to the report.
 
-A source row becomes a :class:`RowRef` (where it came from and what it held) the moment the write
+A reader yields each input row as a :class:`SourceRow` (its position, its line, its data); a source
+row becomes a :class:`RowRef` (where it came from and what it held) the moment the write
 pipeline reads it. Every later stage (validation, the spool, the batch sender, the report) carries
 that same record instead of re-passing its fields one by one, so the rejected file, the results
 file and the summary's sample errors always describe the row exactly as it was read.
@@ -14,7 +15,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["Key", "RowRef", "WriteItem"]
+__all__ = ["Key", "RowRef", "SourceRow", "WriteItem"]
+
+
+class SourceRow(NamedTuple):
+    """One input row: 1-based ``position`` among the rows, 1-based source ``line`` (``None`` when the
+    source has no lines), and the row ``data`` (a dict, or whatever non-object the source held)."""
+
+    position: int
+    line: int | None
+    data: Any
+
 
 Key = tuple[str, ...]
 """A row's identity in HubSpot (e.g. ``(externalAccountId, externalEventId)``): rows with equal keys

@@ -1,1 +1,2 @@
-"""Sync state: the state, its storage, the delete guardrails and the sync run."""
+"""Sync state: the state (its SQLite file, digest, missing keys, storage), the delete guardrails
+and the sync run (options, the plan before sending, the run)."""

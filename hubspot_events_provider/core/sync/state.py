@@ -1,41 +1,49 @@
 """Sync state: what HubSpot last confirmed, per event, so a rerun sends only what changed.
 
 A :class:`SyncState` holds, per ``(externalAccountId, externalEventId)``, the digest of the
-normalised payload HubSpot last confirmed (:func:`payload_digest`), the last outcome, and the
+normalised payload HubSpot last confirmed (:func:`~.digest.payload_digest`), the last outcome, and the
 lifecycle marks (cancelled, completed) so ``/cancel`` and ``/complete`` are called once, not on
 every rerun. A row is *unchanged* only when its digest equals the confirmed one and its last outcome
 is ``confirmed``: a row that failed (or whose outcome is unknown, ``pending``) is sent again.
 
-The state is a SQLite file: downloaded from its location (:mod:`.state_storage`) into a private
-working file, updated there, and published back atomically by :meth:`SyncState.checkpoint` and
-:meth:`SyncState.commit`. Lookups are indexed on disk and writes are buffered in small chunks, so
-memory stays flat at 1M keys.
+The state is a SQLite file (its schema and queries: :mod:`.statedb`): downloaded from its location
+(:mod:`.storage`) into a private working file, updated there, and published back atomically by
+:meth:`SyncState.checkpoint` and :meth:`SyncState.commit`. Lookups are indexed on disk and writes
+are buffered in small chunks, so memory stays flat at 1M keys.
 
 The published state only claims what HubSpot confirmed. Before a run sends rows it calls
 :meth:`SyncState.mark_pending` for them and :meth:`SyncState.checkpoint` once: a run killed after
 that leaves a state whose rows are confirmed (true) or pending (sent again next time). A run killed
 before leaves the previous state, which is still true for every row it did not send.
 
-:meth:`SyncState.missing_keys` lists the known events of the run's accounts that left the source;
-:func:`decide_missing` applies the guardrails and says why, with the counts.
+:meth:`SyncState.missing_keys` lists the known events of the run's accounts that left the source
+(:mod:`.missing`); :func:`~.guardrails.decide_missing` applies the guardrails and says why, with the
+counts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from hubspot_events_provider.core.engine.report import ClosesOnExit
+from hubspot_events_provider.core.sync.missing import MissingKeys, find_missing, missing_page
+from hubspot_events_provider.core.sync.statedb import (
+    PAGE,
+    EventKey,
+    key_page,
+    open_db,
+    unchanged_hits,
+    write_records,
+)
 from hubspot_events_provider.core.sync.storage import (
     DEFAULT_STALE_AFTER_S,
     LocalStateStorage,
@@ -47,79 +55,14 @@ from hubspot_events_provider.core.sync.storage import (
 )
 
 __all__ = [
-    "MissingKeys",
     "StateCorruptError",
     "StateEntry",
     "StateError",
     "StateLockedError",
     "SyncState",
-    "canonical_json",
-    "payload_digest",
 ]
 
-EventKey = tuple[str, str]
 Outcome = Literal["confirmed", "failed", "pending"]
-
-FORMAT_NAME = "hubspot-events-sync-state"
-FORMAT_VERSION = "1"
-_CHUNK = 2000
-
-_SCHEMA = (
-    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE events (account TEXT NOT NULL, event TEXT NOT NULL, digest TEXT, "
-    "outcome TEXT NOT NULL, cancelled INTEGER NOT NULL DEFAULT 0, completed INTEGER NOT NULL DEFAULT 0, "
-    "object_id TEXT, updated_at REAL NOT NULL, PRIMARY KEY (account, event)) WITHOUT ROWID",
-)
-_UPSERT = (
-    "INSERT INTO events (account, event, digest, outcome, object_id, updated_at) "
-    "VALUES (?, ?, ?, '{outcome}', ?, ?) ON CONFLICT (account, event) DO UPDATE SET {sets}, "
-    "updated_at = excluded.updated_at"
-)
-_STATEMENTS = {
-    "confirmed": _UPSERT.format(
-        outcome="confirmed",
-        sets="digest = excluded.digest, outcome = 'confirmed', "
-        "object_id = COALESCE(excluded.object_id, events.object_id)",
-    ),
-    "failed": _UPSERT.format(outcome="failed", sets="outcome = 'failed'"),
-    "pending": _UPSERT.format(outcome="pending", sets="outcome = 'pending'"),
-    "cancelled": "INSERT INTO events (account, event, outcome, cancelled, updated_at) "
-    "VALUES (?, ?, 'pending', 1, ?) ON CONFLICT (account, event) DO UPDATE SET cancelled = 1, "
-    "updated_at = excluded.updated_at",
-    "completed": "INSERT INTO events (account, event, outcome, completed, updated_at) "
-    "VALUES (?, ?, 'pending', 1, ?) ON CONFLICT (account, event) DO UPDATE SET completed = 1, "
-    "updated_at = excluded.updated_at",
-    "deleted": "DELETE FROM events WHERE account = ? AND event = ?",
-}
-
-
-# -- digest ------------------------------------------------------------------------------------------
-
-
-def canonical_json(payload: Mapping[str, Any]) -> str:
-    """The canonical JSON text of a normalised HubSpot payload.
-
-    Keys sorted, no whitespace, UTF-8 kept, and ``customProperties`` ordered by name: HubSpot merges
-    custom properties by name, so re-ordering the configuration must not make every row "changed".
-
-    :param payload: an event payload as sent to HubSpot.
-    :raises ValueError: on NaN or infinity (HubSpot refuses them anyway).
-    """
-    data = dict(payload)
-    props = data.get("customProperties")
-    if isinstance(props, list):
-        data["customProperties"] = sorted(
-            props, key=lambda p: str(p.get("name")) if isinstance(p, Mapping) else str(p)
-        )
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def payload_digest(payload: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of :func:`canonical_json`: stable across processes, versions and runs.
-
-    :param payload: an event payload as sent to HubSpot.
-    """
-    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
 # -- records -----------------------------------------------------------------------------------------
@@ -141,27 +84,6 @@ class StateEntry:
     cancelled: bool
     completed: bool
     object_id: str | None
-
-
-class MissingKeys:
-    """Known events of the run's accounts that are not in the source (see :meth:`SyncState.missing_keys`).
-
-    Iterating yields the keys in pages read from disk (memory flat); ``count``, ``known`` and
-    ``source_keys`` feed :func:`decide_missing`.
-    """
-
-    def __init__(self, state: SyncState, count: int, known: int, source_keys: int, accounts: int) -> None:
-        self._state = state
-        self.count = count
-        self.known = known
-        self.source_keys = source_keys
-        self.accounts = accounts
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __iter__(self) -> Iterator[EventKey]:
-        return self._state._iter_missing()
 
 
 # -- the store ---------------------------------------------------------------------------------------
@@ -210,7 +132,9 @@ class SyncState(ClosesOnExit):
             self._work = Path(name)
             self.existed = self.storage.download(self._work)
             self.rebuilt = self.existed and full_refresh
-            self._db_conn = self._connect(self._work, fresh=not self.existed or full_refresh)
+            self._db_conn = open_db(
+                self._work, fresh=not self.existed or full_refresh, location=self.location
+            )
             row = self._db_conn.execute("SELECT value FROM meta WHERE name = 'unfinished_run'").fetchone()
             #: The run that published a checkpoint and never committed (it died), if any.
             self.interrupted_run: str | None = row[0] if row and row[0] else None
@@ -237,48 +161,6 @@ class SyncState(ClosesOnExit):
         if self._db_conn is None:
             raise StateError(f"sync state {self.location} is closed")
         return self._db_conn
-
-    def _connect(self, work: Path, *, fresh: bool) -> sqlite3.Connection:
-        if fresh:
-            work.write_bytes(b"")
-        db = sqlite3.connect(work, isolation_level=None, check_same_thread=False)
-        try:
-            # The working copy is private and re-downloadable: no fsync. The rollback journal stays
-            # in memory so a failed chunk can still roll back.
-            for pragma in ("journal_mode=MEMORY", "synchronous=OFF", "temp_store=FILE", "cache_size=-8000"):
-                db.execute(f"PRAGMA {pragma}")
-            if fresh:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                db.executemany(
-                    "INSERT INTO meta VALUES (?, ?)",
-                    [("format", FORMAT_NAME), ("version", FORMAT_VERSION), ("generation", "0")],
-                )
-            else:
-                self._validate(db)
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            if fresh:
-                raise
-            raise StateCorruptError(
-                f"sync state {self.location} is unreadable or corrupt ({exc}); fix or remove it, or run "
-                "with full_refresh=True to ignore it and rebuild it (every row is sent again)."
-            ) from None
-        return db
-
-    @staticmethod
-    def _validate(db: sqlite3.Connection) -> None:
-        (check,) = db.execute("PRAGMA quick_check").fetchone()
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"integrity check: {check}")
-        meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
-        if meta.get("format") != FORMAT_NAME:
-            raise sqlite3.DatabaseError("not a hubspot-events sync state")
-        if meta.get("version") != FORMAT_VERSION:
-            raise sqlite3.DatabaseError(f"unsupported state version {meta.get('version')!r}")
-        db.execute(
-            "SELECT account, event, digest, outcome, cancelled, completed, object_id FROM events LIMIT 1"
-        )
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -330,25 +212,8 @@ class SyncState(ClosesOnExit):
             return flags
         with self._mutex:
             self._flush()
-            db = self._db
-            db.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS probe (i INTEGER PRIMARY KEY, account TEXT, event TEXT, "
-                "digest TEXT)"
-            )
-            db.execute("BEGIN")
-            try:
-                db.execute("DELETE FROM temp.probe")
-                db.executemany(
-                    "INSERT INTO temp.probe VALUES (?, ?, ?, ?)",
-                    [(i, key[0], key[1], digest) for i, (key, digest) in enumerate(items)],
-                )
-                hits = db.execute(
-                    "SELECT p.i FROM temp.probe p JOIN events e ON e.account = p.account "
-                    "AND e.event = p.event AND e.digest = p.digest AND e.outcome = 'confirmed'"
-                ).fetchall()
-            finally:
-                db.execute("COMMIT")
-        for (i,) in hits:
+            hits = unchanged_hits(self._db, items)
+        for i in hits:
             flags[i] = True
         return flags
 
@@ -363,7 +228,8 @@ class SyncState(ClosesOnExit):
     def remember_app_id(self, app_id: int) -> None:
         """Store the appId HubSpot reported for this app's events (published with the state).
 
-        :param app_id: from ``GET /events/search`` (see :func:`.lifecycle_api.find_app_id`).
+        :param app_id: from ``GET /events/search`` (see
+            :func:`~hubspot_events_provider.core.kinds.events.api.find_app_id`).
         """
         with self._mutex:
             self._require_open()
@@ -379,23 +245,11 @@ class SyncState(ClosesOnExit):
         while True:
             with self._mutex:
                 self._flush()
-                params: tuple[Any, ...]
-                if last is None:
-                    sql, params = (
-                        "SELECT account, event FROM events ORDER BY account, event LIMIT ?",
-                        (_CHUNK,),
-                    )
-                else:
-                    sql = (
-                        "SELECT account, event FROM events WHERE (account, event) > (?, ?) "
-                        "ORDER BY account, event LIMIT ?"
-                    )
-                    params = (last[0], last[1], _CHUNK)
-                rows = self._db.execute(sql, params).fetchall()
+                rows = key_page(self._db, last)
             if not rows:
                 return
-            last = (rows[-1][0], rows[-1][1])
-            yield from ((str(a), str(e)) for a, e in rows if wanted is None or a in wanted)
+            last = rows[-1]
+            yield from (key for key in rows if wanted is None or key[0] in wanted)
 
     # -- recording (only what HubSpot confirmed, or a withdrawn claim) --------------------------------
 
@@ -444,7 +298,7 @@ class SyncState(ClosesOnExit):
         with self._mutex:
             self._require_open()
             self._pending.append((kind, params))
-            if len(self._pending) >= _CHUNK:
+            if len(self._pending) >= PAGE:
                 self._flush()
 
     def _flush(self) -> None:
@@ -452,21 +306,7 @@ class SyncState(ClosesOnExit):
         if not self._pending:
             return
         ops, self._pending = self._pending, []
-        db = self._db
-        db.execute("BEGIN")
-        try:
-            start = 0
-            while start < len(ops):
-                kind = ops[start][0]
-                end = start
-                while end < len(ops) and ops[end][0] == kind:
-                    end += 1
-                db.executemany(_STATEMENTS[kind], [p for _k, p in ops[start:end]])
-                start = end
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        write_records(self._db, ops)
 
     # -- keys that left the source -------------------------------------------------------------------
 
@@ -490,56 +330,18 @@ class SyncState(ClosesOnExit):
         """
         with self._mutex:
             self._flush()
-            db = self._db
-            db.execute("DROP TABLE IF EXISTS temp.seen")
-            db.execute("DROP TABLE IF EXISTS temp.missing")
-            db.execute("DROP TABLE IF EXISTS temp.accounts")
-            db.execute(
-                "CREATE TEMP TABLE seen (account TEXT, event TEXT, PRIMARY KEY (account, event)) "
-                "WITHOUT ROWID"
-            )
-            db.execute("CREATE TEMP TABLE accounts (account TEXT PRIMARY KEY) WITHOUT ROWID")
-            db.execute("BEGIN")
-            chunk: list[EventKey] = []
-            for key in seen:
-                chunk.append(key)
-                if len(chunk) >= _CHUNK:
-                    db.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?, ?)", chunk)
-                    chunk.clear()
-            db.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?, ?)", chunk)
-            if accounts is None:
-                db.execute("INSERT INTO temp.accounts SELECT DISTINCT account FROM temp.seen")
-            else:
-                db.executemany("INSERT OR IGNORE INTO temp.accounts VALUES (?)", [(a,) for a in accounts])
-            db.execute(
-                "CREATE TEMP TABLE missing AS SELECT e.account, e.event FROM events e "
-                "JOIN temp.accounts a ON a.account = e.account "
-                + ("WHERE e.cancelled = 0 AND " if exclude_cancelled else "WHERE ")
-                + "NOT EXISTS (SELECT 1 FROM temp.seen s "
-                "WHERE s.account = e.account AND s.event = e.event) "
-                "ORDER BY e.account, e.event"
-            )
-            db.execute("COMMIT")
-            (count,) = db.execute("SELECT COUNT(*) FROM temp.missing").fetchone()
-            (known,) = db.execute(
-                "SELECT COUNT(*) FROM events e JOIN temp.accounts a ON a.account = e.account"
-            ).fetchone()
-            (source,) = db.execute("SELECT COUNT(*) FROM temp.seen").fetchone()
-            (n_accounts,) = db.execute("SELECT COUNT(*) FROM temp.accounts").fetchone()
-        return MissingKeys(self, int(count), int(known), int(source), int(n_accounts))
+            counts = find_missing(self._db, seen, accounts, exclude_cancelled=exclude_cancelled)
+        return MissingKeys(self._iter_missing, counts)
 
     def _iter_missing(self) -> Iterator[EventKey]:
         last = 0
         while True:
             with self._mutex:
-                rows = self._db.execute(
-                    "SELECT rowid, account, event FROM temp.missing WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                    (last, _CHUNK),
-                ).fetchall()
+                rows = missing_page(self._db, last)
             if not rows:
                 return
             last = rows[-1][0]
-            yield from ((str(a), str(e)) for _r, a, e in rows)
+            yield from ((account, event) for _rowid, account, event in rows)
 
     # -- saving and lifetime -------------------------------------------------------------------------
 

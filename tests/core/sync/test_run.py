@@ -16,8 +16,9 @@ from hubspot_events_provider.core.http.auth import StaticTokenAuth
 from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.rows.sources import rows_from_events
+from hubspot_events_provider.core.sync.digest import payload_digest
 from hubspot_events_provider.core.sync.run import MissingGuardrailError, SyncOptions, run_sync
-from hubspot_events_provider.core.sync.state import SyncState, payload_digest
+from hubspot_events_provider.core.sync.state import SyncState
 from hubspot_events_provider.sandbox import Fault, SandboxServer
 from tests.core import _two_apps
 from tests.core._two_apps import OTHER_APP, OTHER_TOKEN

@@ -19,7 +19,8 @@ from typing import IO, Literal
 import fsspec
 import pytest
 
-from hubspot_events_provider.core.sync.state import SyncState, canonical_json, payload_digest
+from hubspot_events_provider.core.sync.digest import canonical_json, payload_digest
+from hubspot_events_provider.core.sync.state import SyncState
 from hubspot_events_provider.core.sync.storage import (
     LocalStateStorage,
     LockInfo,

@@ -9,8 +9,9 @@ from pathlib import Path
 from hubspot_events_provider.core.http.auth import StaticTokenAuth
 from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.kinds.events.api import cancel_event, delete_events
+from hubspot_events_provider.core.sync.digest import payload_digest
 from hubspot_events_provider.core.sync.guardrails import decide_missing
-from hubspot_events_provider.core.sync.state import SyncState, payload_digest
+from hubspot_events_provider.core.sync.state import SyncState
 from hubspot_events_provider.sandbox import SandboxServer
 from tests.core import _two_apps
 from tests.core._two_apps import OTHER_APP, OTHER_TOKEN

@@ -14,23 +14,37 @@ The normalised payload (JSON-able, what a spool stores) is::
      "properties": {"joinedAt": str, "leftAt": str},      # attend only, when present
      "contactProperties": {name: str}}                     # email rows only, when present
 
-:func:`hubspot_input` turns it into the HubSpot request input; :func:`dedup_key` and
-:func:`group_key` say which rows supersede each other and which rows may share a request; the
-write kind (:mod:`~hubspot_events_provider.core.kinds.attendance.kind`) orders requests by
+The fields, their error categories and value normalisers are in :mod:`.fields`;
+:func:`~.keys.hubspot_input` turns a payload into the HubSpot request input, :func:`~.keys.dedup_key`
+and :func:`~.keys.group_key` say which rows supersede each other and which rows may share a request
+(:mod:`.keys`); the write kind (:mod:`~hubspot_events_provider.core.kinds.attendance.kind`) orders requests by
 :data:`STATE_ORDER` (``register`` < ``attend`` < ``cancel``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from hubspot_events_provider.core.errors import UnmappedFieldsError
+from hubspot_events_provider.core.kinds.attendance.fields import (
+    AMBIGUOUS_CONTACT,
+    ATTEND_PROPERTIES,
+    ATTENDANCE_FIELDS,
+    CONTACT_PROPERTIES,
+    FIELDS,
+    INVALID_CONTACT_PROPERTY,
+    LEFT_BEFORE_JOINED,
+    PROPERTY_NOT_ALLOWED,
+    STATE_ORDER,
+    SUBSCRIBER_STATES,
+    normalise_state,
+    to_epoch_ms,
+    to_vid,
+    valid_email,
+)
+from hubspot_events_provider.core.kinds.attendance.keys import DedupKey, dedup_key, group_key, hubspot_input
 from hubspot_events_provider.core.rows.mapping import (
-    FieldNames,
     RowError,
     UnmappedKeyCheck,
     gather_properties,
@@ -42,11 +56,7 @@ from hubspot_events_provider.core.rows.mapping import (
     source_plan,
 )
 from hubspot_events_provider.core.rows.normalize import (
-    INVALID_DATETIME,
-    INVALID_ROW,
-    INVALID_TYPE,
     MISSING_REQUIRED_FIELD,
-    VALUE_TOO_LONG,
     ValueProblem,
     format_rfc3339,
     preview,
@@ -55,98 +65,21 @@ from hubspot_events_provider.core.rows.normalize import (
     to_utc_datetime,
 )
 
+# CONTACT_PROPERTIES, STATE_ORDER, SUBSCRIBER_STATES, group_key and hubspot_input live in .fields and
+# .keys; they are re-exported for the modules that import them from here (the attendance kind and
+# API, the attendance operator).
 __all__ = [
-    "AMBIGUOUS_CONTACT",
-    "ATTENDANCE_ERROR_CATEGORIES",
-    "ATTENDANCE_FIELDS",
-    "ATTEND_PROPERTIES",
-    "INVALID_CONTACT_ID",
-    "INVALID_CONTACT_PROPERTY",
-    "INVALID_EMAIL",
-    "INVALID_SUBSCRIBER_STATE",
-    "LEFT_BEFORE_JOINED",
-    "MAX_REQUEST_INPUTS",
-    "PROPERTY_NOT_ALLOWED",
+    "CONTACT_PROPERTIES",
     "STATE_ORDER",
     "SUBSCRIBER_STATES",
     "AttendanceMapper",
     "MappedAttendance",
     "UnmappedAttendanceFieldsError",
-    "dedup_key",
     "group_key",
     "hubspot_input",
-    "normalise_state",
-    "suggest_attendance_field",
-    "to_epoch_ms",
-    "to_vid",
-    "valid_email",
 ]
 
-# Stable error categories of attendance rows (besides the shared ones of core.normalize).
-INVALID_EMAIL = "INVALID_EMAIL"
-INVALID_SUBSCRIBER_STATE = "INVALID_SUBSCRIBER_STATE"
-INVALID_CONTACT_ID = "INVALID_CONTACT_ID"
-AMBIGUOUS_CONTACT = "AMBIGUOUS_CONTACT"
-PROPERTY_NOT_ALLOWED = "PROPERTY_NOT_ALLOWED"
-LEFT_BEFORE_JOINED = "LEFT_BEFORE_JOINED"
-INVALID_CONTACT_PROPERTY = "INVALID_CONTACT_PROPERTY"
-ATTENDANCE_ERROR_CATEGORIES = frozenset(
-    {
-        MISSING_REQUIRED_FIELD,
-        INVALID_TYPE,
-        INVALID_DATETIME,
-        VALUE_TOO_LONG,
-        INVALID_ROW,
-        INVALID_EMAIL,
-        INVALID_SUBSCRIBER_STATE,
-        INVALID_CONTACT_ID,
-        AMBIGUOUS_CONTACT,
-        PROPERTY_NOT_ALLOWED,
-        LEFT_BEFORE_JOINED,
-        INVALID_CONTACT_PROPERTY,
-    }
-)
-
-SUBSCRIBER_STATES = ("register", "attend", "cancel")
-#: Send order within one event and contact: a registration before the attendance before a cancellation.
-STATE_ORDER = {state: rank for rank, state in enumerate(SUBSCRIBER_STATES)}
-ATTEND_PROPERTIES = ("joinedAt", "leftAt")
-CONTACT_PROPERTIES = "contactProperties"
-#: Every field a source row can map to, in payload order.
-ATTENDANCE_FIELDS = (
-    "externalAccountId",
-    "externalEventId",
-    "subscriberState",
-    "email",
-    "vid",
-    "interactionDateTime",
-    *ATTEND_PROPERTIES,
-    CONTACT_PROPERTIES,
-)
-#: HubSpot's limit of inputs per attendance request (as for every batch operation).
-MAX_REQUEST_INPUTS = 100
-MAX_INT64 = 2**63 - 1
-_MAX_EXACT_FLOAT = 2**53
-_MAX_EMAIL = 254
-# local@domain.tld: one @, no blanks, at least one dot in the domain, no empty domain labels.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$")
-_STATE_ALIASES = {
-    "register": "register",
-    "registered": "register",
-    "attend": "attend",
-    "attended": "attend",
-    "cancel": "cancel",
-    "cancelled": "cancel",
-    "canceled": "cancel",
-}
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_ONE_MS = dt.timedelta(milliseconds=1)
-_FIELDS = FieldNames(ATTENDANCE_FIELDS, noun="an attendance field", listing="Fields", fold_underscores=True)
 _NO_KEYS: frozenset[str] = frozenset()
-
-DedupKey = tuple[str, str, str, str]
-GroupKey = tuple[str, str, str, str]
-T = TypeVar("T")
 
 
 class MappedAttendance(NamedTuple):
@@ -160,160 +93,6 @@ class MappedAttendance(NamedTuple):
     errors: list[RowError]
     key: DedupKey | None
     unmapped: frozenset[str] = frozenset()
-
-
-# -- value helpers ---------------------------------------------------------------------------------
-
-
-def normalise_state(value: Any) -> str | None:
-    """``register`` / ``attend`` / ``cancel`` from any case of those or of HubSpot's
-    ``REGISTERED`` / ``ATTENDED`` / ``CANCELLED``; ``None`` for an empty value.
-
-    :raises ValueProblem: ``INVALID_SUBSCRIBER_STATE`` or ``INVALID_TYPE``.
-    """
-    text = to_string(value)
-    if text is None:
-        return None
-    state = _STATE_ALIASES.get(text.casefold())
-    if state is None:
-        raise ValueProblem(
-            INVALID_SUBSCRIBER_STATE,
-            f"subscriberState must be register, attend or cancel (or REGISTERED, ATTENDED, CANCELLED), "
-            f"got {preview(value)}",
-        )
-    return state
-
-
-def valid_email(value: Any) -> str | None:
-    """A stripped email address after a syntax check; ``None`` for an empty value.
-
-    :raises ValueProblem: ``INVALID_EMAIL`` or ``INVALID_TYPE``.
-    """
-    text = to_string(value)
-    if text is None:
-        return None
-    if len(text) > _MAX_EMAIL or not _EMAIL.match(text):
-        raise ValueProblem(INVALID_EMAIL, f"not a valid email address: {preview(value)}")
-    return text
-
-
-def to_vid(value: Any) -> int | None:
-    """A HubSpot contact id as an exact int64 (never narrowed); ``None`` for an empty value.
-
-    Accepts integers, digit strings, integral Decimals and integral floats below 2^53 (a float
-    above that may already have lost digits, so it is refused rather than guessed).
-
-    :raises ValueProblem: ``INVALID_CONTACT_ID``.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    number = _exact_int(value)
-    if number is None or not 0 < number <= MAX_INT64:
-        raise ValueProblem(
-            INVALID_CONTACT_ID, f"vid must be a positive 64-bit integer contact id, got {preview(value)}"
-        )
-    return number
-
-
-def _exact_int(value: Any) -> int | None:
-    """The integer a value holds exactly, or ``None`` (booleans, fractions, floats beyond 2^53...)."""
-    exact = False
-    if isinstance(value, int):
-        exact = not isinstance(value, bool)
-    elif isinstance(value, str):
-        text = value.strip()
-        return int(text) if text.isascii() and text.isdigit() else None
-    elif isinstance(value, Decimal):
-        exact = value.is_finite() and value == value.to_integral_value()
-    elif isinstance(value, float):
-        exact = value.is_integer() and abs(value) < _MAX_EXACT_FLOAT
-    return int(value) if exact else None
-
-
-def to_epoch_ms(value: Any, tz: dt.tzinfo = dt.UTC) -> int | None:
-    """Epoch milliseconds of any date/time pendulum reads (naive values in ``tz``); ``None`` if empty.
-
-    Numbers are epoch seconds, or milliseconds above 1e11 (as in :mod:`core.normalize`).
-
-    :raises ValueProblem: ``INVALID_DATETIME`` (unparseable, before 1970) or ``INVALID_TYPE``.
-    """
-    moment = to_utc_datetime(value, tz)
-    if moment is None:
-        return None
-    if moment < _EPOCH:
-        raise ValueProblem(INVALID_DATETIME, f"date/time before 1970: {preview(value)}")
-    return (moment - _EPOCH) // _ONE_MS
-
-
-def suggest_attendance_field(name: str) -> str | None:
-    """The attendance field a mistyped name probably meant (``subscriber_state`` -> ``subscriberState``).
-
-    :param name: a source key or a field name.
-    """
-    return _FIELDS.suggest(name)
-
-
-# -- keys and request planning ---------------------------------------------------------------------
-
-
-def _contact(payload: Mapping[str, Any]) -> tuple[str, str]:
-    if "email" in payload:
-        return "email", str(payload["email"]).casefold()
-    return "vid", str(payload["vid"])
-
-
-def dedup_key(payload: Mapping[str, Any]) -> DedupKey:
-    """``(externalAccountId, externalEventId, contact, subscriberState)``: rows with the same key
-    supersede each other (the last row wins). The contact is ``email:<address, case-folded>`` or
-    ``vid:<id>`` (an email and a vid of the same contact cannot be matched without HubSpot).
-
-    :param payload: a normalised payload.
-    """
-    kind, value = _contact(payload)
-    return (
-        payload["externalAccountId"],
-        payload["externalEventId"],
-        f"{kind}:{value}",
-        payload["subscriberState"],
-    )
-
-
-def group_key(payload: Mapping[str, Any]) -> GroupKey:
-    """``(externalAccountId, externalEventId, subscriberState, "email" | "vid")``: rows with the same
-    key can share one request (one URL: event, state and route).
-
-    :param payload: a normalised payload.
-    """
-    return (
-        payload["externalAccountId"],
-        payload["externalEventId"],
-        payload["subscriberState"],
-        _contact(payload)[0],
-    )
-
-
-def hubspot_input(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The HubSpot input of one payload: ``{email, interactionDateTime, properties, contactProperties}``
-    (email-create) or ``{vid, interactionDateTime, properties}`` (create).
-
-    ``properties`` and ``contactProperties`` are always sent (``{}`` when empty): the spec marks them
-    required.
-
-    :param payload: a normalised payload.
-    """
-    body: dict[str, Any] = {}
-    if "email" in payload:
-        body["email"] = payload["email"]
-    else:
-        body["vid"] = payload["vid"]
-    body["interactionDateTime"] = payload["interactionDateTime"]
-    body["properties"] = dict(payload.get("properties") or {})
-    if "email" in payload:
-        body[CONTACT_PROPERTIES] = dict(payload.get(CONTACT_PROPERTIES) or {})
-    return body
-
-
-# -- errors ----------------------------------------------------------------------------------------
 
 
 class UnmappedAttendanceFieldsError(UnmappedFieldsError):
@@ -356,7 +135,7 @@ class AttendanceMapper(UnmappedKeyCheck):
     :raises ValueError: an unknown field, a bad default, an unknown time zone.
     """
 
-    field_names = _FIELDS
+    field_names = FIELDS
     unmapped_error_class = UnmappedAttendanceFieldsError
 
     def __init__(
@@ -370,7 +149,7 @@ class AttendanceMapper(UnmappedKeyCheck):
         ignore_unmapped: bool = False,
     ) -> None:
         field_map = dict(field_map or {})
-        plan = source_plan(_FIELDS, field_map, ignore_fields, contact_properties, "contact_properties")
+        plan = source_plan(FIELDS, field_map, ignore_fields, contact_properties, "contact_properties")
         self.tz = resolve_timezone(timezone)
         self.timezone = timezone
         self.ignore_unmapped = bool(ignore_unmapped)
@@ -391,7 +170,7 @@ class AttendanceMapper(UnmappedKeyCheck):
         }
         self._defaults: dict[str, Any] = {}
         for field, raw in (defaults or {}).items():
-            _FIELDS.check_targets("defaults key", [field])
+            FIELDS.check_targets("defaults key", [field])
             try:
                 value = self._converters[field](raw)
             except ValueProblem as exc:

@@ -24,8 +24,9 @@ from hubspot_events_provider.core.kinds.attendance.api import (
     get_participation_counters,
     iter_participation_breakdown,
 )
+from hubspot_events_provider.core.kinds.attendance.keys import dedup_key
 from hubspot_events_provider.core.kinds.attendance.kind import AttendanceKind
-from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper, dedup_key
+from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper
 from hubspot_events_provider.core.rows.identity import RowRef, WriteItem
 from hubspot_events_provider.sandbox import Fault, SandboxServer
 from hubspot_events_provider.sandbox.config import SEED_CONTACTS

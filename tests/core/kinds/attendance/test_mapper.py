@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hubspot_events_provider.core.kinds.attendance.mapper import (
+from hubspot_events_provider.core.kinds.attendance.fields import (
     AMBIGUOUS_CONTACT,
     INVALID_CONTACT_ID,
     INVALID_CONTACT_PROPERTY,
@@ -21,13 +21,13 @@ from hubspot_events_provider.core.kinds.attendance.mapper import (
     LEFT_BEFORE_JOINED,
     MAX_INT64,
     PROPERTY_NOT_ALLOWED,
-    AttendanceMapper,
-    UnmappedAttendanceFieldsError,
-    dedup_key,
-    group_key,
-    hubspot_input,
     to_epoch_ms,
     to_vid,
+)
+from hubspot_events_provider.core.kinds.attendance.keys import dedup_key, group_key, hubspot_input
+from hubspot_events_provider.core.kinds.attendance.mapper import (
+    AttendanceMapper,
+    UnmappedAttendanceFieldsError,
 )
 from hubspot_events_provider.core.rows.normalize import (
     INVALID_DATETIME,
