@@ -1,5 +1,5 @@
 """HubSpot calls of the attendance sync: record one request of participations, complete an event,
-read participation counters and breakdowns. Everything goes through :meth:`HubSpotClient.request`
+read participation counters and breakdowns. Everything goes through :meth:`HubSpotApi.request`
 (its limiter, retries and typed errors).
 
 Recording many rows (grouping, ordering, per-row attribution, splitting) is the write pipeline's
@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import quote
 
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotNotFoundError, HubSpotValidationError
-from hubspot_events_provider.core.http.client import HubSpotClient, HubSpotResponse
+from hubspot_events_provider.core.http.client import HubSpotResponse
+from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.kinds.attendance.mapper import SUBSCRIBER_STATES
 from hubspot_events_provider.core.kinds.events.api import event_path
 
@@ -43,7 +44,7 @@ PARTICIPATION_STATES = ("REGISTERED", "ATTENDED", "CANCELLED", "NO_SHOW")
 
 
 def attendance_path(
-    client: HubSpotClient, external_event_id: str, subscriber_state: str, *, by_email: bool
+    client: HubSpotApi, external_event_id: str, subscriber_state: str, *, by_email: bool
 ) -> str:
     """``<prefix>/attendance/{externalEventId}/{subscriberState}/email-create`` (or ``/create``).
 
@@ -60,7 +61,7 @@ def attendance_path(
 
 
 def record_attendance(
-    client: HubSpotClient,
+    client: HubSpotApi,
     external_account_id: str,
     external_event_id: str,
     subscriber_state: str,
@@ -87,7 +88,7 @@ def record_attendance(
 
 
 def complete_event(
-    client: HubSpotClient, external_account_id: str, external_event_id: str, start: str, end: str
+    client: HubSpotApi, external_account_id: str, external_event_id: str, start: str, end: str
 ) -> dict[str, Any]:
     """Mark an event completed, which makes HubSpot compute attendance durations
     (``POST …/events/{externalEventId}/complete``). Call it after the attendance is recorded.
@@ -139,7 +140,7 @@ class CompletionOutcome:
 
 
 def complete_as_held(
-    client: HubSpotClient, external_account_id: str, external_event_id: str
+    client: HubSpotApi, external_account_id: str, external_event_id: str
 ) -> CompletionOutcome:
     """Complete an event with the start and end HubSpot holds for it (read first, then ``/complete``).
 
@@ -170,7 +171,7 @@ def _reason(err: HubSpotError) -> str:
 
 
 def get_participation(
-    client: HubSpotClient, external_account_id: str, external_event_id: str, contact: str | int
+    client: HubSpotApi, external_account_id: str, external_event_id: str, contact: str | int
 ) -> dict[str, Any] | None:
     """One contact's participation in an event (``ParticipationBreakdown``), or ``None`` if HubSpot
     shows none yet (participation writes are processed asynchronously).
@@ -188,7 +189,7 @@ def get_participation(
 
 
 def get_participation_counters(
-    client: HubSpotClient, external_account_id: str, external_event_id: str
+    client: HubSpotApi, external_account_id: str, external_event_id: str
 ) -> dict[str, int]:
     """``{registered, attended, cancelled, noShows}`` of one event (contacts by current state).
 
@@ -202,7 +203,7 @@ def get_participation_counters(
 
 
 def get_participation_breakdown(
-    client: HubSpotClient,
+    client: HubSpotApi,
     external_account_id: str,
     external_event_id: str,
     *,
@@ -235,7 +236,7 @@ def get_participation_breakdown(
 
 
 def iter_participation_breakdown(
-    client: HubSpotClient,
+    client: HubSpotApi,
     external_account_id: str,
     external_event_id: str,
     *,
@@ -269,5 +270,5 @@ def iter_participation_breakdown(
             return
 
 
-def _participations_path(client: HubSpotClient, account: str, event: str) -> str:
+def _participations_path(client: HubSpotApi, account: str, event: str) -> str:
     return f"{client.config.api_prefix}/participations/{quote(account, safe='')}/{quote(event, safe='')}"

@@ -76,7 +76,7 @@ def send_group(
         group, phase = kind.route(key, payload)
         items.append(WriteItem(RowRef(i + 1, None, payload), key, payload, group, phase))
     outcome = send_batch(kind, client, items)
-    recorded = sorted((item.ref.position - 1, None if v is None else int(v)) for item, v in outcome.upserted)
+    recorded = sorted((item.ref.position - 1, None if v is None else int(v)) for item, v in outcome.written)
     failed = sorted(
         (Failure(f.item.ref.position - 1, f.category, f.message, f.field) for f in outcome.failed),
         key=lambda f: f.index,
