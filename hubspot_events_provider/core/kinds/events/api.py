@@ -266,15 +266,22 @@ def cancel_event(client: HubSpotApi, key: EventKey) -> Literal["cancelled", "not
 
 
 def complete_event(
-    client: HubSpotApi, key: EventKey, start: str | dt.datetime, end: str | dt.datetime
+    client: HubSpotApi,
+    key: EventKey,
+    start: str | dt.datetime,
+    end: str | dt.datetime,
+    *,
+    on_not_found: Callable[[HubSpotNotFoundError], None] | None = None,
 ) -> Literal["completed", "not_found"]:
     """Mark an event completed (``POST /events/{externalEventId}/complete``), which also makes
-    HubSpot compute attendance durations. Call it once per event (the sync state remembers it).
+    HubSpot compute attendance durations and no-shows. Call it once per event, after its
+    attendance is recorded (the sync run and the attendance operator do).
 
     :param client: the HubSpot client.
     :param key: ``(externalAccountId, externalEventId)``.
     :param start: the event's start: an ISO 8601 text with an offset, or an aware datetime.
     :param end: the event's end, likewise.
+    :param on_not_found: given HubSpot's 404 before ``"not_found"`` is returned (to report its words).
     :returns: ``"completed"``, or ``"not_found"`` when this app has no such event.
     :raises ValueError: on a naive datetime.
     :raises HubSpotError: any other failure, after the client's retries.
@@ -288,7 +295,9 @@ def complete_event(
             params={"externalAccountId": account},
             json=body,
         )
-    except HubSpotNotFoundError:
+    except HubSpotNotFoundError as err:
+        if on_not_found is not None:
+            on_not_found(err)
         return "not_found"
     return "completed"
 
