@@ -15,9 +15,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from hubspot_events_provider.core.engine.contract import RowMapper
-from hubspot_events_provider.core.engine.report import EVENT_KEY_FIELDS, UpsertReport
+from hubspot_events_provider.core.engine.report import UpsertReport
 from hubspot_events_provider.core.engine.run import MAX_BATCH_SIZE, WriteOptions
 from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
+from hubspot_events_provider.core.kinds.events.keys import EVENT_KEY_FIELDS
 from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.operators._budget import Sending

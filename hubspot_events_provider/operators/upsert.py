@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from hubspot_events_provider._storage import dag_folder
 from hubspot_events_provider.core.engine.contract import RowMapper
-from hubspot_events_provider.core.engine.report import EVENT_KEY_FIELDS, UpsertReport
+from hubspot_events_provider.core.engine.report import UpsertReport
 from hubspot_events_provider.core.engine.run import WriteOptions
 from hubspot_events_provider.core.engine.summary import SyncSummary
+from hubspot_events_provider.core.kinds.events.keys import EVENT_KEY_FIELDS
 from hubspot_events_provider.core.kinds.events.kind import MAX_BATCH_SIZE, run_upsert
 from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.kinds.events.preflight import check_required_sources

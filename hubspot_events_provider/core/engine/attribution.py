@@ -6,7 +6,7 @@ row of the batch fits it; nothing ambiguous is ever attributed:
 
 1. ``context.inputIndex`` (when the context also names fields of the input, they must agree);
 2. the key the write kind reads from the context (``kind.key_from_context``), unique in the batch
-   (compared with the kind's optional ``context_key(item)``, else the row's key);
+   (compared with the kind's ``context_key(item)``: the row's key unless the kind says less);
 3. the context's values matched against the inputs' fields of the same name (e.g. only
    ``externalEventId``, or only ``email``), when exactly one input has them all;
 4. an id of exactly one input named in the error's message as an exact token (``'evt-12'`` names
@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from hubspot_events_provider.core.engine.contract import WriteKind
 from hubspot_events_provider.core.rows.identity import Key, WriteItem
@@ -62,7 +62,7 @@ def error_count(body: Mapping[str, Any], errors: Sequence[Mapping[str, Any]]) ->
 
 
 def attribute(
-    kind: WriteKind[Any], errors: Sequence[Mapping[str, Any]], items: Sequence[WriteItem]
+    kind: WriteKind, errors: Sequence[Mapping[str, Any]], items: Sequence[WriteItem]
 ) -> tuple[dict[int, Mapping[str, Any]], list[Mapping[str, Any]]]:
     """Place each error on its row when exactly one row fits it.
 
@@ -72,7 +72,7 @@ def attribute(
     :returns: ``(placed, unplaced)``: row index -> its error, and the errors no single row fits
         (two errors landing on one row leave the second unplaced).
     """
-    index = _BatchIndex(items, _context_key_of(kind))
+    index = _BatchIndex(items, kind.context_key)
     placed: dict[int, Mapping[str, Any]] = {}
     unplaced: list[Mapping[str, Any]] = []
     for error in errors:
@@ -112,19 +112,7 @@ class _BatchIndex:
         return self._unique_ids
 
 
-def _context_key_of(kind: WriteKind[Any]) -> Callable[[WriteItem], Key]:
-    """How an error context names a row: the kind's optional ``context_key(item)``, else its key."""
-    context_key = getattr(kind, "context_key", None)
-    if callable(context_key):
-        return cast("Callable[[WriteItem], Key]", context_key)
-    return _whole_key
-
-
-def _whole_key(item: WriteItem) -> Key:
-    return item.key
-
-
-def _place(kind: WriteKind[Any], error: Mapping[str, Any], index: _BatchIndex) -> int | None:
+def _place(kind: WriteKind, error: Mapping[str, Any], index: _BatchIndex) -> int | None:
     raw_context = error.get("context")
     context: Mapping[str, Any] = raw_context if isinstance(raw_context, Mapping) else {}
     named = _named_fields(context)
@@ -229,7 +217,7 @@ class Elimination:
 
 
 def eliminate(
-    kind: WriteKind[Any],
+    kind: WriteKind,
     items: Sequence[WriteItem],
     unknown: Sequence[int],
     results: Sequence[Mapping[str, Any]],

@@ -10,9 +10,9 @@ HubSpot's answer to a partly invalid batch is undocumented; this module copes wi
 
 Errors are attributed to rows by :mod:`~hubspot_events_provider.core.engine.attribution` (``inputIndex``,
 the key in the context (a kind whose contexts name a row by less than its whole key, e.g.
-participations by the contact alone, says which part with an optional ``context_key(item)``), the
+participations by the contact alone, says which part with its ``context_key(item)``), the
 ids in the context or the message, and, for rows no error names, the fields the results echo). A
-kind may name a row's category its own way with an optional ``row_category(category, field)``.
+kind may name a row's category its own way with its ``row_category(category, field)``.
 What attribution cannot place costs requests, as few as the counts allow:
 
 * after a 200/207 the good rows are already applied, so only one half of the unknown rows is
@@ -27,20 +27,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from hubspot_events_provider.core.engine.attribution import attribute, context_value, eliminate, error_count
 from hubspot_events_provider.core.engine.contract import WriteKind
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotValidationError
+from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.rows.identity import WriteItem
 
-__all__ = ["BatchOutcome", "RowFailure", "UpsertSender", "context_value", "send_batch"]
-
-
-class UpsertSender(Protocol):
-    """What the events kind needs from a client (``HubSpotClient`` satisfies it)."""
-
-    def upsert_events(self, inputs: Sequence[Mapping[str, Any]]) -> Any: ...
+__all__ = ["BatchOutcome", "RowFailure", "context_value", "send_batch"]
 
 
 @dataclass(frozen=True)
@@ -57,19 +52,19 @@ class RowFailure:
 class BatchOutcome:
     """What became of every row of a batch, and what it cost."""
 
-    upserted: list[tuple[WriteItem, str | None]] = field(default_factory=list)
+    written: list[tuple[WriteItem, str | None]] = field(default_factory=list)
     failed: list[RowFailure] = field(default_factory=list)
     requests: int = 0
     splits: int = 0
 
     def merge(self, other: BatchOutcome) -> None:
-        self.upserted.extend(other.upserted)
+        self.written.extend(other.written)
         self.failed.extend(other.failed)
         self.requests += other.requests
         self.splits += other.splits
 
 
-def send_batch(kind: WriteKind[Any], client: Any, items: Sequence[WriteItem]) -> BatchOutcome:
+def send_batch(kind: WriteKind, client: HubSpotApi, items: Sequence[WriteItem]) -> BatchOutcome:
     """Send ``items`` (one request group) and account for each row; re-send only what is unknown.
 
     Transient failures (5xx, transport, rate limits after retries, auth) propagate to the caller:
@@ -92,7 +87,7 @@ def send_batch(kind: WriteKind[Any], client: Any, items: Sequence[WriteItem]) ->
     num_errors = error_count(body, errors)
     results = [r for r in body.get("results") or [] if isinstance(r, Mapping)]
     if num_errors == 0:
-        outcome.upserted.extend(zip(items, _object_ids(kind, results, len(items)), strict=True))
+        outcome.written.extend(zip(items, _object_ids(kind, results, len(items)), strict=True))
         return outcome
     placed, unplaced = attribute(kind, errors, items)
     for index, error in sorted(placed.items()):
@@ -101,15 +96,15 @@ def send_batch(kind: WriteKind[Any], client: Any, items: Sequence[WriteItem]) ->
     still_bad = max(num_errors - len(placed), len(unplaced))
     if still_bad == 0 or not unknown:
         good = [items[i] for i in unknown]
-        outcome.upserted.extend(zip(good, _object_ids(kind, results, len(good)), strict=True))
+        outcome.written.extend(zip(good, _object_ids(kind, results, len(good)), strict=True))
         return outcome
     # HubSpot applied the good rows already; learn which of the unknown ones failed, at least cost.
     return _applied_unknown(kind, client, items, unknown, still_bad, results, unplaced, outcome)
 
 
 def _applied_unknown(
-    kind: WriteKind[Any],
-    client: Any,
+    kind: WriteKind,
+    client: HubSpotApi,
     items: Sequence[WriteItem],
     unknown: list[int],
     still_bad: int,
@@ -124,7 +119,7 @@ def _applied_unknown(
         _isolate(kind, client, [items[i] for i in unknown], still_bad, unplaced, outcome)
         return outcome
     for index in sorted(elimination.good):
-        outcome.upserted.append((items[index], elimination.good[index]))
+        outcome.written.append((items[index], elimination.good[index]))
     for index in sorted(elimination.bad):
         outcome.failed.append(_unnamed_failure(kind, items[index], unplaced))
     for rows, bad in elimination.unsure:
@@ -133,8 +128,8 @@ def _applied_unknown(
 
 
 def _isolate(
-    kind: WriteKind[Any],
-    client: Any,
+    kind: WriteKind,
+    client: HubSpotApi,
     rows: Sequence[WriteItem],
     bad: int,
     unplaced: Sequence[Mapping[str, Any]],
@@ -147,7 +142,7 @@ def _isolate(
     half whose rows all fail needs no request either.
     """
     if bad <= 0:
-        outcome.upserted.extend((item, None) for item in rows)
+        outcome.written.extend((item, None) for item in rows)
         return
     if bad >= len(rows):
         outcome.failed.extend(_unnamed_failure(kind, item, unplaced) for item in rows)
@@ -165,7 +160,7 @@ def _isolate(
 
 
 def _request_refused(
-    kind: WriteKind[Any], client: Any, items: Sequence[WriteItem], err: HubSpotError, outcome: BatchOutcome
+    kind: WriteKind, client: HubSpotApi, items: Sequence[WriteItem], err: HubSpotError, outcome: BatchOutcome
 ) -> BatchOutcome:
     """The request as a whole was refused: fail its rows, isolate the bad ones, or re-raise."""
     refusal = kind.refuse_request(err, items[0].group)
@@ -192,8 +187,8 @@ def _request_refused(
 
 
 def _split(
-    kind: WriteKind[Any],
-    client: Any,
+    kind: WriteKind,
+    client: HubSpotApi,
     items: Sequence[WriteItem],
     outcome: BatchOutcome,
     err: HubSpotValidationError,
@@ -219,9 +214,7 @@ def _split(
         items = second
 
 
-def _object_ids(
-    kind: WriteKind[Any], results: Sequence[Mapping[str, Any]], expected: int
-) -> list[str | None]:
+def _object_ids(kind: WriteKind, results: Sequence[Mapping[str, Any]], expected: int) -> list[str | None]:
     """Object ids in input order when HubSpot returned one result per applied row, else unknowns."""
     if len(results) != expected:
         return [None] * expected
@@ -229,7 +222,7 @@ def _object_ids(
 
 
 def _failure_from_error(
-    kind: WriteKind[Any], item: WriteItem, error: Any, category: str | None = None, message: str | None = None
+    kind: WriteKind, item: WriteItem, error: Any, category: str | None = None, message: str | None = None
 ) -> RowFailure:
     """A row's failure from the error object naming it (its category, message and first field),
     falling back to the request's ``category``/``message``."""
@@ -245,12 +238,9 @@ def _failure_from_error(
                 if not message and isinstance(detail.get("message"), str):
                     message = detail["message"]
                 break
-    category = category or "VALIDATION_ERROR"
-    # Optional: a kind may name a category its own way (e.g. an unknown event's per-row shape is
-    # reported as its whole-request 404 is).
-    row_category = getattr(kind, "row_category", None)
-    if callable(row_category):
-        category = str(row_category(category, field_name))
+    # a kind may name a category its own way (e.g. an unknown event's per-row shape is reported as
+    # its whole-request 404 is)
+    category = kind.row_category(category or "VALIDATION_ERROR", field_name)
     return RowFailure(
         item=item,
         category=category,
@@ -259,9 +249,7 @@ def _failure_from_error(
     )
 
 
-def _unnamed_failure(
-    kind: WriteKind[Any], item: WriteItem, unplaced: Sequence[Mapping[str, Any]]
-) -> RowFailure:
+def _unnamed_failure(kind: WriteKind, item: WriteItem, unplaced: Sequence[Mapping[str, Any]]) -> RowFailure:
     """A row HubSpot counted as failed without naming it: its reason, when every unnamed error
     gave the same one; else a plain statement of what is known."""
     reasons = {(_str(e.get("category")), _str(e.get("message"))) for e in unplaced}

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol
 
 from hubspot_events_provider.core.errors import HubSpotError
+from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.rows.identity import Key, WriteItem
 
 __all__ = [
@@ -31,9 +32,8 @@ __all__ = [
     "RowMapper",
     "Wording",
     "WriteKind",
+    "WriteKindBase",
 ]
-
-ClientT = TypeVar("ClientT", contravariant=True)
 
 
 class Problem(Protocol):
@@ -110,17 +110,16 @@ class Wording(NamedTuple):
     rerun: str
 
 
-class WriteKind(Protocol[ClientT]):
+class WriteKind(Protocol):
     """What is specific to one kind of write. The pipeline does everything else.
 
     Attributes: ``mapper`` (:class:`RowMapper`), ``key_fields`` (names of the key's parts, for the
-    results file and messages), ``words`` (:class:`Wording`).
+    results file and messages), ``words`` (:class:`Wording`), ``overlap_sends`` (see
+    :class:`WriteKindBase`).
 
-    Two optional methods (looked up on the kind, not part of this protocol, so existing kinds need
-    neither): ``context_key(item) -> Key``, the key :meth:`key_from_context` returns for a row's
-    errors when contexts name rows by less than their whole key (participations: the contact
-    alone; default: ``item.key``); ``row_category(category, field) -> str``, HubSpot's category of a
-    per-row error as the kind reports it (default: unchanged).
+    The optional abilities (``overlap_sends``, :meth:`context_key`, :meth:`row_category`) are part
+    of the contract, so mypy checks them; :class:`WriteKindBase` gives their defaults and a kind
+    overrides only what it does differently.
     """
 
     @property
@@ -132,11 +131,16 @@ class WriteKind(Protocol[ClientT]):
     @property
     def words(self) -> Wording: ...
 
+    @property
+    def overlap_sends(self) -> bool:
+        """Whether full batches may leave while the input is still read (see ``run_writes``)."""
+        ...
+
     def route(self, key: Key, payload: Mapping[str, Any]) -> Route:
         """The request group and phase of a valid row."""
         ...
 
-    def send(self, client: ClientT, group: Key, payloads: Sequence[Mapping[str, Any]]) -> Answer:
+    def send(self, client: HubSpotApi, group: Key, payloads: Sequence[Mapping[str, Any]]) -> Answer:
         """Send one request holding ``payloads`` (all of ``group``); raise the client's typed errors."""
         ...
 
@@ -144,8 +148,16 @@ class WriteKind(Protocol[ClientT]):
         """The key a per-row error's ``context`` names, or ``None`` (``inputIndex`` is tried first)."""
         ...
 
+    def context_key(self, item: WriteItem) -> Key:
+        """What :meth:`key_from_context` returns for this row's errors."""
+        ...
+
     def object_id(self, result: Mapping[str, Any]) -> str | None:
         """HubSpot's id in one entry of ``results``, if any."""
+        ...
+
+    def row_category(self, category: str, field: str | None) -> str:
+        """HubSpot's category of a per-row error as the kind reports it."""
         ...
 
     def refuse_request(self, error: HubSpotError, group: Key) -> Refusal | None:
@@ -153,6 +165,27 @@ class WriteKind(Protocol[ClientT]):
         HubSpot does not know): the reason to record for each row. ``None``: a whole-batch 400 is
         split to find the bad rows; anything else propagates and fails the run."""
         ...
+
+
+class WriteKindBase:
+    """The defaults of a kind's optional abilities; a kind subclasses it and overrides what differs.
+
+    * ``overlap_sends`` (``False``): a kind with one endpoint, no phases and idempotent by key says
+      ``True`` to let full batches leave while the input is still read.
+    * :meth:`context_key` (the row's whole key): a kind whose error contexts name a row by less
+      than its key (participations: the contact alone) returns that part.
+    * :meth:`row_category` (unchanged): a kind may report a per-row category its own way.
+    """
+
+    overlap_sends: bool = False
+
+    def context_key(self, item: WriteItem) -> Key:
+        """The key :meth:`WriteKind.key_from_context` returns for this row's errors: its whole key."""
+        return item.key
+
+    def row_category(self, category: str, field: str | None) -> str:
+        """HubSpot's category of a per-row error, as the kind reports it: unchanged."""
+        return category
 
 
 @dataclass(frozen=True)

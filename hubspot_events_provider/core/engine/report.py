@@ -1,4 +1,5 @@
-"""The run report: :class:`UpsertReport` (counts, samples, bounded summary) and JSON Lines writers.
+"""The run report: :class:`WriteReport` (counts, samples, bounded summary; ``UpsertReport`` is its
+former name). The JSON Lines writers it writes through are in :mod:`.report_files`.
 
 Every row of a write ends in exactly one bucket: ``upserted`` (HubSpot confirmed it), ``unchanged``
 (not sent: HubSpot already holds it), ``rejected`` (refused before sending), ``failed`` (refused by
@@ -8,7 +9,7 @@ of ``upserted`` on a dry run). The report owns its counters: callers say what ha
 through the intent-named ``record_*`` methods, which also write its line to the rejected or results
 file, so a caller cannot do one without the other; the counters themselves are read-only.
 
-:meth:`UpsertReport.summary` is what goes to XCom: its size never grows with the input (counts,
+:meth:`WriteReport.summary` is what goes to XCom: its size never grows with the input (counts,
 at most :data:`MAX_SAMPLE_ERRORS` sample errors, a bounded ``errors_by_category``). The writers
 only ever see rows and outcomes, never credentials.
 """
@@ -16,14 +17,11 @@ only ever see rows and outcomes, never credentials.
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
-import os
 import threading
 from collections.abc import Mapping
-from types import TracebackType
-from typing import IO, Any, Never, Self
+from typing import Any, Never
 
+from hubspot_events_provider.core.engine.report_files import ClosesOnExit, JsonLinesWriter
 from hubspot_events_provider.core.engine.summary import (
     STAGE_HUBSPOT,
     STAGE_SUPERSEDED,
@@ -34,14 +32,15 @@ from hubspot_events_provider.core.engine.summary import (
 from hubspot_events_provider.core.rows.identity import Key, RowRef
 from hubspot_events_provider.core.rows.jsoncodec import json_default
 
+# ClosesOnExit, JsonLinesWriter and json_default stay importable from here: the operators use them.
 __all__ = [
-    "EVENT_KEY_FIELDS",
     "MAX_CATEGORIES",
     "MAX_SAMPLE_ERRORS",
     "SUPERSEDED",
     "ClosesOnExit",
     "JsonLinesWriter",
     "UpsertReport",
+    "WriteReport",
     "json_default",
 ]
 
@@ -50,8 +49,9 @@ MAX_SAMPLE_ERRORS = 20
 MAX_CATEGORIES = 50
 #: Category of rejected-file lines for rows replaced by a later duplicate.
 SUPERSEDED = "SUPERSEDED"
-#: Names of the parts of an event's key, in key order.
-EVENT_KEY_FIELDS = ("externalAccountId", "externalEventId")
+#: Key part names when a report is built without ``key_fields``: the first kind's (events), so
+#: ``UpsertReport()`` keeps its meaning; every kind's runner passes its own ``key_fields``.
+_DEFAULT_KEY_FIELDS = ("externalAccountId", "externalEventId")
 _MESSAGE_CHARS = 500
 _FIELD_CHARS = 200
 
@@ -66,84 +66,22 @@ def _cut(text: str | None, limit: int) -> str | None:
     return text[: limit - 3] + "..."
 
 
-class ClosesOnExit:
-    """``with obj:`` closes ``obj`` on the way out (for classes with a ``close()`` method)."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class JsonLinesWriter(ClosesOnExit):
-    """Write one JSON object per line to a path or to an open text or binary file object.
-
-    A path is opened (and closed) by the writer; a file object is only flushed, its owner closes it.
-
-    :param target: a local path, or a file object opened for writing (binary or text).
-    """
-
-    def __init__(self, target: str | os.PathLike[str] | IO[bytes] | IO[str]) -> None:
-        self._owned = isinstance(target, str | os.PathLike)
-        self.path: str | None = os.fspath(target) if isinstance(target, str | os.PathLike) else None
-        handle: Any = open(target, "wb") if isinstance(target, str | os.PathLike) else target  # noqa: SIM115
-        self._handle = handle
-        self._binary = not isinstance(handle, io.TextIOBase) and "b" in getattr(handle, "mode", "b")
-        self._encode = json.JSONEncoder(
-            ensure_ascii=False, separators=(",", ":"), default=json_default
-        ).encode
-        self.lines = 0
-        self._closed = False
-
-    def write(self, record: Mapping[str, Any]) -> None:
-        """Append one record as a JSON line.
-
-        :param record: a JSON-serialisable mapping (datetimes, Decimals... become strings).
-        """
-        text = self._encode(record) + "\n"
-        self._handle.write(text.encode("utf-8") if self._binary else text)
-        self.lines += 1
-
-    def flush(self) -> None:
-        """Flush buffered lines to the file."""
-        if not self._closed:
-            self._handle.flush()
-
-    def close(self) -> None:
-        """Flush, and close the file if the writer opened it (idempotent)."""
-        if self._closed:
-            return
-        self.flush()
-        self._closed = True
-        if self._owned:
-            self._handle.close()
-
-
 class _Count:
     """A read-only counter attribute: the report changes it, callers only read it."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self._name = name
 
-    def __get__(self, obj: UpsertReport | None, owner: type | None = None) -> int:
+    def __get__(self, obj: WriteReport | None, owner: type | None = None) -> int:
         if obj is None:
             raise AttributeError(self._name)
         return obj._counts.get(self._name, 0)
 
-    def __set__(self, obj: UpsertReport, value: Never) -> None:
+    def __set__(self, obj: WriteReport, value: Never) -> None:
         raise AttributeError(f"{self._name} is counted by the report; use its record_* methods")
 
 
-class UpsertReport:
+class WriteReport:
     """Counts and samples of one write run, writing the rejected and results files as it goes.
 
     Thread-safe: every recording method holds a lock.
@@ -181,7 +119,7 @@ class UpsertReport:
         rejected_path: str | None = None,
         results_path: str | None = None,
         max_samples: int = MAX_SAMPLE_ERRORS,
-        key_fields: tuple[str, ...] = EVENT_KEY_FIELDS,
+        key_fields: tuple[str, ...] = _DEFAULT_KEY_FIELDS,
     ) -> None:
         self.dry_run = dry_run
         self.rejected_writer = rejected
@@ -277,11 +215,11 @@ class UpsertReport:
             if self.rejected_writer is not None:
                 self.rejected_writer.write(record)
 
-    def record_upserted(
+    def record_written(
         self, ref: RowRef, key: Key, object_id: str | None, sent: Mapping[str, Any] | None = None
     ) -> None:
-        """A row HubSpot confirmed (an event upserted, a participation recorded): counted
-        ``upserted`` and written to the results file.
+        """A row HubSpot confirmed (an event upserted, a participation recorded, an event deleted):
+        counted ``upserted`` (the summary's name for it) and written to the results file.
 
         :param ref: the row.
         :param key: its key (the results line names each part).
@@ -299,6 +237,9 @@ class UpsertReport:
             self._add("upserted")
             if self.results_writer is not None:
                 self.results_writer.write(record)
+
+    #: The former name of :meth:`record_written`.
+    record_upserted = record_written
 
     def record_unchanged(self, ref: RowRef, key: Key) -> None:
         """A row not sent because HubSpot already holds it as it is: counted ``unchanged``.
@@ -451,3 +392,7 @@ def _copy_sample(sample: SampleError) -> SampleError:
     if "ids" in sample:
         copy["ids"] = dict(sample["ids"])
     return copy
+
+
+UpsertReport = WriteReport
+"""The former name of :class:`WriteReport` (events were the first kind), kept for existing code."""

@@ -26,6 +26,7 @@ from hubspot_events_provider.core.http.client import HubSpotResponse
 from hubspot_events_provider.core.kinds.events.kind import EventKind
 from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.rows.identity import Key, RowRef, WriteItem
+from tests.core.engine.fakes import FakeApi
 
 Answer = Callable[[list[Mapping[str, Any]]], Mapping[str, Any]]
 
@@ -68,7 +69,7 @@ def _error(index: int, payload: Mapping[str, Any], *, context: str) -> dict[str,
 
 
 @dataclass
-class FakeHubSpot:
+class FakeHubSpot(FakeApi):
     """Answers an upsert batch as HubSpot would: the events in ``refuse`` are refused.
 
     :param status: ``200``/``207`` (partial success in the body) or ``400`` (whole batch refused,
@@ -135,12 +136,13 @@ class FakeHubSpot:
 KIND = EventKind(EventMapper())
 
 
-def fake(bad: list[int], **kwargs: Any) -> FakeHubSpot:
-    return FakeHubSpot(refuse={f"e{i}" for i in bad}, **kwargs)
+def fake(bad: list[int], **kwargs: Any) -> Callable[[], FakeHubSpot]:
+    """A factory: each test builds its own fake, so no recorded call outlives the test."""
+    return lambda: FakeHubSpot(refuse={f"e{i}" for i in bad}, **kwargs)
 
 
-# (case, fake, bad rows, requests, splits, ids: "all" known | "some" | "none")
-CASES: list[tuple[str, FakeHubSpot, list[int], int, int, str]] = [
+# (case, fake factory, bad rows, requests, splits, ids: "all" known | "some" | "none")
+CASES: list[tuple[str, Callable[[], FakeHubSpot], list[int], int, int, str]] = [
     ("all good", fake([]), [], 1, 0, "all"),
     ("200, errors by inputIndex", fake([1, 4], context="index"), [1, 4], 1, 0, "all"),
     ("207, errors by inputIndex", fake([0, 5], status=207, context="index"), [0, 5], 1, 0, "all"),
@@ -197,24 +199,25 @@ CASES: list[tuple[str, FakeHubSpot, list[int], int, int, str]] = [
 
 
 @pytest.mark.parametrize(
-    ("hubspot", "bad", "requests", "splits", "ids_known"),
+    ("make", "bad", "requests", "splits", "ids_known"),
     [case[1:] for case in CASES],
     ids=[case[0] for case in CASES],
 )
 def test_every_answer_shape_accounts_for_every_row(
-    hubspot: FakeHubSpot, bad: list[int], requests: int, splits: int, ids_known: str
+    make: Callable[[], FakeHubSpot], bad: list[int], requests: int, splits: int, ids_known: str
 ) -> None:
+    hubspot = make()
     items = [item(i) for i in range(6)]
     outcome = send_batch(KIND, hubspot, items)
     assert (outcome.requests, outcome.splits) == (requests, splits)
     assert len(hubspot.calls) == requests
     assert sorted(f.item.ref.position - 1 for f in outcome.failed) == bad
-    assert sorted(u.ref.position - 1 for u, _ in outcome.upserted) == sorted(set(range(6)) - set(bad))
+    assert sorted(u.ref.position - 1 for u, _ in outcome.written) == sorted(set(range(6)) - set(bad))
     # Good rows may be applied more than once while a batch is split (upsert is idempotent).
     assert set(hubspot.applied) == {f"e{i}" for i in range(6) if i not in bad}
     for calls in hubspot.calls[1:]:  # re-sends never include a row already known
         assert len(calls) < 6
-    ids = {u.key[1]: object_id for u, object_id in outcome.upserted}
+    ids = {u.key[1]: object_id for u, object_id in outcome.written}
     assert all(object_id in (None, f"id-{eid}") for eid, object_id in ids.items())
     known = [object_id for object_id in ids.values() if object_id is not None]
     assert {"all": len(ids), "none": 0}.get(ids_known, len(known)) == len(known)
@@ -235,13 +238,13 @@ def test_identical_rows_are_told_apart_only_by_re_sending_them() -> None:
     items[3] = items[3]._replace(
         payload={**items[3].payload, "startDateTime": items[2].payload["startDateTime"]}
     )
-    hubspot = fake([3], context="none", listed=0)
+    hubspot = fake([3], context="none", listed=0)()
     outcome = send_batch(KIND, hubspot, items)
     # The results place rows 0, 1, 4, 5; of the twins [2] is re-sent (clean), so [3] failed.
     assert hubspot.calls == [[f"e{i}" for i in range(6)], ["e2"]]
     assert (outcome.requests, outcome.splits) == (2, 1)
     assert [f.item.key[1] for f in outcome.failed] == ["e3"]
-    assert sorted(u.key[1] for u, _ in outcome.upserted) == ["e0", "e1", "e2", "e4", "e5"]
+    assert sorted(u.key[1] for u, _ in outcome.written) == ["e0", "e1", "e2", "e4", "e5"]
 
 
 def test_a_field_hubspot_rewrites_is_left_out_of_the_comparison() -> None:
@@ -300,7 +303,7 @@ def test_an_index_contradicting_the_ids_beside_it_is_not_trusted() -> None:
     hubspot = Contradicts(refuse={"e2"}, results="bare")
     outcome = send_batch(KIND, hubspot, [item(i) for i in range(4)])
     assert [f.item.key[1] for f in outcome.failed] == ["e2"]
-    assert [u.key[1] for u, _ in outcome.upserted if u.key[1] == "e0"] == ["e0"]
+    assert [u.key[1] for u, _ in outcome.written if u.key[1] == "e0"] == ["e0"]
 
 
 def test_duplicate_keys_in_a_batch_are_never_blamed_by_ids() -> None:
@@ -318,7 +321,7 @@ def test_duplicate_keys_in_a_batch_are_never_blamed_by_ids() -> None:
     assert hubspot.calls == [["dup", "dup", "e2"], ["dup"], ["dup"]]
     assert (outcome.requests, outcome.splits) == (3, 2)
     assert [f.item.ref.position for f in outcome.failed] == [2]
-    assert sorted(u.ref.position for u, _ in outcome.upserted) == [1, 3]
+    assert sorted(u.ref.position for u, _ in outcome.written) == [1, 3]
 
 
 def test_an_error_index_outside_the_batch_is_not_trusted() -> None:
@@ -338,7 +341,7 @@ def test_an_error_index_outside_the_batch_is_not_trusted() -> None:
 
 
 def test_a_single_row_refused_whole_takes_the_field_from_the_error_details() -> None:
-    class Refuses:
+    class Refuses(FakeApi):
         def upsert_events(self, inputs: Sequence[Mapping[str, Any]]) -> HubSpotResponse:
             raise HubSpotValidationError(
                 "",
@@ -354,11 +357,11 @@ def test_a_single_row_refused_whole_takes_the_field_from_the_error_details() -> 
         "startDateTime",
         "must be a date-time",
     )
-    assert outcome.upserted == []
+    assert outcome.written == []
 
 
 def test_transient_failures_propagate() -> None:
-    class Down:
+    class Down(FakeApi):
         def upsert_events(self, inputs: Sequence[Mapping[str, Any]]) -> HubSpotResponse:
             raise HubSpotServerError("HubSpot answered 503", status=503)
 
@@ -382,7 +385,7 @@ class UnknownEventKind(EventKind):
 
 
 def test_a_request_level_refusal_fails_that_requests_rows_with_a_reason() -> None:
-    class NotFound:
+    class NotFound(FakeApi):
         calls = 0
 
         def upsert_events(self, inputs: Sequence[Mapping[str, Any]]) -> HubSpotResponse:

@@ -12,7 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from hubspot_events_provider.core.engine.contract import Refusal, Route, RowHooks, RowMapper, Wording
+from hubspot_events_provider.core.engine.contract import (
+    Refusal,
+    Route,
+    RowHooks,
+    RowMapper,
+    Wording,
+    WriteKindBase,
+)
 from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport
 from hubspot_events_provider.core.engine.run import WriteOptions, run_writes
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotNotFoundError
@@ -22,6 +29,7 @@ from hubspot_events_provider.core.kinds.events.mapper import EventMapper, RowErr
 from hubspot_events_provider.core.rows.identity import Key, WriteItem
 from hubspot_events_provider.core.rows.sources import rows_from_events
 from hubspot_events_provider.sandbox import SandboxServer
+from tests.core.engine.fakes import FakeApi
 from tests.support import event, make_client
 
 
@@ -126,7 +134,7 @@ class ParticipationMapper:
         return ValueError(f"unmapped {sorted(keys)}")
 
 
-class ParticipationKind:
+class ParticipationKind(WriteKindBase):
     key_fields = ("externalEventId", "email", "subscriberState")
     words = Wording(noun="participations", verb="record", done="recorded", rerun="recording is idempotent")
 
@@ -155,7 +163,7 @@ class ParticipationKind:
 
 
 @dataclass
-class FakeAttendance:
+class FakeAttendance(FakeApi):
     """HubSpot's attendance endpoint: path per (event, state); 404 for an unknown event."""
 
     known_events: set[str]

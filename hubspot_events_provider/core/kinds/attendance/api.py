@@ -1,6 +1,6 @@
-"""HubSpot calls of the attendance sync: record one request of participations, complete an event,
-read participation counters and breakdowns. Everything goes through :meth:`HubSpotClient.request`
-(its limiter, retries and typed errors).
+"""HubSpot calls of the attendance sync: record one request of participations, complete an event as
+HubSpot holds it (with the events' ``complete_event``), read participation counters and breakdowns.
+Everything goes through :meth:`HubSpotApi.request` (its limiter, retries and typed errors).
 
 Recording many rows (grouping, ordering, per-row attribution, splitting) is the write pipeline's
 job: :class:`~hubspot_events_provider.core.kinds.attendance.kind.AttendanceKind` sends each request with
@@ -15,9 +15,10 @@ from typing import Any
 from urllib.parse import quote
 
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotNotFoundError, HubSpotValidationError
-from hubspot_events_provider.core.http.client import HubSpotClient, HubSpotResponse
+from hubspot_events_provider.core.http.client import HubSpotResponse
+from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.kinds.attendance.mapper import SUBSCRIBER_STATES
-from hubspot_events_provider.core.kinds.events.api import event_path
+from hubspot_events_provider.core.kinds.events.api import complete_event
 
 __all__ = [
     "EVENT_NOT_FOUND",
@@ -25,7 +26,6 @@ __all__ = [
     "CompletionOutcome",
     "attendance_path",
     "complete_as_held",
-    "complete_event",
     "get_participation",
     "get_participation_breakdown",
     "get_participation_counters",
@@ -43,7 +43,7 @@ PARTICIPATION_STATES = ("REGISTERED", "ATTENDED", "CANCELLED", "NO_SHOW")
 
 
 def attendance_path(
-    client: HubSpotClient, external_event_id: str, subscriber_state: str, *, by_email: bool
+    client: HubSpotApi, external_event_id: str, subscriber_state: str, *, by_email: bool
 ) -> str:
     """``<prefix>/attendance/{externalEventId}/{subscriberState}/email-create`` (or ``/create``).
 
@@ -60,7 +60,7 @@ def attendance_path(
 
 
 def record_attendance(
-    client: HubSpotClient,
+    client: HubSpotApi,
     external_account_id: str,
     external_event_id: str,
     subscriber_state: str,
@@ -84,25 +84,6 @@ def record_attendance(
     return client.request(
         "POST", path, params={"externalAccountId": external_account_id}, json={"inputs": list(inputs)}
     )
-
-
-def complete_event(
-    client: HubSpotClient, external_account_id: str, external_event_id: str, start: str, end: str
-) -> dict[str, Any]:
-    """Mark an event completed, which makes HubSpot compute attendance durations
-    (``POST …/events/{externalEventId}/complete``). Call it after the attendance is recorded.
-
-    :param client: the client.
-    :param external_account_id: the event's external account id.
-    :param external_event_id: the event's external id.
-    :param start: the event's ``startDateTime`` (RFC 3339 with an offset).
-    :param end: the event's ``endDateTime``.
-    :returns: the event as HubSpot answers it.
-    :raises HubSpotNotFoundError: the event is unknown to this app.
-    """
-    path = event_path(client, external_event_id, "/complete")
-    body = {"startDateTime": start, "endDateTime": end}
-    return client.request("POST", path, params={"externalAccountId": external_account_id}, json=body).body
 
 
 @dataclass(frozen=True)
@@ -139,7 +120,7 @@ class CompletionOutcome:
 
 
 def complete_as_held(
-    client: HubSpotClient, external_account_id: str, external_event_id: str
+    client: HubSpotApi, external_account_id: str, external_event_id: str
 ) -> CompletionOutcome:
     """Complete an event with the start and end HubSpot holds for it (read first, then ``/complete``).
 
@@ -158,10 +139,13 @@ def complete_as_held(
     if not isinstance(start, str) or not isinstance(end, str) or not start or not end:
         reason = "HubSpot holds no startDateTime and endDateTime for the event; /complete needs both"
         return CompletionOutcome(*ids, "skipped", reason)
+    refused: list[HubSpotError] = []
     try:
-        complete_event(client, external_account_id, external_event_id, start, end)
-    except (HubSpotNotFoundError, HubSpotValidationError) as err:
-        return CompletionOutcome(*ids, "failed", _reason(err), start, end)
+        complete_event(client, ids, start, end, on_not_found=refused.append)
+    except HubSpotValidationError as err:
+        refused.append(err)
+    if refused:  # a 400, or a 404: the event was deleted since it was read
+        return CompletionOutcome(*ids, "failed", _reason(refused[0]), start, end)
     return CompletionOutcome(*ids, "completed", None, start, end)
 
 
@@ -170,7 +154,7 @@ def _reason(err: HubSpotError) -> str:
 
 
 def get_participation(
-    client: HubSpotClient, external_account_id: str, external_event_id: str, contact: str | int
+    client: HubSpotApi, external_account_id: str, external_event_id: str, contact: str | int
 ) -> dict[str, Any] | None:
     """One contact's participation in an event (``ParticipationBreakdown``), or ``None`` if HubSpot
     shows none yet (participation writes are processed asynchronously).
@@ -188,7 +172,7 @@ def get_participation(
 
 
 def get_participation_counters(
-    client: HubSpotClient, external_account_id: str, external_event_id: str
+    client: HubSpotApi, external_account_id: str, external_event_id: str
 ) -> dict[str, int]:
     """``{registered, attended, cancelled, noShows}`` of one event (contacts by current state).
 
@@ -202,7 +186,7 @@ def get_participation_counters(
 
 
 def get_participation_breakdown(
-    client: HubSpotClient,
+    client: HubSpotApi,
     external_account_id: str,
     external_event_id: str,
     *,
@@ -235,7 +219,7 @@ def get_participation_breakdown(
 
 
 def iter_participation_breakdown(
-    client: HubSpotClient,
+    client: HubSpotApi,
     external_account_id: str,
     external_event_id: str,
     *,
@@ -269,5 +253,5 @@ def iter_participation_breakdown(
             return
 
 
-def _participations_path(client: HubSpotClient, account: str, event: str) -> str:
+def _participations_path(client: HubSpotApi, account: str, event: str) -> str:
     return f"{client.config.api_prefix}/participations/{quote(account, safe='')}/{quote(event, safe='')}"

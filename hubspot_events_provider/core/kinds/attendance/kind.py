@@ -21,11 +21,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Unpack
 
-from hubspot_events_provider.core.engine.contract import Answer, Refusal, Route, RowMapper, Wording
-from hubspot_events_provider.core.engine.report import UpsertReport
+from hubspot_events_provider.core.engine.contract import (
+    Answer,
+    Refusal,
+    Route,
+    RowMapper,
+    Wording,
+    WriteKindBase,
+)
+from hubspot_events_provider.core.engine.report import WriteReport
 from hubspot_events_provider.core.engine.run import RunExtras, WriteOptions, run_writes
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotNotFoundError
-from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.kinds.attendance.api import EVENT_NOT_FOUND, record_attendance
 from hubspot_events_provider.core.kinds.attendance.mapper import (
     STATE_ORDER,
@@ -70,7 +77,7 @@ def _one(value: Any) -> Any:
     return value
 
 
-class AttendanceKind:
+class AttendanceKind(WriteKindBase):
     """Participations recorded through the attendance ``email-create`` / ``create`` routes.
 
     :param mapper: maps source rows to normalised participations.
@@ -92,7 +99,7 @@ class AttendanceKind:
         group = group_key(payload)
         return Route(group=group, phase=STATE_ORDER[group[2]])
 
-    def send(self, client: HubSpotClient, group: Key, payloads: Sequence[Mapping[str, Any]]) -> Answer:
+    def send(self, client: HubSpotApi, group: Key, payloads: Sequence[Mapping[str, Any]]) -> Answer:
         """Record one request of participations (all of ``group``)."""
         account, event, state, route = group
         inputs = [hubspot_input(p) for p in payloads]
@@ -135,12 +142,12 @@ class AttendanceKind:
 def run_attendance(
     rows: Iterable[SourceRow],
     mapper: AttendanceMapper,
-    client: HubSpotClient | None,
-    report: UpsertReport,
+    client: HubSpotApi | None,
+    report: WriteReport,
     *,
     options: WriteOptions,
     **extras: Unpack[RunExtras],
-) -> UpsertReport:
+) -> WriteReport:
     """Record ``rows`` as participations and account for every one of them in ``report``:
     :func:`run_writes` with the attendance kind built on ``mapper`` (the other parameters are
     :func:`run_writes`'s). Build ``report`` with ``key_fields=ATTENDANCE_KEY_FIELDS``.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from hubspot_events_provider.core.errors import HubSpotNotFoundError
-from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.kinds.attendance.api import get_participation
 
 __all__ = [
@@ -75,7 +75,7 @@ def not_visible_message(missing: Sequence[Participation], total: int) -> str:
     )
 
 
-def read_visible(client: HubSpotClient, target: Participation) -> dict[str, Any] | None:
+def read_visible(client: HubSpotApi, target: Participation) -> dict[str, Any] | None:
     """Read one participation; what HubSpot shows once it is in the recorded state, else ``None``.
 
     :param client: the client (its limiter and retries).

@@ -1,12 +1,13 @@
 """Delete marketing events named by source rows: the delete write kind over the write pipeline.
 
 A row names one event by ``externalAccountId`` and ``externalEventId`` (e.g. a tombstone table).
-Deletes are a write kind like upserts (:mod:`.pipeline` reads, validates, de-duplicates, batches,
-sends in parallel and reports): a batch goes to ``POST /events/delete`` with this app's ``appId``
-(looked up once with ``GET /events/search``), or one by one with ``DELETE /events/{id}`` when no
-appId can be found or HubSpot refuses the batch (:func:`.lifecycle_api.delete_events`). An event
-already gone counts as deleted (a delete is idempotent by key, so a rerun is safe), HubSpot's 202
-and 204 are both success, and a delete that failed is a ``failed`` row in the report, with its reason.
+Deletes are a write kind like upserts (:mod:`~hubspot_events_provider.core.engine.run` reads,
+validates, de-duplicates, batches, sends in parallel and reports): a batch goes to
+``POST /events/delete`` with this app's ``appId`` (looked up once with ``GET /events/search``), or
+one by one with ``DELETE /events/{id}`` when no appId can be found or HubSpot refuses the batch
+(:func:`~hubspot_events_provider.core.kinds.events.api.delete_events`). An event already gone counts
+as deleted (a delete is idempotent by key, so a rerun is safe), HubSpot's 202 and 204 are both
+success, and a delete that failed is a ``failed`` row in the report, with its reason.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Unpack
 
-from hubspot_events_provider.core.engine.contract import Answer, Refusal, Route, RowMapper, Wording
-from hubspot_events_provider.core.engine.report import EVENT_KEY_FIELDS, UpsertReport
-from hubspot_events_provider.core.engine.run import (
-    RunExtras,
-    WriteOptions,
-    event_key_from_context,
-    run_writes,
+from hubspot_events_provider.core.engine.contract import (
+    Answer,
+    Refusal,
+    Route,
+    RowMapper,
+    Wording,
+    WriteKindBase,
 )
+from hubspot_events_provider.core.engine.report import WriteReport
+from hubspot_events_provider.core.engine.run import RunExtras, WriteOptions, run_writes
 from hubspot_events_provider.core.errors import (
     HubSpotAuthError,
     HubSpotDailyLimitError,
@@ -31,8 +34,9 @@ from hubspot_events_provider.core.errors import (
     HubSpotMissingScopesError,
     UnmappedFieldsError,
 )
-from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.kinds.events.api import delete_events, find_app_id
+from hubspot_events_provider.core.kinds.events.keys import EVENT_KEY_FIELDS, event_key_from_context
 from hubspot_events_provider.core.kinds.events.mapper import (
     MappedRow,
     RowError,
@@ -128,7 +132,7 @@ class _Answer:
     body: dict[str, Any]
 
 
-class DeleteKind:
+class DeleteKind(WriteKindBase):
     """Events deleted by external ids (batch with the appId, single deletes as the fallback).
 
     :param mapper: maps source rows to the two ids.
@@ -158,7 +162,7 @@ class DeleteKind:
         """Every delete goes to the one batch route."""
         return _ONE_ROUTE
 
-    def send(self, client: HubSpotClient, group: Key, payloads: Sequence[Mapping[str, Any]]) -> Answer:
+    def send(self, client: HubSpotApi, group: Key, payloads: Sequence[Mapping[str, Any]]) -> Answer:
         """Delete one batch; failures come back as per-row errors naming their event."""
         keys = [(str(p["externalAccountId"]), str(p["externalEventId"])) for p in payloads]
         app_id = self._look_up_app_id(client, keys)
@@ -171,7 +175,7 @@ class DeleteKind:
         delete_events(client, keys, app_id=app_id, verify_app_id=False, on_failed=on_failed)
         return _Answer({"status": "COMPLETE", "results": [], "errors": failed, "numErrors": len(failed)})
 
-    def _look_up_app_id(self, client: HubSpotClient, keys: Sequence[tuple[str, str]]) -> int | None:
+    def _look_up_app_id(self, client: HubSpotApi, keys: Sequence[tuple[str, str]]) -> int | None:
         """This app's id from a search on the first batches' events (they may all be gone already)."""
         with self._lock:
             if self._app_id is None and self._searches_left > 0:
@@ -200,13 +204,13 @@ class DeleteKind:
 def run_delete(
     rows: Iterable[SourceRow],
     mapper: EventKeyMapper,
-    client: HubSpotClient | None,
-    report: UpsertReport,
+    client: HubSpotApi | None,
+    report: WriteReport,
     *,
     options: WriteOptions,
     app_id: int | None = None,
     **extras: Unpack[RunExtras],
-) -> UpsertReport:
+) -> WriteReport:
     """Delete the events ``rows`` name; every row ends ``upserted`` (deleted or already gone),
     ``rejected``, ``failed`` or ``superseded`` in ``report`` (:func:`run_writes` with :class:`DeleteKind`).
 

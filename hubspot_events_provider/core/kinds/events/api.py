@@ -1,6 +1,7 @@
 """Delete, cancel and complete marketing events by their external ids (Airflow-free).
 
-Every call goes through :meth:`~.client.HubSpotClient.request`, so it shares the client's rate
+Every call goes through the client's
+:meth:`~hubspot_events_provider.core.http.protocol.HubSpotApi.request`, so it shares its rate
 limiter, retries and typed errors.
 
 Deleting. ``POST /events/delete`` deletes up to a batch of events in one request, but each input
@@ -31,7 +32,7 @@ from hubspot_events_provider.core.errors import (
     HubSpotNotFoundError,
     HubSpotValidationError,
 )
-from hubspot_events_provider.core.http.client import HubSpotClient
+from hubspot_events_provider.core.http.protocol import HubSpotApi
 
 __all__ = [
     "DEFAULT_DELETE_BATCH_SIZE",
@@ -81,12 +82,12 @@ class DeleteOutcome:
         return self.deleted + self.already_gone
 
 
-def event_path(client: HubSpotClient, external_event_id: str, suffix: str = "") -> str:
+def event_path(client: HubSpotApi, external_event_id: str, suffix: str = "") -> str:
     """``<prefix>/events/{externalEventId}<suffix>``, the id URL-quoted (``/cancel``, ``/complete``)."""
     return f"{client.config.api_prefix}/events/{quote(external_event_id, safe='')}{suffix}"
 
 
-def find_app_id(client: HubSpotClient, keys: Iterable[EventKey], *, max_lookups: int = 5) -> int | None:
+def find_app_id(client: HubSpotApi, keys: Iterable[EventKey], *, max_lookups: int = 5) -> int | None:
     """The appId of this app's events, from ``GET /events/search`` (limited to the calling app).
 
     :param client: the HubSpot client.
@@ -106,7 +107,7 @@ def find_app_id(client: HubSpotClient, keys: Iterable[EventKey], *, max_lookups:
 
 
 def delete_events(
-    client: HubSpotClient,
+    client: HubSpotApi,
     keys: Iterable[EventKey],
     *,
     app_id: int | None = None,
@@ -154,7 +155,7 @@ class _Run:
 
     def __init__(
         self,
-        client: HubSpotClient,
+        client: HubSpotApi,
         result: DeleteOutcome,
         on_gone: Callable[[EventKey], None] | None,
         on_failed: Callable[[EventKey, HubSpotError], None] | None,
@@ -248,7 +249,7 @@ class _Run:
             self.on_failed(key, exc)
 
 
-def cancel_event(client: HubSpotClient, key: EventKey) -> Literal["cancelled", "not_found"]:
+def cancel_event(client: HubSpotApi, key: EventKey) -> Literal["cancelled", "not_found"]:
     """Mark an event cancelled (``POST /events/{externalEventId}/cancel``).
 
     :param client: the HubSpot client.
@@ -265,15 +266,22 @@ def cancel_event(client: HubSpotClient, key: EventKey) -> Literal["cancelled", "
 
 
 def complete_event(
-    client: HubSpotClient, key: EventKey, start: str | dt.datetime, end: str | dt.datetime
+    client: HubSpotApi,
+    key: EventKey,
+    start: str | dt.datetime,
+    end: str | dt.datetime,
+    *,
+    on_not_found: Callable[[HubSpotNotFoundError], None] | None = None,
 ) -> Literal["completed", "not_found"]:
     """Mark an event completed (``POST /events/{externalEventId}/complete``), which also makes
-    HubSpot compute attendance durations. Call it once per event (the sync state remembers it).
+    HubSpot compute attendance durations and no-shows. Call it once per event, after its
+    attendance is recorded (the sync run and the attendance operator do).
 
     :param client: the HubSpot client.
     :param key: ``(externalAccountId, externalEventId)``.
     :param start: the event's start: an ISO 8601 text with an offset, or an aware datetime.
     :param end: the event's end, likewise.
+    :param on_not_found: given HubSpot's 404 before ``"not_found"`` is returned (to report its words).
     :returns: ``"completed"``, or ``"not_found"`` when this app has no such event.
     :raises ValueError: on a naive datetime.
     :raises HubSpotError: any other failure, after the client's retries.
@@ -287,7 +295,9 @@ def complete_event(
             params={"externalAccountId": account},
             json=body,
         )
-    except HubSpotNotFoundError:
+    except HubSpotNotFoundError as err:
+        if on_not_found is not None:
+            on_not_found(err)
         return "not_found"
     return "completed"
 

@@ -13,17 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Unpack
 
-from hubspot_events_provider.core.engine.batching import UpsertSender
-from hubspot_events_provider.core.engine.contract import Answer, Refusal, Route, RowMapper, Wording
-from hubspot_events_provider.core.engine.report import EVENT_KEY_FIELDS, UpsertReport
-from hubspot_events_provider.core.engine.run import (
-    MAX_BATCH_SIZE,
-    RunExtras,
-    WriteOptions,
-    event_key_from_context,
-    run_writes,
+from hubspot_events_provider.core.engine.contract import (
+    Answer,
+    Refusal,
+    Route,
+    RowMapper,
+    Wording,
+    WriteKindBase,
 )
+from hubspot_events_provider.core.engine.report import WriteReport
+from hubspot_events_provider.core.engine.run import MAX_BATCH_SIZE, RunExtras, WriteOptions, run_writes
 from hubspot_events_provider.core.errors import HubSpotError
+from hubspot_events_provider.core.http.protocol import HubSpotApi
+from hubspot_events_provider.core.kinds.events.keys import EVENT_KEY_FIELDS, event_key_from_context
 from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.rows.identity import Key
 from hubspot_events_provider.core.rows.sources import SourceRow
@@ -37,7 +39,7 @@ _ONE_ROUTE = Route()
 _WORDS = Wording(noun="events", verb="upsert", done="upserted", rerun="upsert is idempotent by external ids")
 
 
-class EventKind:
+class EventKind(WriteKindBase):
     """Marketing events upserted through ``POST /events/upsert``.
 
     :param mapper: maps source rows to HubSpot event inputs.
@@ -60,7 +62,7 @@ class EventKind:
         """Every event goes to the one upsert endpoint."""
         return _ONE_ROUTE
 
-    def send(self, client: UpsertSender, group: Key, payloads: Sequence[Mapping[str, Any]]) -> Answer:
+    def send(self, client: HubSpotApi, group: Key, payloads: Sequence[Mapping[str, Any]]) -> Answer:
         """Upsert one batch of events."""
         response: Answer = client.upsert_events(payloads)
         return response
@@ -83,12 +85,12 @@ class EventKind:
 def run_upsert(
     rows: Iterable[SourceRow],
     mapper: EventMapper,
-    client: UpsertSender | None,
-    report: UpsertReport,
+    client: HubSpotApi | None,
+    report: WriteReport,
     *,
     options: UpsertOptions,
     **extras: Unpack[RunExtras],
-) -> UpsertReport:
+) -> WriteReport:
     """Upsert ``rows`` and account for every one of them in ``report``: :func:`run_writes` with the
     events kind built on ``mapper`` (the other parameters are :func:`run_writes`'s).
 

@@ -18,7 +18,6 @@ from hubspot_events_provider.core.kinds.attendance.api import (
     EVENT_NOT_FOUND,
     attendance_path,
     complete_as_held,
-    complete_event,
     get_participation,
     get_participation_breakdown,
     get_participation_counters,
@@ -27,6 +26,7 @@ from hubspot_events_provider.core.kinds.attendance.api import (
 from hubspot_events_provider.core.kinds.attendance.keys import dedup_key
 from hubspot_events_provider.core.kinds.attendance.kind import AttendanceKind
 from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper
+from hubspot_events_provider.core.kinds.events.api import complete_event
 from hubspot_events_provider.core.rows.identity import RowRef, WriteItem
 from hubspot_events_provider.sandbox import Fault, SandboxServer
 from hubspot_events_provider.sandbox.config import SEED_CONTACTS
@@ -77,7 +77,7 @@ def send_group(
         group, phase = kind.route(key, payload)
         items.append(WriteItem(RowRef(i + 1, None, payload), key, payload, group, phase))
     outcome = send_batch(kind, client, items)
-    recorded = sorted((item.ref.position - 1, None if v is None else int(v)) for item, v in outcome.upserted)
+    recorded = sorted((item.ref.position - 1, None if v is None else int(v)) for item, v in outcome.written)
     failed = sorted(
         (Failure(f.item.ref.position - 1, f.category, f.message, f.field) for f in outcome.failed),
         key=lambda f: f.index,
@@ -287,8 +287,8 @@ def test_complete_counters_and_breakdown(sandbox: SandboxServer, client: HubSpot
         "cancelled": 1,
         "noShows": 0,
     }
-    event = complete_event(client, "acme", "w1", EVENT["startDateTime"], EVENT["endDateTime"])
-    assert event["eventCompleted"] is True
+    assert complete_event(client, ("acme", "w1"), EVENT["startDateTime"], EVENT["endDateTime"]) == "completed"
+    assert client.get_event("w1", "acme")["eventCompleted"] is True
     assert get_participation_counters(client, "acme", "w1")["noShows"] == 2
     every = list(iter_participation_breakdown(client, "acme", "w1", page_size=2))
     assert [r["associations"]["contact"]["email"] for r in every] == emails
@@ -298,8 +298,8 @@ def test_complete_counters_and_breakdown(sandbox: SandboxServer, client: HubSpot
     assert (one["total"], one["results"][0]["properties"]["attendanceState"]) == (1, "CANCELLED")
     with pytest.raises(ValueError, match="state"):
         get_participation_breakdown(client, "acme", "w1", state="attended")
-    with pytest.raises(HubSpotNotFoundError):
-        complete_event(client, "acme", "nope", EVENT["startDateTime"], EVENT["endDateTime"])
+    unknown = complete_event(client, ("acme", "nope"), EVENT["startDateTime"], EVENT["endDateTime"])
+    assert unknown == "not_found"
     with pytest.raises(HubSpotNotFoundError):
         get_participation_counters(client, "acme", "nope")
 

@@ -20,10 +20,10 @@ from hubspot_events_provider.core.engine.run import WriteOptions
 from hubspot_events_provider.core.http.auth import StaticTokenAuth
 from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.http.config import ClientConfig
-from hubspot_events_provider.core.kinds.attendance.api import complete_event as complete
 from hubspot_events_provider.core.kinds.attendance.api import get_participation_counters
 from hubspot_events_provider.core.kinds.attendance.kind import ATTENDANCE_KEY_FIELDS, run_attendance
 from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper
+from hubspot_events_provider.core.kinds.events.api import complete_event as complete
 from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.rows.sources import rows_from_events, rows_from_file
 from hubspot_events_provider.sandbox import SandboxServer
@@ -112,13 +112,13 @@ def test_the_export_lands_in_hubspot_row_by_row(
     assert seeds == {c["vid"]: c["properties"] for c in SEED_CONTACTS}
 
     for event in webinars:
-        complete(
+        done = complete(
             client,
-            event["externalAccountId"],
-            event["externalEventId"],
+            (event["externalAccountId"], event["externalEventId"]),
             event["startDateTime"],
             event["endDateTime"],
         )
+        assert done == "completed"
         key = (event["externalAccountId"], event["externalEventId"])
         before = expected.counters[key]
         after = {**before, "registered": 0, "noShows": before["registered"]}
