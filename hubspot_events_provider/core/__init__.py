@@ -15,7 +15,7 @@ and gives the :class:`UpsertSummary`.
 
 from __future__ import annotations
 
-from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport
+from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport, WriteReport
 from hubspot_events_provider.core.engine.run import WriteOptions
 from hubspot_events_provider.core.engine.summary import (
     ERROR_STAGES,
@@ -57,9 +57,6 @@ from hubspot_events_provider.core.rows.sources import (
 )
 from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
 from hubspot_events_provider.core.sync.state import SyncState
-
-#: The report of any write; ``UpsertReport`` is its first name, kept for existing callers.
-WriteReport = UpsertReport
 
 __all__ = [
     "ERROR_STAGES",
