@@ -1,0 +1,1 @@
+"""HTTP layer: config, auth, retry, the rate limiter and the client."""
