@@ -41,14 +41,11 @@ def log() -> logging.Logger:
     return logging.getLogger("tests.budget_store")
 
 
-def hammer(
-    url: str, key: str, budget: int, window_s: float, threads: int, start: float, end: float
-) -> list[int]:
+def hammer(store: RedisBudgetStore, threads: int, start: float, end: float) -> list[int]:
     """Grant times (µs, Redis's clock) that ``threads`` callers won between wall times start and end.
 
     Each caller asks, sleeps the wait it is told, asks again: the most contention a limiter sees.
     """
-    store = RedisBudgetStore(url, key=key, budget=budget, window_s=window_s)
     grants: list[int] = []
     failures: list[StoreAnswer] = []
 
@@ -75,13 +72,35 @@ def hammer(
     return grants
 
 
+# A child process: imports (redis takes seconds on a busy machine), says "ready", then hammers from
+# the start and end times it is sent.
 _CHILD = (
     "import json, sys\n"
-    "from tests.core.http.test_budget_store import hammer\n"
-    "url, key, budget, window, threads, start, end = sys.argv[1:]\n"
-    "grants = hammer(url, key, int(budget), float(window), int(threads), float(start), float(end))\n"
-    "print(json.dumps(grants))\n"
+    "from tests.core.http.test_budget_store import RedisBudgetStore, hammer\n"
+    "url, key, budget, window, threads = sys.argv[1:]\n"
+    "store = RedisBudgetStore(url, key=key, budget=int(budget), window_s=float(window))\n"
+    "print('ready', flush=True)\n"
+    "start, end = map(float, sys.stdin.readline().split())\n"
+    "print(json.dumps(hammer(store, int(threads), start, end)))\n"
 )
+
+
+def _start_children(count: int, args: list[str]) -> list[subprocess.Popen[str]]:
+    """``count`` hammering child processes, each imported and waiting for its start time."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, *args],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    for child in children:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+    return children
 
 
 def _max_in_any_window(grants: list[int], window_us: int) -> int:
@@ -97,15 +116,16 @@ def _max_in_any_window(grants: list[int], window_us: int) -> int:
 def test_many_threads_in_three_processes_never_exceed_the_budget(redis_server: RedisServer) -> None:
     budget, window_s, threads, run_s = 15, 0.4, 6, 2.4
     key = derive_budget_key("api.hubapi.com", TOKEN)
-    start = time.time() + 2.0  # the children import and connect first; all callers begin together
+    children = _start_children(2, [redis_server.url, key, str(budget), str(window_s), str(threads)])
+    store = RedisBudgetStore(redis_server.url, key=key, budget=budget, window_s=window_s)
+    start = time.time() + 0.2  # every caller of every process begins together
     end = start + run_s
-    args = [redis_server.url, key, str(budget), str(window_s), str(threads), str(start), str(end)]
-    children = [
-        subprocess.Popen([sys.executable, "-c", _CHILD, *args], cwd=REPO, stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    ours = hammer(redis_server.url, key, budget, window_s, threads, start, end)
-    theirs = []
+    theirs: list[list[int]] = []
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(f"{start} {end}\n")
+        child.stdin.flush()
+    ours = hammer(store, threads, start, end)
     for child in children:
         out, _ = child.communicate(timeout=60)
         assert child.returncode == 0
