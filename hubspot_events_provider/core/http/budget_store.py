@@ -186,7 +186,7 @@ class RedisBudgetStore:
         self._serial = itertools.count()
         self._lock = threading.Lock()
         self._down = False
-        self._next_try = 0.0
+        self._down_since = self._next_try = 0.0
 
     @staticmethod
     def _connect(url: str, timeout_s: float) -> redis.Redis:
@@ -213,13 +213,14 @@ class RedisBudgetStore:
         if not self._may_try():
             return UNAVAILABLE
         member = f"{self._member_prefix}:{next(self._serial)}"
+        asked_at = time.monotonic()
         try:
             reply = self._script(keys=[self.key], args=[self.budget, self._window_us, member])
             answer = self._parse(reply)
         except Exception as exc:  # noqa: BLE001 - redis, socket or reply errors all mean "unavailable"
             self._went_down(exc)
             return UNAVAILABLE
-        self._came_back()
+        self._came_back(asked_at)
         return answer
 
     @staticmethod
@@ -244,10 +245,11 @@ class RedisBudgetStore:
     def _went_down(self, exc: BaseException) -> None:
         """Start (or prolong) an outage; warn only when it starts."""
         with self._lock:
-            self._next_try = time.monotonic() + self._retry_s
+            now = time.monotonic()
+            self._next_try = now + self._retry_s
             if self._down:
                 return
-            self._down = True
+            self._down, self._down_since = True, now
         reason = f"{type(exc).__name__}: {exc}"
         if self._secret:
             reason = reason.replace(self._secret, "***")
@@ -258,10 +260,10 @@ class RedisBudgetStore:
             self._retry_s,
         )
 
-    def _came_back(self) -> None:
-        """End an outage, with one info line."""
+    def _came_back(self, asked_at: float) -> None:
+        """End an outage, with one info line, when a request asked after it began was answered."""
         with self._lock:
-            if not self._down:
+            if not self._down or asked_at < self._down_since:  # answered from before the outage
                 return
             self._down = False
         self._log.info("Rate budget store %s is available again; sharing the budget through it", self.name)
