@@ -112,6 +112,14 @@ def redact_store_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def _url_secrets(url: str) -> list[str]:
+    """What an error message about ``url`` must never show: user, password and query values."""
+    parts = urlsplit(url)
+    others = [parts.username or "", *(value for _, value in parse_qsl(parts.query))]
+    # Short user names and query values ("0", "db") are left alone: replacing them would garble the text.
+    return ([parts.password] if parts.password else []) + [value for value in others if len(value) > 2]
+
+
 def _host_name(host: str) -> str:
     """``host`` without scheme, path or case: ``https://API.hubapi.com/`` -> ``api.hubapi.com``."""
     text = host.strip()
@@ -179,7 +187,7 @@ class RedisBudgetStore:
         self._window_us = max(1, round(window_s * 1_000_000))
         self._log = log or logging.getLogger(__name__)
         self._retry_s = retry_s
-        self._secret = urlsplit(url).password
+        self._secrets = _url_secrets(url)
         self._client: redis.Redis = self._connect(url, timeout_s)
         self._script = self._client.register_script(_ACQUIRE_LUA)
         self._member_prefix = uuid.uuid4().hex
@@ -251,8 +259,8 @@ class RedisBudgetStore:
                 return
             self._down, self._down_since = True, now
         reason = f"{type(exc).__name__}: {exc}"
-        if self._secret:
-            reason = reason.replace(self._secret, "***")
+        for secret in self._secrets:
+            reason = reason.replace(secret, "***")
         self._log.warning(
             "Rate budget store %s is unavailable (%s); using the local rate limiter, retrying every %.1f s",
             self.name,
