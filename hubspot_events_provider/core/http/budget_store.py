@@ -42,8 +42,8 @@ _EXTRA_HINT = "pip install 'airflow-provider-hubspot-events[redis]'"
 # KEYS[1]: the sorted set of grants (score = grant time in µs on Redis's clock, member unique).
 # ARGV: budget, window in µs, the grant's unique member. Answers {admitted 1|0, now, used, wait}:
 # ``used`` counts the window's grants after the decision, ``wait`` (µs, 0 when admitted) is when the
-# oldest grant leaves the window. A grant at t
-# counts while t > now - window (HubSpot's rolling window), so ZREMRANGEBYSCORE drops t <= now - window.
+# oldest grant leaves the window. A grant at t counts while t > now - window (HubSpot's rolling
+# window), so ZREMRANGEBYSCORE drops t <= now - window. Scores in µs stay exact in a double (< 2^53).
 _ACQUIRE_LUA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
