@@ -18,7 +18,7 @@ UV = $(PYTHON) -m uv
 PYTEST_ARGS ?=
 DOCS_BUILD ?= docs/_build
 
-.PHONY: help env env-floor env-lowest env-313 python313 test-lowest test-313 browser-deps slow-deps lint typecheck test test-main test-floor test-slow docs demo bench bench-quick sandbox dist clean
+.PHONY: help env env-floor env-lowest env-313 python313 test-lowest test-313 browser-deps slow-deps redis-deps lint typecheck test test-main test-floor test-slow docs demo bench bench-quick sandbox dist clean
 
 help:
 	@echo "make demo   - run the example warehouse-to-HubSpot pipeline against the local sandbox"
@@ -32,7 +32,7 @@ uv:
 
 $(VENV)/.stamp: pyproject.toml | uv
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV)
-	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage,docs]" "apache-airflow==$(AIRFLOW_VERSION)"
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage,docs,redis]" "apache-airflow==$(AIRFLOW_VERSION)"
 	@touch $@
 
 # The floor installs exactly the frozen set of a green run (constraints/airflow-3.0.6-lock.txt): a package
@@ -41,7 +41,7 @@ $(VENV_FLOOR)/.stamp: pyproject.toml constraints/airflow-$(AIRFLOW_FLOOR).txt co
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV_FLOOR)
 	$(UV) pip install --quiet -p $(VENV_FLOOR)/bin/python -c constraints/airflow-$(AIRFLOW_FLOOR).txt \
 		-c constraints/airflow-$(AIRFLOW_FLOOR)-lock.txt \
-		-e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_FLOOR)"
+		-e ".[dev,sql,openlineage,redis]" "apache-airflow==$(AIRFLOW_FLOOR)"
 	@touch $@
 
 # Every direct dependency at the floor pyproject.toml declares (uv's lowest-direct resolution), on the
@@ -59,7 +59,7 @@ python313: uv
 
 $(VENV_313)/.stamp: pyproject.toml | uv python313
 	$(UV) venv --quiet --allow-existing -p $(PYTHON313) $(VENV_313)
-	$(UV) pip install --quiet -p $(VENV_313)/bin/python -e ".[dev,sql,openlineage]" "apache-airflow==$(AIRFLOW_VERSION)"
+	$(UV) pip install --quiet -p $(VENV_313)/bin/python -e ".[dev,sql,openlineage,redis]" "apache-airflow==$(AIRFLOW_VERSION)"
 	@touch $@
 
 env: $(VENV)/.stamp
@@ -74,14 +74,14 @@ lint: env
 typecheck: env
 	$(VENV)/bin/mypy
 
-test-main: env
+test-main: env redis-deps
 	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-floor: env-floor
+test-floor: env-floor redis-deps
 	$(VENV_FLOOR)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The suite on Python 3.13 with Airflow $(AIRFLOW_VERSION) (mypy and ruff stay on 3.11).
-test-313: env-313
+test-313: env-313 redis-deps
 	$(VENV_313)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # Imports every module and runs the end-to-end example DAGs with the lowest direct dependencies.
@@ -105,9 +105,14 @@ browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium fonts-dejavu-core)
 
-test-slow: env browser-deps slow-deps
-	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage,browser,celery]" "apache-airflow==$(AIRFLOW_VERSION)"
+test-slow: env browser-deps slow-deps redis-deps
+	$(UV) pip install --quiet -p $(VENV)/bin/python -e ".[dev,sql,openlineage,redis,browser,celery]" "apache-airflow==$(AIRFLOW_VERSION)"
 	$(VENV)/bin/python -m pytest -m slow $(PYTEST_ARGS)
+
+# The shared rate budget's tests (tests/core/http/test_budget_store.py) start Debian's redis-server.
+redis-deps:
+	@command -v redis-server >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q redis-server)
 
 # The Celery test needs Redis and PostgreSQL (Debian packages) and the celery extra.
 slow-deps: env
