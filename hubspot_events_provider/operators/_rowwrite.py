@@ -12,12 +12,16 @@ module:
 * :mod:`._reports`: the rejected, results and dry-run payloads files and the summary log lines;
 * :mod:`._budget`: the HubSpot client from the connection and a mapped task's budget share.
 
-A subclass sets the class attributes (:attr:`~RowWriteOperator.rows_field`, ``key_fields``,
-``action``, ``unit``, ``done``, ``summary_label``; ``template_fields`` from
-:func:`~._templating.row_template_fields`), spells its parameters out in ``__init__`` and hands the
-common ones on with :meth:`~RowWriteOperator.keep_settings` (a :class:`~._inputs.RowInputs` and a
-:class:`RunSettings`, built with keyword arguments), and implements :meth:`~RowWriteOperator.build_mapper`
-and :meth:`~RowWriteOperator.write` (the core ``run_*`` call, with :meth:`~RowWriteOperator.run_extras`).
+The parameters every row-writing operator shares (the input settings, the run settings, the report
+paths, the connection) are declared once, keyword-only with their defaults, on
+:meth:`RowWriteOperator.__init__`, as Airflow's own providers do (common-sql's ``BaseSQLOperator``): a
+subclass declares only its own parameters, passes the rest on with ``**kwargs`` (so a DAG's
+``default_args`` reach them too), and right after ``super().__init__`` hands its row input over under
+its public names with :meth:`~RowWriteOperator.keep_input`, which checks every shared parameter at
+DAG parse time. It also sets the class attributes (:attr:`~RowWriteOperator.rows_field`,
+``key_fields``, ``action``, ``unit``, ``done``, ``summary_label``; ``template_fields`` from
+:func:`~._templating.row_template_fields`) and implements :meth:`~RowWriteOperator.build_mapper` and
+:meth:`~RowWriteOperator.write` (the core ``run_*`` call, with :meth:`~RowWriteOperator.run_extras`).
 """
 
 from __future__ import annotations
@@ -33,11 +37,11 @@ from airflow.providers.common.compat.sdk import AirflowFailException
 from hubspot_events_provider._storage import dag_folder
 from hubspot_events_provider.core.engine.contract import RowMapper
 from hubspot_events_provider.core.engine.report import UpsertReport
-from hubspot_events_provider.core.engine.run import RunExtras, WriteOptions
+from hubspot_events_provider.core.engine.run import MAX_BATCH_SIZE, RunExtras, WriteOptions
 from hubspot_events_provider.core.kinds.events.preflight import MissingSourceError
 from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.hooks.failures import fail_task_on_permanent_errors
-from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS
+from hubspot_events_provider.hooks.hubspot import SECRET_ARGUMENTS, HubSpotHook
 from hubspot_events_provider.operators._budget import Sending, TaskSlots, open_sending
 from hubspot_events_provider.operators._inputs import RowInputs
 from hubspot_events_provider.operators._reports import (
@@ -97,7 +101,40 @@ class RunSettings:
 class RowWriteOperator(InlinePathTemplates):
     """Base of the operators that write rows to HubSpot through the write pipeline.
 
-    The common parameters are documented on each public operator.
+    Each operator gives exactly one input: its rows (``events``, ``attendance``...), its file input
+    (``<rows>_file``) or ``sql``. The parameters below are the ones every row-writing operator takes;
+    each operator documents its own, and what a shared one holds for it (e.g. a results line).
+
+    :param file_format: ``json``, ``jsonl``, ``ndjson`` or ``csv`` for the file input; default: from
+        the extension.
+    :param delimiter: the CSV delimiter (one character); default: detected from the header among
+        ``,``, ``;``, tab and ``|`` (the log says when it is not a comma).
+    :param encoding: the text encoding of the file input (a Python codec name: ``cp1252``,
+        ``latin-1``, ``utf-16``...); default: UTF-8, or what a UTF-16/32 byte-order mark says.
+    :param sql: a query whose rows are the input; column names are the source keys. Read with
+        ``fetchmany``, never whole. (templated; a ``.sql`` file next to the DAG works too)
+    :param sql_conn_id: the connection of any common-sql ``DbApiHook`` (SQLite, Postgres,
+        Snowflake...). (templated)
+    :param parameters: query parameters for ``sql``. (templated)
+    :param fetch_size: rows per ``fetchmany`` for ``sql``.
+    :param batch_size: rows per request, 1 to 100 (HubSpot's batch limit).
+    :param max_in_flight: requests in flight at once; the hook's limiter keeps the total inside the
+        app's rate budget.
+    :param dry_run: read, map, validate and report what would be sent; send nothing.
+    :param allow_empty: an input with no rows succeeds (normal for incremental syncs) instead of failing.
+    :param rejected_path: where the rows not written go (JSON Lines, with their position, stage,
+        category and reason; a path or URI); default: a per-task file under the system temp dir (per
+        map index and try). A relative path is resolved against the DAG's folder; the summary holds
+        the resolved path. (templated)
+    :param results_path: optional; one JSON line per row written (its key and HubSpot object id).
+        Relative paths as for ``rejected_path``. (templated)
+    :param payloads_path: dry runs only: every payload that would be sent, one JSON line
+        ``{"position", "line", "payload"}`` per valid row in input order. A path or URI, relative
+        paths as for ``rejected_path``. Without it a dry run logs the first 3 payloads. (templated)
+    :param hubspot_conn_id: the HubSpot connection. The token lives only there. (templated)
+    :param hook_params: non-secret overrides of the connection's extras for this task, e.g.
+        ``{"max_requests_per_10s": 50}``. Secrets are refused: they belong in the Connection.
+    :param progress_interval: seconds between progress log lines.
     """
 
     #: Send full batches while the input is still read (``WriteOptions.overlap``); kinds opt in.
@@ -116,34 +153,73 @@ class RowWriteOperator(InlinePathTemplates):
     #: Inline inputs may be JSON / JSON Lines template files, ``sql`` a ``.sql`` one.
     template_ext: Sequence[str] = (".json", ".jsonl", ".ndjson", ".sql")
 
-    def keep_settings(self, inputs: RowInputs, run: RunSettings) -> None:
-        """Check (at DAG parse time) and keep the common parameters as the operator's attributes
-        (the templated ones are rendered there).
+    def __init__(
+        self,
+        *,
+        file_format: str | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        sql: str | None = None,
+        sql_conn_id: str | None = None,
+        parameters: Any = None,
+        fetch_size: int = 1000,
+        batch_size: int = MAX_BATCH_SIZE,
+        max_in_flight: int = 8,
+        dry_run: bool = False,
+        allow_empty: bool = False,
+        rejected_path: str | None = None,
+        results_path: str | None = None,
+        payloads_path: str | None = None,
+        hubspot_conn_id: str = HubSpotHook.default_conn_name,
+        hook_params: Mapping[str, Any] | None = None,
+        progress_interval: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        refuse_secrets(kwargs)
+        super().__init__(**kwargs)
+        # Kept as given; keep_input() checks them with the row input (DAG parse time).
+        self.file_format = file_format
+        self.delimiter = delimiter
+        self.encoding = encoding
+        self.sql = sql
+        self.sql_conn_id = sql_conn_id
+        self.parameters = parameters
+        self.fetch_size = fetch_size
+        self.batch_size = batch_size
+        self.max_in_flight = max_in_flight
+        # BaseOperator has a dry_run() method (render templates only); keep it intact.
+        self.send_nothing = dry_run
+        self.allow_empty = allow_empty
+        self.rejected_path = rejected_path
+        self.results_path = results_path
+        self.payloads_path = payloads_path
+        self.hubspot_conn_id = hubspot_conn_id
+        self.hook_params = dict(hook_params or {})
+        self.progress_interval = progress_interval
+
+    def keep_input(self, rows: Any, rows_file: str | None) -> None:
+        """Keep the subclass's row input as ``<rows_field>`` and ``<rows_field>_file``, then check
+        every shared parameter at DAG parse time (``file_format`` is kept in lower case).
+
+        A subclass calls it right after ``super().__init__``.
 
         :raises ValueError: as :meth:`RowInputs.checked` and :meth:`RunSettings.check` say.
         """
-        inputs = inputs.checked(self.__class__.__name__)
-        run.check()
-        setattr(self, self.rows_field, inputs.rows)
-        setattr(self, f"{self.rows_field}_file", inputs.rows_file)
-        self.file_format = inputs.file_format
-        self.delimiter = inputs.delimiter
-        self.encoding = inputs.encoding
-        self.sql = inputs.sql
-        self.sql_conn_id = inputs.sql_conn_id
-        self.parameters = inputs.parameters
-        self.fetch_size = inputs.fetch_size
-        self.batch_size = run.batch_size
-        self.max_in_flight = run.max_in_flight
-        # BaseOperator has a dry_run() method (render templates only); keep it intact.
-        self.send_nothing = run.dry_run
-        self.allow_empty = run.allow_empty
-        self.rejected_path = run.rejected_path
-        self.results_path = run.results_path
-        self.payloads_path = run.payloads_path
-        self.hubspot_conn_id = run.hubspot_conn_id
-        self.hook_params = dict(run.hook_params or {})
-        self.progress_interval = run.progress_interval
+        setattr(self, self.rows_field, rows)
+        setattr(self, f"{self.rows_field}_file", rows_file)
+        self.file_format = self._inputs().checked(self.__class__.__name__).file_format
+        RunSettings(
+            batch_size=self.batch_size,
+            max_in_flight=self.max_in_flight,
+            dry_run=self.send_nothing,
+            allow_empty=self.allow_empty,
+            rejected_path=self.rejected_path,
+            results_path=self.results_path,
+            payloads_path=self.payloads_path,
+            hubspot_conn_id=self.hubspot_conn_id,
+            hook_params=self.hook_params,
+            progress_interval=self.progress_interval,
+        ).check()
 
     def check_mapper(self) -> None:
         """Build a mapper once to check the mapping parameters at DAG parse time (a templated one

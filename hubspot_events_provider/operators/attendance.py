@@ -23,7 +23,7 @@ from typing import Any, ClassVar, cast
 from hubspot_events_provider.assets import PARTICIPATIONS
 from hubspot_events_provider.core.engine.contract import RowHooks, RowMapper
 from hubspot_events_provider.core.engine.report import UpsertReport
-from hubspot_events_provider.core.engine.run import MAX_BATCH_SIZE, WriteOptions
+from hubspot_events_provider.core.engine.run import WriteOptions
 from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.kinds.attendance.api import complete_as_held
 from hubspot_events_provider.core.kinds.attendance.kind import ATTENDANCE_KEY_FIELDS, run_attendance
@@ -33,11 +33,9 @@ from hubspot_events_provider.core.kinds.attendance.mapper import (
 )
 from hubspot_events_provider.core.rows.identity import WriteItem
 from hubspot_events_provider.core.rows.sources import SourceRow
-from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.lineage import ATTENDANCE_SCHEMA, HubSpotNativeMixin
 from hubspot_events_provider.operators._budget import Sending
-from hubspot_events_provider.operators._inputs import RowInputs
-from hubspot_events_provider.operators._rowwrite import RowWriteOperator, RunSettings, refuse_secrets
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator
 from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
 __all__ = ["MAX_COMPLETIONS_LISTED", "RecordMarketingEventAttendanceOperator"]
@@ -66,18 +64,19 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
     count: the recorded participations), its extra links, and the counts it puts on the asset event
     of a ``hubspot://<portalId>/marketing-event-participations`` outlet.
 
+    The input, sending and report parameters every row-writing operator shares (``file_format``,
+    ``delimiter``, ``encoding``, ``sql``, ``sql_conn_id``, ``parameters``, ``fetch_size``,
+    ``batch_size``, ``max_in_flight``, ``dry_run``, ``allow_empty``, ``rejected_path``,
+    ``results_path``, ``payloads_path``, ``hubspot_conn_id``, ``hook_params``,
+    ``progress_interval``) are documented on
+    :class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`; what some of them hold
+    here is below.
+
     :param attendance: rows as a list of dicts, an ``XComArg``, a JSON (array or JSON Lines) string,
         or a ``.json``/``.jsonl`` template file next to the DAG. (templated)
     :param attendance_file: a path or object-storage URI of a JSON array, JSON Lines or CSV file,
         optionally gzip-compressed; streamed. A relative path is resolved against the DAG's folder.
         (templated)
-    :param file_format: ``json``, ``jsonl``, ``ndjson`` or ``csv``; default: from the extension.
-    :param delimiter: the CSV delimiter (one character); default: detected from the header.
-    :param encoding: the text encoding of ``attendance_file`` (a Python codec name); default UTF-8,
-        or what a UTF-16/32 byte-order mark says.
-    :param sql: a query whose rows are the participations. (templated; a ``.sql`` file works too)
-    :param sql_conn_id: the connection of any common-sql ``DbApiHook``.
-    :param parameters: query parameters for ``sql``. (templated)
     :param field_map: source key -> attendance field, e.g. ``{"webinar_id": "externalEventId"}``.
         (templated)
     :param defaults: values for fields a row lacks, e.g. ``{"externalAccountId": "acme-zoom"}``.
@@ -90,22 +89,13 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
         before anything is sent.
     :param ignore_unmapped: leave out every unmapped key.
     :param batch_size: participations per request, 1 to 100.
-    :param max_in_flight: requests in flight at once (the hook's limiter keeps the app's budget).
+    :param max_in_flight: requests in flight at once; the phases register, attend, cancel run in order.
     :param dry_run: read, map, validate and report; send nothing (and complete nothing).
-    :param allow_empty: an input with no rows succeeds instead of failing.
-    :param rejected_path: where the rows not recorded go (JSON Lines); default: a per-task temp
-        file. Relative paths: the DAG's folder. (templated)
     :param results_path: optional; one JSON line per recorded participation: its position,
         ``externalAccountId``, ``externalEventId``, ``contact`` (``email:<address>`` or
         ``vid:<id>``), ``subscriberState`` and ``objectId`` (the HubSpot contact id). (templated)
-    :param payloads_path: dry runs only: every payload that would be sent, one JSON line
-        ``{"position", "line", "payload"}`` per valid row. (templated)
     :param complete_events: after recording, complete every event that received attendance in the
         run, with its start and end as HubSpot holds them.
-    :param hubspot_conn_id: the HubSpot connection. (templated)
-    :param hook_params: non-secret overrides of the connection's extras for this task.
-    :param fetch_size: rows per ``fetchmany`` for ``sql``.
-    :param progress_interval: seconds between progress log lines.
     """
 
     rows_field = "attendance"
@@ -130,60 +120,17 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
         *,
         attendance: Any = None,
         attendance_file: str | None = None,
-        file_format: str | None = None,
-        delimiter: str | None = None,
-        encoding: str | None = None,
-        sql: str | None = None,
-        sql_conn_id: str | None = None,
-        parameters: Any = None,
         field_map: Mapping[str, str] | None = None,
         defaults: Mapping[str, Any] | None = None,
         contact_properties: Sequence[str] | Mapping[str, str] | None = None,
         timezone: str = "UTC",
         ignore_fields: Sequence[str] | None = None,
         ignore_unmapped: bool = False,
-        batch_size: int = MAX_BATCH_SIZE,
-        max_in_flight: int = 8,
-        dry_run: bool = False,
-        allow_empty: bool = False,
-        rejected_path: str | None = None,
-        results_path: str | None = None,
-        payloads_path: str | None = None,
         complete_events: bool = False,
-        hubspot_conn_id: str = HubSpotHook.default_conn_name,
-        hook_params: Mapping[str, Any] | None = None,
-        fetch_size: int = 1000,
-        progress_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
-        refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        self.keep_settings(
-            RowInputs(
-                rows_field=self.rows_field,
-                rows=attendance,
-                rows_file=attendance_file,
-                file_format=file_format,
-                delimiter=delimiter,
-                encoding=encoding,
-                sql=sql,
-                sql_conn_id=sql_conn_id,
-                parameters=parameters,
-                fetch_size=fetch_size,
-            ),
-            RunSettings(
-                batch_size=batch_size,
-                max_in_flight=max_in_flight,
-                dry_run=dry_run,
-                allow_empty=allow_empty,
-                rejected_path=rejected_path,
-                results_path=results_path,
-                payloads_path=payloads_path,
-                hubspot_conn_id=hubspot_conn_id,
-                hook_params=hook_params,
-                progress_interval=progress_interval,
-            ),
-        )
+        self.keep_input(attendance, attendance_file)
         self.field_map = field_map
         self.contact_properties = contact_properties
         self.defaults = defaults

@@ -16,14 +16,12 @@ from typing import Any, cast
 
 from hubspot_events_provider.core.engine.contract import RowMapper
 from hubspot_events_provider.core.engine.report import UpsertReport
-from hubspot_events_provider.core.engine.run import MAX_BATCH_SIZE, WriteOptions
+from hubspot_events_provider.core.engine.run import WriteOptions
 from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
 from hubspot_events_provider.core.kinds.events.keys import EVENT_KEY_FIELDS
 from hubspot_events_provider.core.rows.sources import SourceRow
-from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.operators._budget import Sending
-from hubspot_events_provider.operators._inputs import RowInputs
-from hubspot_events_provider.operators._rowwrite import RowWriteOperator, RunSettings, refuse_secrets
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator
 from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
 __all__ = ["DeleteMarketingEventsOperator"]
@@ -39,30 +37,26 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
     deleted, so a rerun is safe. Only this app's events can be deleted: HubSpot scopes both routes
     to the calling app.
 
+    The input, sending and report parameters every row-writing operator shares (``file_format``,
+    ``delimiter``, ``encoding``, ``sql``, ``sql_conn_id``, ``parameters``, ``fetch_size``,
+    ``batch_size``, ``max_in_flight``, ``dry_run``, ``allow_empty``, ``rejected_path``,
+    ``results_path``, ``payloads_path``, ``hubspot_conn_id``, ``hook_params``,
+    ``progress_interval``) are documented on
+    :class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`; what some of them hold
+    here is below.
+
     :param events: rows as a list of dicts, an ``XComArg`` or a JSON string. (templated)
     :param events_file: a JSON/JSON Lines/CSV file (path or URI; relative to the DAG folder). (templated)
-    :param file_format: ``json``, ``jsonl``, ``ndjson`` or ``csv``; default: from the extension.
-    :param delimiter: the CSV delimiter; default: detected.
-    :param encoding: the text encoding of ``events_file``; default UTF-8.
-    :param sql: a query whose rows name the events. (templated)
-    :param sql_conn_id: a common-sql connection.
-    :param parameters: query parameters for ``sql``. (templated)
     :param field_map: source key -> ``externalAccountId`` / ``externalEventId``. (templated)
     :param defaults: e.g. ``{"externalAccountId": "acme"}``. (templated)
     :param ignore_fields: other source keys to leave out on purpose.
     :param ignore_unmapped: leave out every other source key (e.g. a tombstone's ``deleted_at``).
     :param batch_size: events per ``POST /events/delete``, 1 to 100.
-    :param max_in_flight: requests in flight at once.
     :param dry_run: read and validate; delete nothing (``would_upsert`` counts what would be deleted).
-    :param allow_empty: an input with no rows succeeds instead of failing.
     :param rejected_path: JSON Lines of the rows not deleted, with the reason. (templated)
     :param results_path: optional JSON Lines of the deleted events' ids. (templated)
     :param payloads_path: dry runs only: the ids each valid row would delete, one JSON line per row.
         (templated)
-    :param hubspot_conn_id: the HubSpot connection. (templated)
-    :param hook_params: non-secret overrides of the connection's extras.
-    :param fetch_size: rows per ``fetchmany`` for ``sql``.
-    :param progress_interval: seconds between progress log lines.
     """
 
     rows_field = "events"
@@ -81,57 +75,14 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
         *,
         events: Any = None,
         events_file: str | None = None,
-        file_format: str | None = None,
-        delimiter: str | None = None,
-        encoding: str | None = None,
-        sql: str | None = None,
-        sql_conn_id: str | None = None,
-        parameters: Any = None,
         field_map: Mapping[str, str] | None = None,
         defaults: Mapping[str, Any] | None = None,
         ignore_fields: Sequence[str] | None = None,
         ignore_unmapped: bool = False,
-        batch_size: int = MAX_BATCH_SIZE,
-        max_in_flight: int = 8,
-        dry_run: bool = False,
-        allow_empty: bool = False,
-        rejected_path: str | None = None,
-        results_path: str | None = None,
-        payloads_path: str | None = None,
-        hubspot_conn_id: str = HubSpotHook.default_conn_name,
-        hook_params: Mapping[str, Any] | None = None,
-        fetch_size: int = 1000,
-        progress_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
-        refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        self.keep_settings(
-            RowInputs(
-                rows_field=self.rows_field,
-                rows=events,
-                rows_file=events_file,
-                file_format=file_format,
-                delimiter=delimiter,
-                encoding=encoding,
-                sql=sql,
-                sql_conn_id=sql_conn_id,
-                parameters=parameters,
-                fetch_size=fetch_size,
-            ),
-            RunSettings(
-                batch_size=batch_size,
-                max_in_flight=max_in_flight,
-                dry_run=dry_run,
-                allow_empty=allow_empty,
-                rejected_path=rejected_path,
-                results_path=results_path,
-                payloads_path=payloads_path,
-                hubspot_conn_id=hubspot_conn_id,
-                hook_params=hook_params,
-                progress_interval=progress_interval,
-            ),
-        )
+        self.keep_input(events, events_file)
         self.field_map = field_map
         self.defaults = defaults
         self.ignore_fields = list(ignore_fields or [])

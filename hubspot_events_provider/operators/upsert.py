@@ -20,16 +20,14 @@ from hubspot_events_provider.core.engine.report import UpsertReport
 from hubspot_events_provider.core.engine.run import WriteOptions
 from hubspot_events_provider.core.engine.summary import SyncSummary
 from hubspot_events_provider.core.kinds.events.keys import EVENT_KEY_FIELDS
-from hubspot_events_provider.core.kinds.events.kind import MAX_BATCH_SIZE, run_upsert
+from hubspot_events_provider.core.kinds.events.kind import run_upsert
 from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.kinds.events.preflight import check_required_sources
 from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
-from hubspot_events_provider.hooks.hubspot import HubSpotHook
 from hubspot_events_provider.lineage import HubSpotNativeMixin
 from hubspot_events_provider.operators._budget import Sending
-from hubspot_events_provider.operators._inputs import RowInputs
-from hubspot_events_provider.operators._rowwrite import RowWriteOperator, RunSettings, refuse_secrets
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator
 from hubspot_events_provider.operators._sync import open_state, run_owner, state_errors_fail_task
 from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
@@ -42,22 +40,19 @@ __all__ = ["UpsertMarketingEventsOperator"]
 class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
     """Batch-upsert HubSpot Marketing Events; report every row that was not upserted.
 
-    Give exactly one input: ``events``, ``events_file`` or ``sql``.
+    Give exactly one input: ``events``, ``events_file`` or ``sql``. The input, sending and report
+    parameters every row-writing operator shares (``file_format``, ``delimiter``, ``encoding``,
+    ``sql``, ``sql_conn_id``, ``parameters``, ``fetch_size``, ``batch_size``, ``max_in_flight``,
+    ``dry_run``, ``allow_empty``, ``rejected_path``, ``results_path``, ``payloads_path``,
+    ``hubspot_conn_id``, ``hook_params``, ``progress_interval``) are documented on
+    :class:`~hubspot_events_provider.operators._rowwrite.RowWriteOperator`; what some of them hold
+    here is below.
 
     :param events: events as a list of dicts, an ``XComArg``, a JSON (array or JSON Lines) string,
         or a ``.json``/``.jsonl`` template file next to the DAG that Jinja renders. (templated)
     :param events_file: a path or object-storage URI (``file://``, ``s3://``, ``gs://``...) of a JSON
         array, JSON Lines/NDJSON or CSV file, optionally gzip-compressed; streamed, never loaded
         whole. A relative path is resolved against the DAG's folder. (templated)
-    :param file_format: ``json``, ``jsonl``, ``ndjson`` or ``csv``; default: from the extension.
-    :param delimiter: the CSV delimiter (one character); default: detected from the header among
-        ``,``, ``;``, tab and ``|`` (the log says when it is not a comma).
-    :param encoding: the text encoding of ``events_file`` (a Python codec name: ``cp1252``,
-        ``latin-1``, ``utf-16``...); default: UTF-8, or what a UTF-16/32 byte-order mark says.
-    :param sql: a query whose rows are the events; column names are the source keys. Read with
-        ``fetchmany``, never whole. (templated; a ``.sql`` file next to the DAG works too)
-    :param sql_conn_id: the connection of any common-sql ``DbApiHook`` (SQLite, Postgres, Snowflake...).
-    :param parameters: query parameters for ``sql``. (templated)
     :param field_map: source key -> HubSpot field, e.g. ``{"id": "externalEventId"}``; keys that
         already are HubSpot field names need no entry. (templated)
     :param custom_properties: source keys sent as ``customProperties`` ``{name, value}``: a list
@@ -70,26 +65,10 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         HubSpot field is refused before anything is sent.
     :param ignore_unmapped: leave out every unmapped key (opt out of that check wholesale).
     :param batch_size: events per request, 1 to 100 (HubSpot's batch limit).
-    :param max_in_flight: batches in flight at once; the hook's limiter keeps the total inside
-        the app's rate budget.
-    :param dry_run: read, map, validate and report what would be sent; send nothing.
-    :param allow_empty: an input with no rows succeeds (normal for incremental syncs) instead of failing.
-    :param rejected_path: where the rejected rows go (JSON Lines; a path or URI); default: a
-        per-task file under the system temp dir (per map index and try). A relative path is
-        resolved against the DAG's folder, like ``events_file``; the summary holds the resolved
-        path. (templated)
     :param results_path: optional; one JSON line per upserted event with its external ids and
-        HubSpot object id. Relative paths as for ``rejected_path``. (templated)
-    :param payloads_path: dry runs only: every payload that would be sent, one JSON line
-        ``{"position", "line", "payload"}`` per valid row in input order (of duplicates the last one
-        is sent; the others are in the rejected file as superseded). A path or URI, relative paths
-        as for ``rejected_path``. Without it a dry run logs the first 3 payloads. (templated)
-    :param hubspot_conn_id: the HubSpot connection. The token lives only there. (templated)
-    :param hook_params: non-secret overrides of the connection's extras for this task, e.g.
-        ``{"max_requests_per_10s": 50}`` to give each mapped partition its share of the app's budget.
-        Secrets are refused: they belong in the Connection.
-    :param fetch_size: rows per ``fetchmany`` for ``sql``.
-    :param progress_interval: seconds between progress log lines.
+        HubSpot object id. (templated)
+    :param payloads_path: dry runs only: every payload that would be sent (of duplicates the last one
+        is sent; the others are in the rejected file as superseded). (templated)
     :param overlap: send full batches while the input is still being read (0.91-0.93 of HubSpot's
         rate instead of 0.85-0.88 on large inputs; while the first request is unanswered the next
         full batches wait, so an input read within a round trip is read whole first). CSV and SQL
@@ -137,12 +116,6 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         *,
         events: Any = None,
         events_file: str | None = None,
-        file_format: str | None = None,
-        delimiter: str | None = None,
-        encoding: str | None = None,
-        sql: str | None = None,
-        sql_conn_id: str | None = None,
-        parameters: Any = None,
         field_map: Mapping[str, str] | None = None,
         custom_properties: Sequence[str] | Mapping[str, str] | None = None,
         defaults: Mapping[str, Any] | None = None,
@@ -150,17 +123,6 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         date_format: str | None = None,
         ignore_fields: Sequence[str] | None = None,
         ignore_unmapped: bool = False,
-        batch_size: int = MAX_BATCH_SIZE,
-        max_in_flight: int = 8,
-        dry_run: bool = False,
-        allow_empty: bool = False,
-        rejected_path: str | None = None,
-        results_path: str | None = None,
-        payloads_path: str | None = None,
-        hubspot_conn_id: str = HubSpotHook.default_conn_name,
-        hook_params: Mapping[str, Any] | None = None,
-        fetch_size: int = 1000,
-        progress_interval: float = 10.0,
         state_path: str | None = None,
         full_refresh: bool = False,
         on_missing: str = "ignore",
@@ -169,34 +131,8 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         overlap: bool = True,
         **kwargs: Any,
     ) -> None:
-        refuse_secrets(kwargs)
         super().__init__(**kwargs)
-        self.keep_settings(
-            RowInputs(
-                rows_field=self.rows_field,
-                rows=events,
-                rows_file=events_file,
-                file_format=file_format,
-                delimiter=delimiter,
-                encoding=encoding,
-                sql=sql,
-                sql_conn_id=sql_conn_id,
-                parameters=parameters,
-                fetch_size=fetch_size,
-            ),
-            RunSettings(
-                batch_size=batch_size,
-                max_in_flight=max_in_flight,
-                dry_run=dry_run,
-                allow_empty=allow_empty,
-                rejected_path=rejected_path,
-                results_path=results_path,
-                payloads_path=payloads_path,
-                hubspot_conn_id=hubspot_conn_id,
-                hook_params=hook_params,
-                progress_interval=progress_interval,
-            ),
-        )
+        self.keep_input(events, events_file)
         self.field_map = field_map
         self.custom_properties = custom_properties
         self.defaults = defaults
