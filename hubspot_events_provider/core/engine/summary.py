@@ -130,4 +130,5 @@ class UpsertSummary(TypedDict):
     """Delete runs: events deleted (or already gone), the same number as ``upserted``."""
     sync: NotRequired[SyncSummary | RowStateSummary]
     """Runs with a sync state: for the upsert, lifecycle calls and what happened to events that left
-    the source (:class:`SyncSummary`); for attendance and deletes, :class:`RowStateSummary`."""
+    the source (:class:`~hubspot_events_provider.core.engine.summary.SyncSummary`); for attendance
+    and deletes, :class:`~hubspot_events_provider.core.engine.summary.RowStateSummary`."""

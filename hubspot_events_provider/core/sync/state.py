@@ -108,11 +108,13 @@ class SyncState(ClosesOnExit):
     :param stale_after_s: a lock not refreshed for this long is abandoned and may be broken.
     :param lock_timeout_s: wait this long for a held lock before failing (0: fail at once).
     :param work_dir: directory of the private working copy (default: the system temp directory).
-    :param shape: what the rows are keyed by: :data:`EVENTS` (the upsert's and the delete's) or
-        :data:`PARTICIPATIONS` (the attendance's); the cancel/complete marks, ``app_id`` and
-        :meth:`missing_keys` are the events' only.
+    :param shape: what the rows are keyed by: ``EVENTS`` (the upsert's and the delete's) or
+        ``PARTICIPATIONS`` (the attendance's), of
+        :mod:`~hubspot_events_provider.core.sync.statedb`; the cancel/complete marks, ``app_id``
+        and :meth:`missing_keys` are the events' only.
     :raises StateLockedError: another live run holds the lock.
-    :raises StateKindError: the state holds rows of another shape (even with ``full_refresh``).
+    :raises ~hubspot_events_provider.core.sync.statedb.StateKindError: the state holds rows of
+        another shape (even with ``full_refresh``).
     :raises StateCorruptError: the state exists but is unreadable, unless ``full_refresh``.
     """
 
