@@ -19,7 +19,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException
 
 from hubspot_events_provider._storage import object_storage_path, resolve_output_path
 from hubspot_events_provider.core.sync.run import MissingGuardrailError
-from hubspot_events_provider.core.sync.state import StateCorruptError, SyncState
+from hubspot_events_provider.core.sync.state import EVENTS, KeyShape, StateCorruptError, SyncState
 from hubspot_events_provider.core.sync.storage import LocalStateStorage, RemoteStateStorage, StateStorage
 
 __all__ = [
@@ -70,15 +70,18 @@ def state_storage(location: str, *, dag_folder: str | None = None) -> StateStora
     return RemoteStateStorage(ObjectStorageStateFileSystem(), resolved)
 
 
-def open_state(location: str, *, dag_folder: str | None, full_refresh: bool, owner: str) -> SyncState:
-    """Open and lock the sync state; a corrupt one fails the task (no retry heals it).
+def open_state(
+    location: str, *, dag_folder: str | None, full_refresh: bool, owner: str, shape: KeyShape = EVENTS
+) -> SyncState:
+    """Open and lock the sync state; a corrupt one, or one of another shape (the events' state
+    given to attendance), fails the task (no retry heals it).
 
     A state locked by another live run raises :class:`~.state_storage.StateLockedError` unchanged:
     a retry may find it free.
     """
     storage = state_storage(location, dag_folder=dag_folder)
     try:
-        return SyncState(storage, full_refresh=full_refresh, owner=owner)
+        return SyncState(storage, full_refresh=full_refresh, owner=owner, shape=shape)
     except StateCorruptError as exc:
         raise AirflowFailException(str(exc)) from exc
 

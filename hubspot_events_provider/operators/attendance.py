@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
+from hubspot_events_provider._storage import dag_folder
 from hubspot_events_provider.assets import PARTICIPATIONS
 from hubspot_events_provider.core.engine.contract import RowHooks, RowMapper
 from hubspot_events_provider.core.engine.report import UpsertReport
@@ -33,9 +34,12 @@ from hubspot_events_provider.core.kinds.attendance.mapper import (
 )
 from hubspot_events_provider.core.rows.identity import WriteItem
 from hubspot_events_provider.core.rows.sources import SourceRow
+from hubspot_events_provider.core.sync import statedb
+from hubspot_events_provider.core.sync.rowstate import run_attendance_sync
 from hubspot_events_provider.lineage import ATTENDANCE_SCHEMA, HubSpotNativeMixin
 from hubspot_events_provider.operators._budget import Sending
 from hubspot_events_provider.operators._rowwrite import RowWriteOperator
+from hubspot_events_provider.operators._sync import open_state, run_owner
 from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
 __all__ = ["MAX_COMPLETIONS_LISTED", "RecordMarketingEventAttendanceOperator"]
@@ -95,7 +99,15 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
         ``externalAccountId``, ``externalEventId``, ``contact`` (``email:<address>`` or
         ``vid:<id>``), ``subscriberState`` and ``objectId`` (the HubSpot contact id). (templated)
     :param complete_events: after recording, complete every event that received attendance in the
-        run, with its start and end as HubSpot holds them.
+        run, with its start and end as HubSpot holds them (with ``state_path``: the events of the
+        participations sent this run).
+    :param state_path: a sync state of participations (a local path, relative ones from the DAG's
+        folder, or an object-storage URI): per (account, event, contact, state), the digest of what
+        HubSpot last confirmed (the times and properties sent). Unchanged rows are not sent (summary
+        ``unchanged``), changed and refused ones are. A missing state means a full send; a corrupt
+        one fails the task unless ``full_refresh``; the upsert's state is refused (give attendance a
+        state of its own). One state per task: two runs sharing it at once are refused. (templated)
+    :param full_refresh: ignore the sync state (even a corrupt one), send every row, rewrite it.
     """
 
     rows_field = "attendance"
@@ -109,8 +121,9 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
     hubspot_schema = ATTENDANCE_SCHEMA
     property_parameters: ClassVar[Mapping[str, str]] = {"contact_properties": CONTACT_PROPERTIES}
 
-    template_fields: Sequence[str] = row_template_fields(
-        "attendance", "field_map", "contact_properties", "defaults"
+    template_fields: Sequence[str] = (
+        *row_template_fields("attendance", "field_map", "contact_properties", "defaults"),
+        "state_path",
     )
     template_fields_renderers = row_renderers("attendance")
     ui_color = "#ff7a59"
@@ -127,6 +140,8 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
         ignore_fields: Sequence[str] | None = None,
         ignore_unmapped: bool = False,
         complete_events: bool = False,
+        state_path: str | None = None,
+        full_refresh: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -139,6 +154,11 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
         self.ignore_unmapped = ignore_unmapped
         self.check_mapper()
         self.complete_events = complete_events
+        if full_refresh and not state_path:
+            raise ValueError("full_refresh needs a state_path: it rebuilds the sync state.")
+        self.state_path = state_path
+        self.full_refresh = full_refresh
+        self._state_owner = self.task_id
 
     def build_mapper(self, templated: Templated) -> AttendanceMapper:
         return AttendanceMapper(
@@ -149,6 +169,15 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
             ignore_fields=self.ignore_fields,
             ignore_unmapped=self.ignore_unmapped,
         )
+
+    @classmethod
+    def path_fields(cls) -> tuple[str, ...]:
+        """The base's templated paths, and ``state_path``."""
+        return (*super().path_fields(), "state_path")
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        self._state_owner = run_owner(context, self.task_id)  # names this run in the state's lock
+        return super().execute(context)
 
     def write(
         self,
@@ -163,23 +192,41 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
         def confirmed(item: WriteItem, _object_id: str | None) -> None:
             touched.add((str(item.key[0]), str(item.key[1])))
 
-        extras = self.run_extras(sending)
-        extras["hooks"] = RowHooks(confirmed=confirmed)
-        run_attendance(
-            rows,
-            cast("AttendanceMapper", mapper),  # the one make_mapper() built
-            sending.client,
-            report,
-            options=options,
-            **extras,
-        )
+        attendance = cast("AttendanceMapper", mapper)  # the one make_mapper() built
         extra: dict[str, Any] = {}
+        if self.state_path:
+            state = open_state(
+                str(self.state_path),
+                dag_folder=dag_folder(self),
+                full_refresh=self.full_refresh,
+                owner=self._state_owner,
+                shape=statedb.PARTICIPATIONS,
+            )
+            extra["sync"] = run_attendance_sync(
+                rows,
+                attendance,
+                sending.client,
+                report,
+                options=options,
+                state=state,
+                log=self.log,
+                stats=sending.stats,
+                headroom=sending.headroom,
+                on_confirmed=confirmed,
+            )
+        else:
+            extras = self.run_extras(sending)
+            extras["hooks"] = RowHooks(confirmed=confirmed)
+            run_attendance(rows, attendance, sending.client, report, options=options, **extras)
         if self.complete_events and sending.client is not None:
             extra["completions"] = self._complete(sending.client, sorted(touched))
         self.read_account(sending.client)  # lineage namespace and UI link; after the summary's counters
         return extra
 
     def on_summary(self, context: Any, summary: Mapping[str, Any]) -> None:
+        sync = summary.get("sync")
+        if sync is not None:
+            self.log.info("Sync state %s: %s", sync["state_path"], sync["message"])
         self.record_run(context, summary)  # asset events, links, OpenLineage
 
     def _complete(self, client: HubSpotClient, events: list[tuple[str, str]]) -> dict[str, Any]:

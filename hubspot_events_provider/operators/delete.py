@@ -12,17 +12,23 @@ run like an upsert run.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from hubspot_events_provider._storage import dag_folder
 from hubspot_events_provider.core.engine.contract import RowMapper
 from hubspot_events_provider.core.engine.report import UpsertReport
 from hubspot_events_provider.core.engine.run import WriteOptions
 from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
 from hubspot_events_provider.core.kinds.events.keys import EVENT_KEY_FIELDS
 from hubspot_events_provider.core.rows.sources import SourceRow
+from hubspot_events_provider.core.sync.rowstate import run_delete_sync
 from hubspot_events_provider.operators._budget import Sending
 from hubspot_events_provider.operators._rowwrite import RowWriteOperator
+from hubspot_events_provider.operators._sync import open_state, run_owner
 from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
 
 __all__ = ["DeleteMarketingEventsOperator"]
 
@@ -57,6 +63,11 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
     :param results_path: optional JSON Lines of the deleted events' ids. (templated)
     :param payloads_path: dry runs only: the ids each valid row would delete, one JSON line per row.
         (templated)
+    :param state_path: the sync state of the upsert that created the events (its ``state_path``):
+        each event deleted (or already gone) leaves it, so that upsert sends it again if it comes
+        back to the source and its ``on_missing`` never acts on it again. Events the state does not
+        know are deleted and not added. A corrupt state fails the task (rebuild it with the upsert's
+        ``full_refresh``); a participation state is refused. (templated)
     """
 
     rows_field = "events"
@@ -66,7 +77,7 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
     done = "deleted"
     summary_label = "delete"
 
-    template_fields: Sequence[str] = row_template_fields("events", "field_map", "defaults")
+    template_fields: Sequence[str] = (*row_template_fields("events", "field_map", "defaults"), "state_path")
     template_fields_renderers = row_renderers("events")
     ui_color = "#d9534f"
 
@@ -79,6 +90,7 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
         defaults: Mapping[str, Any] | None = None,
         ignore_fields: Sequence[str] | None = None,
         ignore_unmapped: bool = False,
+        state_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -88,6 +100,17 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
         self.ignore_fields = list(ignore_fields or [])
         self.ignore_unmapped = ignore_unmapped
         self.check_mapper()
+        self.state_path = state_path
+        self._state_owner = self.task_id
+
+    @classmethod
+    def path_fields(cls) -> tuple[str, ...]:
+        """The base's templated paths, and ``state_path``."""
+        return (*super().path_fields(), "state_path")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._state_owner = run_owner(context, self.task_id)  # names this run in the state's lock
+        return super().execute(context)
 
     def build_mapper(self, templated: Templated) -> EventKeyMapper:
         return EventKeyMapper(
@@ -105,12 +128,23 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
         options: WriteOptions,
         sending: Sending,
     ) -> Mapping[str, Any]:
-        run_delete(
+        keys = cast("EventKeyMapper", mapper)  # the one make_mapper() built
+        if not self.state_path:
+            run_delete(rows, keys, sending.client, report, options=options, **self.run_extras(sending))
+            return {"deleted": report.upserted}
+        state = open_state(
+            str(self.state_path), dag_folder=dag_folder(self), full_refresh=False, owner=self._state_owner
+        )
+        sync = run_delete_sync(
             rows,
-            cast("EventKeyMapper", mapper),  # the one make_mapper() built
+            keys,
             sending.client,
             report,
             options=options,
-            **self.run_extras(sending),
+            state=state,
+            log=self.log,
+            stats=sending.stats,
+            headroom=sending.headroom,
         )
-        return {"deleted": report.upserted}
+        self.log.info("Sync state %s: %s", sync["state_path"], sync["message"])
+        return {"deleted": report.upserted, "sync": sync}

@@ -14,6 +14,7 @@ __all__ = [
     "STAGE_HUBSPOT",
     "STAGE_SUPERSEDED",
     "STAGE_VALIDATION",
+    "RowStateSummary",
     "SampleError",
     "SyncSummary",
     "UpsertSummary",
@@ -72,6 +73,25 @@ class SyncSummary(TypedDict):
     would_complete: int
 
 
+class RowStateSummary(TypedDict):
+    """What an attendance or delete run with a sync state (``state_path``) did with it (the
+    summary's ``sync``).
+
+    ``known`` counts the rows the state holds after the run (participations, or events); ``sent``
+    the rows sent (attendance: changed, new or failed before; delete: every valid row); ``forgotten``
+    the events a delete removed from the state (0 for attendance); ``message`` says it in a sentence.
+    """
+
+    state_path: str
+    existed: bool
+    rebuilt: bool
+    interrupted_run: str | None
+    known: int
+    sent: int
+    forgotten: int
+    message: str
+
+
 class UpsertSummary(TypedDict):
     """The bounded, JSON-safe summary of one run.
 
@@ -108,5 +128,7 @@ class UpsertSummary(TypedDict):
     ``reason``, ``startDateTime``, ``endDateTime``)."""
     deleted: NotRequired[int]
     """Delete runs: events deleted (or already gone), the same number as ``upserted``."""
-    sync: NotRequired[SyncSummary]
-    """Runs with a sync state: lifecycle calls and what happened to events that left the source."""
+    sync: NotRequired[SyncSummary | RowStateSummary]
+    """Runs with a sync state: for the upsert, lifecycle calls and what happened to events that left
+    the source (:class:`~hubspot_events_provider.core.engine.summary.SyncSummary`); for attendance
+    and deletes, :class:`~hubspot_events_provider.core.engine.summary.RowStateSummary`."""

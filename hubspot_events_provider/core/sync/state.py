@@ -37,10 +37,16 @@ from typing import Any, Literal
 from hubspot_events_provider.core.engine.report import ClosesOnExit
 from hubspot_events_provider.core.sync.missing import MissingKeys, find_missing, missing_page
 from hubspot_events_provider.core.sync.statedb import (
+    EVENTS,
     PAGE,
+    PARTICIPATIONS,
     EventKey,
+    KeyShape,
+    StateKey,
+    StateKindError,
     key_page,
     open_db,
+    stored_shape,
     unchanged_hits,
     write_records,
 )
@@ -55,9 +61,13 @@ from hubspot_events_provider.core.sync.storage import (
 )
 
 __all__ = [
+    "EVENTS",
+    "PARTICIPATIONS",
+    "KeyShape",
     "StateCorruptError",
     "StateEntry",
     "StateError",
+    "StateKindError",
     "StateLockedError",
     "SyncState",
 ]
@@ -98,7 +108,13 @@ class SyncState(ClosesOnExit):
     :param stale_after_s: a lock not refreshed for this long is abandoned and may be broken.
     :param lock_timeout_s: wait this long for a held lock before failing (0: fail at once).
     :param work_dir: directory of the private working copy (default: the system temp directory).
+    :param shape: what the rows are keyed by: ``EVENTS`` (the upsert's and the delete's) or
+        ``PARTICIPATIONS`` (the attendance's), of
+        :mod:`~hubspot_events_provider.core.sync.statedb`; the cancel/complete marks, ``app_id``
+        and :meth:`missing_keys` are the events' only.
     :raises StateLockedError: another live run holds the lock.
+    :raises ~hubspot_events_provider.core.sync.statedb.StateKindError: the state holds rows of
+        another shape (even with ``full_refresh``).
     :raises StateCorruptError: the state exists but is unreadable, unless ``full_refresh``.
     """
 
@@ -111,12 +127,14 @@ class SyncState(ClosesOnExit):
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
         lock_timeout_s: float = 0.0,
         work_dir: str | os.PathLike[str] | None = None,
+        shape: KeyShape = EVENTS,
     ) -> None:
         self.storage: StateStorage = (
             LocalStateStorage(storage) if isinstance(storage, str | os.PathLike) else storage
         )
         self.location = self.storage.location
         self.full_refresh = full_refresh
+        self.shape = shape
         self._mutex = threading.RLock()
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._closed = True
@@ -132,8 +150,10 @@ class SyncState(ClosesOnExit):
             self._work = Path(name)
             self.existed = self.storage.download(self._work)
             self.rebuilt = self.existed and full_refresh
+            if self.rebuilt:
+                stored_shape(self._work, shape, self.location)  # never rebuild another kind's state
             self._db_conn = open_db(
-                self._work, fresh=not self.existed or full_refresh, location=self.location
+                self._work, fresh=not self.existed or full_refresh, location=self.location, shape=shape
             )
             row = self._db_conn.execute("SELECT value FROM meta WHERE name = 'unfinished_run'").fetchone()
             #: The run that published a checkpoint and never committed (it died), if any.
@@ -167,41 +187,41 @@ class SyncState(ClosesOnExit):
     def __len__(self) -> int:
         with self._mutex:
             self._flush()
-            (count,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+            (count,) = self._db.execute(f"SELECT COUNT(*) FROM {self.shape.table}").fetchone()
             return int(count)
 
-    def entry(self, key: EventKey) -> StateEntry | None:
-        """What the state knows of one event, or ``None``.
+    def entry(self, key: StateKey) -> StateEntry | None:
+        """What the state knows of one row (an event, a participation), or ``None``.
 
-        :param key: ``(externalAccountId, externalEventId)``.
+        :param key: ``(externalAccountId, externalEventId)``, or the shape's key.
         """
         with self._mutex:
             self._flush()
             row = self._db.execute(
-                "SELECT digest, outcome, cancelled, completed, object_id FROM events "
-                "WHERE account = ? AND event = ?",
-                key,
+                "SELECT digest, outcome, cancelled, completed, object_id FROM "
+                f"{self.shape.table} WHERE {self.shape.where}",
+                self._key(key),
             ).fetchone()
         if row is None:
             return None
         return StateEntry(row[0], row[1], bool(row[2]), bool(row[3]), row[4])
 
-    def is_unchanged(self, key: EventKey, digest: str) -> bool:
+    def is_unchanged(self, key: StateKey, digest: str) -> bool:
         """Whether HubSpot confirmed exactly this payload last time (then the row need not be sent).
 
-        :param key: ``(externalAccountId, externalEventId)``.
+        :param key: ``(externalAccountId, externalEventId)``, or the shape's key.
         :param digest: :func:`payload_digest` of the row's payload now.
         """
         with self._mutex:
             self._flush()
             row = self._db.execute(
-                "SELECT 1 FROM events WHERE account = ? AND event = ? AND digest = ? "
+                f"SELECT 1 FROM {self.shape.table} WHERE {self.shape.where} AND digest = ? "
                 "AND outcome = 'confirmed'",
-                (key[0], key[1], digest),
+                (*self._key(key), digest),
             ).fetchone()
         return row is not None
 
-    def unchanged_flags(self, items: Sequence[tuple[EventKey, str]]) -> list[bool]:
+    def unchanged_flags(self, items: Sequence[tuple[StateKey, str]]) -> list[bool]:
         """:meth:`is_unchanged` for a chunk of rows in one query (several times faster per row).
 
         :param items: ``(key, digest)`` pairs, e.g. one batch of the spool.
@@ -212,7 +232,7 @@ class SyncState(ClosesOnExit):
             return flags
         with self._mutex:
             self._flush()
-            hits = unchanged_hits(self._db, items)
+            hits = unchanged_hits(self._db, [(self._key(k), d) for k, d in items], self.shape)
         for i in hits:
             flags[i] = True
         return flags
@@ -231,21 +251,22 @@ class SyncState(ClosesOnExit):
         :param app_id: from ``GET /events/search`` (see
             :func:`~hubspot_events_provider.core.kinds.events.api.find_app_id`).
         """
+        self._require_events("app_id")
         with self._mutex:
             self._require_open()
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('app_id', ?)", (str(int(app_id)),))
 
-    def keys(self, accounts: Iterable[str] | None = None) -> Iterator[EventKey]:
+    def keys(self, accounts: Iterable[str] | None = None) -> Iterator[StateKey]:
         """Every known key (of ``accounts`` only, when given), in key order, read in pages.
 
         :param accounts: externalAccountIds to restrict to.
         """
         wanted = None if accounts is None else set(accounts)
-        last: EventKey | None = None
+        last: StateKey | None = None
         while True:
             with self._mutex:
                 self._flush()
-                rows = key_page(self._db, last)
+                rows = key_page(self._db, last, self.shape)
             if not rows:
                 return
             last = rows[-1]
@@ -253,46 +274,64 @@ class SyncState(ClosesOnExit):
 
     # -- recording (only what HubSpot confirmed, or a withdrawn claim) --------------------------------
 
-    def record_confirmed(self, key: EventKey, digest: str, object_id: str | None = None) -> None:
-        """HubSpot confirmed this payload (its digest) for this event.
+    def record_confirmed(self, key: StateKey, digest: str, object_id: str | None = None) -> None:
+        """HubSpot confirmed this payload (its digest) for this row.
 
-        :param key: ``(externalAccountId, externalEventId)``.
+        :param key: ``(externalAccountId, externalEventId)``, or the shape's key.
         :param digest: :func:`payload_digest` of the payload HubSpot accepted.
-        :param object_id: HubSpot's objectId, if known.
+        :param object_id: HubSpot's objectId (a participation: the contact's id), if known.
         """
-        self._add("confirmed", (key[0], key[1], digest, object_id, time.time()))
+        self._add("confirmed", (*self._key(key), digest, object_id, time.time()))
 
-    def record_failed(self, key: EventKey) -> None:
-        """Sending this event failed (or its outcome is unknown): send it again next run.
+    def record_failed(self, key: StateKey) -> None:
+        """Sending this row failed (or its outcome is unknown): send it again next run.
 
-        :param key: ``(externalAccountId, externalEventId)``.
+        :param key: ``(externalAccountId, externalEventId)``, or the shape's key.
         """
-        self._add("failed", (key[0], key[1], None, None, time.time()))
+        self._add("failed", (*self._key(key), None, None, time.time()))
 
-    def mark_pending(self, keys: Iterable[EventKey]) -> int:
+    def mark_pending(self, keys: Iterable[StateKey], *, known_only: bool = False) -> int:
         """Withdraw the claim of rows about to be sent; publish with :meth:`checkpoint` before sending.
 
         :param keys: the keys to be sent.
-        :returns: how many were marked.
+        :param known_only: mark only keys the state knows (a delete must not make an event it
+            never knew "known", nor a candidate of ``on_missing``).
+        :returns: how many were given.
         """
         count = 0
         now = time.time()
-        for account, event in keys:
-            self._add("pending", (account, event, None, None, now))
+        for key in keys:
+            if known_only:
+                self._add("pending_known", (*self._key(key), now))
+            else:
+                self._add("pending", (*self._key(key), None, None, now))
             count += 1
         return count
 
     def record_cancelled(self, key: EventKey) -> None:
         """HubSpot confirmed a cancel (``/cancel`` or ``eventCancelled`` upsert) of this event."""
+        self._require_events("cancel marks")
         self._add("cancelled", (key[0], key[1], time.time()))
 
     def record_completed(self, key: EventKey) -> None:
         """HubSpot confirmed ``/complete`` of this event (do not call it again on reruns)."""
+        self._require_events("complete marks")
         self._add("completed", (key[0], key[1], time.time()))
 
-    def record_deleted(self, key: EventKey) -> None:
-        """HubSpot confirmed the event is gone (deleted now, or already gone): forget it."""
-        self._add("deleted", key)
+    def record_deleted(self, key: StateKey) -> None:
+        """HubSpot confirmed the row is gone (deleted now, or already gone): forget it."""
+        self._add("deleted", self._key(key))
+
+    def _key(self, key: StateKey) -> StateKey:
+        if len(key) != len(self.shape.columns):
+            raise ValueError(
+                f"sync state {self.location} keys its rows by ({self.shape.names}), not by {key!r}"
+            )
+        return tuple(key)
+
+    def _require_events(self, what: str) -> None:
+        if self.shape != EVENTS:
+            raise StateError(f"sync state {self.location}: {what} exist for events only")
 
     def _add(self, kind: str, params: tuple[Any, ...]) -> None:
         with self._mutex:
@@ -306,7 +345,7 @@ class SyncState(ClosesOnExit):
         if not self._pending:
             return
         ops, self._pending = self._pending, []
-        write_records(self._db, ops)
+        write_records(self._db, ops, self.shape)
 
     # -- keys that left the source -------------------------------------------------------------------
 
@@ -328,6 +367,7 @@ class SyncState(ClosesOnExit):
         :param exclude_cancelled: leave out events already cancelled (``on_missing="cancel"`` must
             not cancel them again, nor count them against the guardrails run after run).
         """
+        self._require_events("missing keys")
         with self._mutex:
             self._flush()
             counts = find_missing(self._db, seen, accounts, exclude_cancelled=exclude_cancelled)
