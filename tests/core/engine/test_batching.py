@@ -139,34 +139,39 @@ def fake(bad: list[int], **kwargs: Any) -> FakeHubSpot:
     return FakeHubSpot(refuse={f"e{i}" for i in bad}, **kwargs)
 
 
-# (case, fake, bad rows, requests, splits, ids: "all" known | "some" | "none")
-CASES: list[tuple[str, FakeHubSpot, list[int], int, int, str]] = [
-    ("all good", fake([]), [], 1, 0, "all"),
-    ("200, errors by inputIndex", fake([1, 4], context="index"), [1, 4], 1, 0, "all"),
-    ("207, errors by inputIndex", fake([0, 5], status=207, context="index"), [0, 5], 1, 0, "all"),
-    ("200, errors by external ids", fake([2], context="ids"), [2], 1, 0, "all"),
-    ("207, errors by external ids", fake([2, 3], status=207, context="ids"), [2, 3], 1, 0, "all"),
-    ("200, externalEventId alone", fake([2, 5], context="event_id"), [2, 5], 1, 0, "all"),
-    ("207, externalEventId alone", fake([1], status=207, context="event_id"), [1], 1, 0, "all"),
-    ("200, only the message names it", fake([3, 4], context="message"), [3, 4], 1, 0, "all"),
-    ("207, only the message names it", fake([0], status=207, context="message"), [0], 1, 0, "all"),
+def fresh(bad: list[int], **kwargs: Any) -> Callable[[], FakeHubSpot]:
+    """A fake built by the test that uses it: the calls it records never leak into a second run."""
+    return lambda: fake(bad, **kwargs)
+
+
+# (case, a fake built per test, bad rows, requests, splits, ids: "all" known | "some" | "none")
+CASES: list[tuple[str, Callable[[], FakeHubSpot], list[int], int, int, str]] = [
+    ("all good", fresh([]), [], 1, 0, "all"),
+    ("200, errors by inputIndex", fresh([1, 4], context="index"), [1, 4], 1, 0, "all"),
+    ("207, errors by inputIndex", fresh([0, 5], status=207, context="index"), [0, 5], 1, 0, "all"),
+    ("200, errors by external ids", fresh([2], context="ids"), [2], 1, 0, "all"),
+    ("207, errors by external ids", fresh([2, 3], status=207, context="ids"), [2, 3], 1, 0, "all"),
+    ("200, externalEventId alone", fresh([2, 5], context="event_id"), [2, 5], 1, 0, "all"),
+    ("207, externalEventId alone", fresh([1], status=207, context="event_id"), [1], 1, 0, "all"),
+    ("200, only the message names it", fresh([3, 4], context="message"), [3, 4], 1, 0, "all"),
+    ("207, only the message names it", fresh([0], status=207, context="message"), [0], 1, 0, "all"),
     # Nothing names the rows, but the results echo every applied row's fields: no re-send.
-    ("200, unnamed errors, results tell", fake([3], context="none"), [3], 1, 0, "all"),
+    ("200, unnamed errors, results tell", fresh([3], context="none"), [3], 1, 0, "all"),
     (
         "207, count only, results tell",
-        fake([1, 4], status=207, context="none", listed=0),
+        fresh([1, 4], status=207, context="none", listed=0),
         [1, 4],
         1,
         0,
         "all",
     ),
-    ("200, fewer errors listed than numErrors", fake([1, 4], listed=1), [1, 4], 1, 0, "all"),
+    ("200, fewer errors listed than numErrors", fresh([1, 4], listed=1), [1, 4], 1, 0, "all"),
     # Nothing names the rows and the results echo nothing: [0-2] re-sent, 0 errors, so [3-5] holds
     # the one error without being re-sent; [3] re-sent, refused; [4-5] then hold none.
-    ("200, unnamed, bare results, one bad", fake([3], context="none", results="bare"), [3], 3, 2, "some"),
+    ("200, unnamed, bare results, one bad", fresh([3], context="none", results="bare"), [3], 3, 2, "some"),
     (
         "207, count only, bare results, one bad",
-        fake([3], status=207, context="none", listed=0, results="bare"),
+        fresh([3], status=207, context="none", listed=0, results="bare"),
         [3],
         3,
         2,
@@ -175,7 +180,7 @@ CASES: list[tuple[str, FakeHubSpot, list[int], int, int, str]] = [
     # [0-2] (1 error: [0] refused, [1-2] clean), [3-5] holds 1: [3] ok, [4-5] holds 1: [4] ok, so [5].
     (
         "200, unnamed, bare results, two bad",
-        fake([0, 5], context="none", results="bare"),
+        fresh([0, 5], context="none", results="bare"),
         [0, 5],
         5,
         4,
@@ -183,27 +188,28 @@ CASES: list[tuple[str, FakeHubSpot, list[int], int, int, str]] = [
     ),
     # [0-2] ok, so [3-5] holds the bad row and is split without being sent whole: [3] refused,
     # then [4-5] (its sibling failed, nothing known) ok.
-    ("whole-batch 400", fake([3], status=400, context="none"), [3], 4, 2, "some"),
+    ("whole-batch 400", fresh([3], status=400, context="none"), [3], 4, 2, "some"),
     # [0-2] refused -> [0] refused, [1-2] ok; [3-5] refused -> [3] ok, so [4-5] is split unsent:
     # [4] ok, so [5] is the bad one without a request.
-    ("whole-batch 400, two bad rows", fake([0, 5], status=400, context="none"), [0, 5], 7, 4, "some"),
+    ("whole-batch 400, two bad rows", fresh([0, 5], status=400, context="none"), [0, 5], 7, 4, "some"),
     # The 400's details name the rows: they fail, the rest goes again once.
-    ("whole-batch 400 naming rows by index", fake([1, 4], status=400, context="index"), [1, 4], 2, 0, "all"),
-    ("whole-batch 400 naming rows by event id", fake([2], status=400, context="event_id"), [2], 2, 0, "all"),
-    ("whole-batch 400 naming rows in messages", fake([2], status=400, context="message"), [2], 2, 0, "all"),
-    ("results count mismatch", fake([1], results="one-short"), [1], 1, 0, "none"),
-    ("no results at all", fake([], results="none"), [], 1, 0, "none"),
+    ("whole-batch 400 naming rows by index", fresh([1, 4], status=400, context="index"), [1, 4], 2, 0, "all"),
+    ("whole-batch 400 naming rows by event id", fresh([2], status=400, context="event_id"), [2], 2, 0, "all"),
+    ("whole-batch 400 naming rows in messages", fresh([2], status=400, context="message"), [2], 2, 0, "all"),
+    ("results count mismatch", fresh([1], results="one-short"), [1], 1, 0, "none"),
+    ("no results at all", fresh([], results="none"), [], 1, 0, "none"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("hubspot", "bad", "requests", "splits", "ids_known"),
+    ("new_hubspot", "bad", "requests", "splits", "ids_known"),
     [case[1:] for case in CASES],
     ids=[case[0] for case in CASES],
 )
 def test_every_answer_shape_accounts_for_every_row(
-    hubspot: FakeHubSpot, bad: list[int], requests: int, splits: int, ids_known: str
+    new_hubspot: Callable[[], FakeHubSpot], bad: list[int], requests: int, splits: int, ids_known: str
 ) -> None:
+    hubspot = new_hubspot()
     items = [item(i) for i in range(6)]
     outcome = send_batch(KIND, hubspot, items)
     assert (outcome.requests, outcome.splits) == (requests, splits)
