@@ -246,8 +246,13 @@ def test_a_naive_date_is_not_taken_for_an_echo_with_a_zone() -> None:
 
 @pytest.mark.parametrize(
     ("values", "echoed"),
-    [((10, 20, 30), (10, 30)), ((10, 20, 30), ("10", "30")), ((True, False), ("true",))],
-    ids=["numbers", "numbers echoed as text", "booleans echoed as text"],
+    [
+        ((10, 20, 30), (10, 30)),
+        ((10, 20, 30), ("10", "30")),
+        ((True, False), ("true",)),
+        ((False, True), ("false",)),
+    ],
+    ids=["numbers", "numbers echoed as text", "true echoed as text", "false echoed as text"],
 )
 def test_numbers_and_booleans_are_compared_as_text(values: tuple[Any, ...], echoed: tuple[Any, ...]) -> None:
     items = [dated(i, "2026-05-01T09:00:00Z", seats=v) for i, v in enumerate(values)]
