@@ -33,7 +33,10 @@ def upsert(sandbox: SandboxServer, rows: Iterator[SourceRow], path: pathlib.Path
 
 def renamed_after_it_left(sandbox: SandboxServer) -> Iterator[SourceRow]:
     """evt-77, then (once HubSpot has answered its first request) evt-77 renamed."""
-    rows = [event(77, eventName="Event 77 - Ops summit"), event(77, eventName="Event 77 - Ops summit (updated)")]
+    rows = [
+        event(77, eventName="Event 77 - Ops summit"),
+        event(77, eventName="Event 77 - Ops summit (updated)"),
+    ]
     for row in rows_from_events(rows):
         if row.position == 2:
             assert wait_for(sandbox, "evt-77", 5.0)
@@ -57,7 +60,8 @@ def test_a_key_whose_first_row_had_left_is_verified_against_its_last_version(
     ids = [str(i["externalEventId"]) for r in hubspot_sandbox.requests() for i in (r.inputs or ())]
     assert ids == ["evt-77", "evt-77"]  # sent twice: the first row had left
     stored = hubspot_sandbox.get_event("acme", "evt-77")
-    assert stored is not None and stored["eventName"] == "Event 77 - Ops summit (updated)"
+    assert stored is not None
+    assert stored["eventName"] == "Event 77 - Ops summit (updated)"
     assert states(overlap_verify_dags.one, results) == {"poke": "success", "deferred": "success"}
     # the results file holds the winner only: the row HubSpot holds
     assert [line["sent"]["eventName"] for line in read_jsonl(results)] == ["Event 77 - Ops summit (updated)"]
@@ -75,4 +79,6 @@ def test_the_sensor_is_green_after_the_same_input_under_any_latency(
         results = tmp_path / f"results-{latency}.jsonl"
         upsert(sandbox, source(sandbox), results, batch_size=10, max_in_flight=2)
         sandbox.configure(latency_s=(0.0, 0.0))  # the reads need not wait
-        assert states(overlap_verify_dags.sample, results) == {"poke": "success", "deferred": "success"}, latency
+        assert states(overlap_verify_dags.sample, results) == {"poke": "success", "deferred": "success"}, (
+            latency
+        )
