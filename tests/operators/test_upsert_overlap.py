@@ -7,8 +7,8 @@ The trade-off, checked against the sandbox's request log:
 - A malformed CSV line cannot be known before it is read: the run stops naming the line, the
   batches already sent are in HubSpot and in the kept partial results file, and a rerun of the
   fixed file is idempotent. The same holds for a bad JSON Lines line or a key no earlier row had.
-- A duplicate whose first row was already sent: the last row wins in HubSpot and every row is
-  accounted once.
+- A duplicate whose first row was already sent: the last row wins in HubSpot, the first is
+  ``superseded`` (as when it had not left) and the results file holds the last row only.
 - ``state_path`` runs and dry runs still read everything first (a later duplicate is superseded).
 """
 
@@ -195,9 +195,10 @@ def test_a_duplicate_of_an_event_already_sent_loses_to_the_last_row(
     rows.append(event(40, eventName="first"))
     rows.append(event(40, eventName="second"))  # never sent before reading ends: row 32 superseded
     summary = operator(tmp_path, events=rows).execute({})
+    # row 3 (evt-2's first) left, row 32 did not: both superseded, the same counts as without overlap
     assert (summary["upserted"], summary["superseded"], summary["rejected"], summary["failed"]) == (
-        32,
-        1,
+        31,
+        2,
         0,
         0,
     )
@@ -209,9 +210,12 @@ def test_a_duplicate_of_an_event_already_sent_loses_to_the_last_row(
     assert ids.count("evt-2") == 2  # the first row, then the last
     assert ids.index("evt-2") < 10
     positions = sorted(r["position"] for r in read_jsonl(summary["results_path"]))
-    assert positions == [p for p in range(1, 34) if p != 32]
-    [superseded] = read_jsonl(summary["rejected_path"])
-    assert (superseded["position"], superseded["stage"]) == (32, "superseded")
+    assert positions == [p for p in range(1, 34) if p not in (3, 32)]
+    superseded = read_jsonl(summary["rejected_path"])
+    assert [(r["position"], r["stage"], r["replaced_by"]) for r in superseded] == [
+        (3, "superseded", 31),
+        (32, "superseded", 33),
+    ]
 
 
 @pytest.mark.parametrize("mode", ["state_path", "dry_run"])

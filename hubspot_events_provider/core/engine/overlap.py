@@ -5,8 +5,13 @@ batches of rows whose key has not been sent yet leave while the input is still r
 unmapped-key check of the first row (for CSV and SQL: of every row) comes first. Whatever is left
 goes after the last row is read: rows of keys never sent (partial batches) at once, a later
 duplicate of a key already sent only once every earlier batch is answered, so the last row of a key
-still wins. A row already sent when a later duplicate appears is accounted by its answer
-(``upserted``), not as superseded; every row is still accounted once.
+still wins.
+
+Counts are a function of the input alone, not of the timing: the answers to rows sent while reading
+are kept in the spool (:meth:`RowSpool.keep_answers`) and told to the report once the whole input
+is read, when it is known which rows a later row of their key replaced. A replaced row is
+``superseded`` whether it had left or not (the requests it cost stay in ``requests``); the results
+file gets the last row of each key only, the version HubSpot holds. Every row is accounted once.
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ from typing import Any
 from hubspot_events_provider.core.engine.batching import BatchOutcome, send_batch
 from hubspot_events_provider.core.engine.options import RunContext
 from hubspot_events_provider.core.engine.reading import read_and_validate
-from hubspot_events_provider.core.engine.sending import Progress, collect, drain, make_pool, submit_all
+from hubspot_events_provider.core.engine.sending import (
+    Progress,
+    collect,
+    drain,
+    make_pool,
+    record_answers,
+    submit_all,
+)
 from hubspot_events_provider.core.engine.spool import RowSpool
 from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.rows.identity import WriteItem
@@ -57,21 +69,20 @@ def run_overlapped(
             unsent = max(spool.winner_count - stream.rows, 0)
             client.expect_requests(stream.batches + -(-unsent // options.batch_size))
             streamed_superseded = 0
-            for dup in spool.superseded():
-                if stream.sent(dup.ref.position):
-                    streamed_superseded += 1  # sent, and accounted by its answer
-                else:
-                    run.report.record_superseded(dup.ref, dup.replaced_by, dup.key)
+            for dup in spool.superseded():  # sent or not: the same input, the same counts
+                streamed_superseded += stream.sent(dup.ref.position)
+                run.report.record_superseded(dup.ref, dup.replaced_by, dup.key)
             left = spool.winner_count - (stream.rows - streamed_superseded)
             progress.add_totals(stream.batches + -(-left // options.batch_size), stream.rows + left)
             _log_read(run, spool.winner_count, stream)
             if left:
                 _send_rest(spool, stream, left, client, run, pool, in_flight, progress)
             while in_flight:
-                collect(in_flight, run, progress)
+                collect(in_flight, run, progress, stream.record)
+            _tell_kept(spool, run)
         except BaseException:
             if stream.batches or in_flight:  # something was sent: say what became of it
-                drain(in_flight, run, progress)
+                drain(in_flight, run, progress, stream.record, lambda: _tell_kept(spool, run))
             raise
     progress.finish()
 
@@ -90,12 +101,27 @@ def _send_rest(
     once, next to the batches still in flight; a row whose key may be in one of those (a later
     duplicate) leaves only after every earlier batch is answered, so the last row of a key wins."""
     now = (i for i in spool.unsent_winners() if i.phase == 0 and not stream.maybe_sent(i.key))
-    batches, rows = submit_all(now, client, run, pool, in_flight, progress, phase=0, drain=False)
+    record = stream.record
+    batches, rows = submit_all(
+        now, client, run, pool, in_flight, progress, phase=0, drain=False, record=record
+    )
     if rows < left:  # the totals, now that the rows are split in two passes
         size = run.options.batch_size
         progress.add_totals(stream.batches + batches + -(-(left - rows) // size), progress.total_events)
         later = (i for i in spool.unsent_winners() if i.phase != 0 or stream.maybe_sent(i.key))
-        submit_all(later, client, run, pool, in_flight, progress)
+        submit_all(later, client, run, pool, in_flight, progress, record=record)
+
+
+def _tell_kept(spool: RowSpool, run: RunContext) -> None:
+    """The kept answers to rows sent while reading, now that the winners are known: a replaced row
+    was accounted ``superseded`` (it has no results line); a winner is ``upserted`` or ``failed``."""
+    report = run.report
+    for answer in spool.kept_answers():
+        item = answer.item
+        if answer.category is None:
+            report.record_written(item.ref, item.key, answer.object_id, item.payload)
+        else:
+            report.record_refused(item.ref, answer.category, answer.message or "", answer.field, key=item.key)
 
 
 def _log_read(run: RunContext, winners: int, stream: _Stream) -> None:
@@ -178,12 +204,24 @@ class _Stream:
         first = self._first
         return self._run.options.overlap_hold and first is not None and not first.done()
 
+    def record(self, outcome: BatchOutcome, run: RunContext) -> None:
+        """Where the answers of a batch go: a batch sent while reading is kept in the spool until
+        the winners are known (:func:`_tell_kept`), any other goes to the report at once."""
+        rows = outcome.written or [(failure.item, None) for failure in outcome.failed]
+        if not rows or not self.sent(rows[0][0].ref.position):
+            record_answers(outcome, run)
+            return
+        self._spool.keep_answers(
+            ((item.ref.position, object_id) for item, object_id in outcome.written),
+            ((f.item.ref.position, f.category, f.message, f.field) for f in outcome.failed),
+        )
+
     def _send(self, batch: list[WriteItem]) -> None:
         if any(future.done() for future in self._in_flight):
-            # record answers while reading (progress lines, and a failure stops the read)
-            collect(self._in_flight, self._run, self._progress)
+            # collect answers while reading (progress lines, and a failure stops the read)
+            collect(self._in_flight, self._run, self._progress, self.record)
         while len(self._in_flight) >= self._run.options.max_in_flight:
-            collect(self._in_flight, self._run, self._progress)
+            collect(self._in_flight, self._run, self._progress, self.record)
         for item in batch:
             for i in self._slots(item.key):
                 self._keys[i >> 3] |= 1 << (i & 7)

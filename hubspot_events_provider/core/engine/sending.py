@@ -12,7 +12,20 @@ from hubspot_events_provider.core.engine.options import Logger, RunContext
 from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.rows.identity import WriteItem
 
-__all__ = ["Progress", "collect", "drain", "group_batches", "make_pool", "send_all", "submit_all"]
+__all__ = [
+    "Progress",
+    "Recorder",
+    "collect",
+    "drain",
+    "group_batches",
+    "make_pool",
+    "record_answers",
+    "send_all",
+    "submit_all",
+]
+
+Recorder = Callable[[BatchOutcome, RunContext], None]
+"""What becomes of a batch's per-row answers (:func:`record_answers`: the report and the hooks)."""
 
 
 def group_batches(items: Iterable[WriteItem], size: int) -> Iterator[list[WriteItem]]:
@@ -64,12 +77,14 @@ def submit_all(
     *,
     phase: int | None = None,
     drain: bool = True,
+    record: Recorder | None = None,
 ) -> tuple[int, int]:
     """Send ``items`` in batches, ``max_in_flight`` at a time, a new phase after the previous one.
 
     :param phase: the phase of the batches already in flight (``None``: the first batch waits
         for every batch in flight to be answered).
     :param drain: wait for every batch to be answered before returning.
+    :param record: where the rows' answers go (default :func:`record_answers`).
     :returns: the batches and rows submitted.
     """
     batches = rows = 0
@@ -77,22 +92,34 @@ def submit_all(
         limit = 1 if batch[0].phase != phase else run.options.max_in_flight
         phase = batch[0].phase
         while len(in_flight) >= limit:  # a new phase waits for the previous one to finish
-            collect(in_flight, run, progress)
+            collect(in_flight, run, progress, record)
         in_flight.add(pool.submit(send_batch, run.kind, client, batch))
         batches, rows = batches + 1, rows + len(batch)
     while drain and in_flight:
-        collect(in_flight, run, progress)
+        collect(in_flight, run, progress, record)
     return batches, rows
 
 
-def drain(in_flight: set[Future[BatchOutcome]], run: RunContext, progress: Progress) -> None:
+def drain(
+    in_flight: set[Future[BatchOutcome]],
+    run: RunContext,
+    progress: Progress,
+    record: Recorder | None = None,
+    settle: Callable[[], None] | None = None,
+) -> None:
     """After a failure: account for the batches already on the wire (they may have been applied),
-    so the report files say exactly what happened before it."""
+    so the report files say exactly what happened before it.
+
+    :param record: where the rows' answers go (default :func:`record_answers`).
+    :param settle: called once those are recorded, before the closing log line.
+    """
     for future in in_flight:
         future.cancel()
     for future in wait(in_flight).done:
         if not future.cancelled() and future.exception() is None:
-            _record(future.result(), run, progress)
+            _record(future.result(), run, progress, record)
+    if settle is not None:
+        settle()
     words = run.kind.words
     # while reading overlapped sending, the total is not known yet
     done = f"{progress.batches_done} of {progress.total_batches} batches"
@@ -110,11 +137,15 @@ def drain(in_flight: set[Future[BatchOutcome]], run: RunContext, progress: Progr
     )
 
 
-def collect(in_flight: set[Future[BatchOutcome]], run: RunContext, progress: Progress) -> None:
+def collect(
+    in_flight: set[Future[BatchOutcome]], run: RunContext, progress: Progress, record: Recorder | None = None
+) -> None:
     """Wait for at least one batch, record every finished one, re-raise the first failure.
 
     Finished futures leave ``in_flight`` (in place) before anything is raised, so the caller's
     clean-up never records a batch twice.
+
+    :param record: where the rows' answers go (default :func:`record_answers`).
     """
     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
     in_flight.difference_update(done)
@@ -124,12 +155,20 @@ def collect(in_flight: set[Future[BatchOutcome]], run: RunContext, progress: Pro
         if exc is not None:
             failure = failure or exc
             continue
-        _record(future.result(), run, progress)
+        _record(future.result(), run, progress, record)
     if failure is not None:
         raise failure
 
 
-def _record(outcome: BatchOutcome, run: RunContext, progress: Progress) -> None:
+def _record(outcome: BatchOutcome, run: RunContext, progress: Progress, record: Recorder | None) -> None:
+    """A batch answered: its rows' answers, what it cost, the progress."""
+    (record or record_answers)(outcome, run)
+    run.report.record_batch(requests=outcome.requests, splits=outcome.splits)
+    progress.batch_done(len(outcome.written) + len(outcome.failed))
+
+
+def record_answers(outcome: BatchOutcome, run: RunContext) -> None:
+    """Every row's answer in the report (``upserted`` or ``failed``), told to the state hooks."""
     report, confirmed, refused = run.report, run.hooks.confirmed, run.hooks.refused
     for item, object_id in outcome.written:
         report.record_written(item.ref, item.key, object_id, item.payload)
@@ -140,8 +179,6 @@ def _record(outcome: BatchOutcome, run: RunContext, progress: Progress) -> None:
         report.record_refused(item.ref, failure.category, failure.message, failure.field, key=item.key)
         if refused is not None:
             refused(item)
-    report.record_batch(requests=outcome.requests, splits=outcome.splits)
-    progress.batch_done(len(outcome.written) + len(outcome.failed))
 
 
 class Progress:

@@ -29,7 +29,7 @@ from hubspot_events_provider.core.engine.report import ClosesOnExit, json_defaul
 from hubspot_events_provider.core.rows.identity import Key, RowRef, WriteItem
 from hubspot_events_provider.core.rows.jsoncodec import decode, encode_payload
 
-__all__ = ["EventSpool", "RowSpool", "SupersededRow"]
+__all__ = ["EventSpool", "KeptAnswer", "RowSpool", "SupersededRow"]
 
 _CHUNK_ROWS = 1000
 _NO_GROUP = encode_payload(())
@@ -42,6 +42,21 @@ class SupersededRow(NamedTuple):
     ref: RowRef
     key: Key
     replaced_by: int
+
+
+class KeptAnswer(NamedTuple):
+    """HubSpot's answer for a row sent before :meth:`RowSpool.finish`: written (with ``object_id``)
+    when ``category`` is ``None``, else refused (``category``, ``message``, ``field``)."""
+
+    item: WriteItem
+    object_id: str | None
+    category: str | None
+    message: str | None
+    field: str | None
+
+
+#: A refused row's answer: position, category, message, field.
+Refusal = tuple[int, str, str, str | None]
 
 
 class RowSpool(ClosesOnExit):
@@ -71,6 +86,11 @@ class RowSpool(ClosesOnExit):
         )
         self._db.execute("CREATE TABLE winners (position INTEGER PRIMARY KEY, phase INTEGER, grp BLOB)")
         self._db.execute("CREATE TABLE sent (position INTEGER PRIMARY KEY)")
+        # answers to rows sent before finish(), kept until it is known which rows won (see keep_answers)
+        self._db.execute(
+            "CREATE TABLE answers (position INTEGER PRIMARY KEY, object_id TEXT, category TEXT, "
+            "message TEXT, field TEXT)"
+        )
         self._db.execute("BEGIN")
         self._pending: list[tuple[int, int | None, int, bytes, bytes, int, str, bytes]] = []
         self._sources: dict[str, int] = {}
@@ -135,6 +155,40 @@ class RowSpool(ClosesOnExit):
         self._sent.extend((p,) for p in positions)
         if len(self._sent) >= _CHUNK_ROWS:
             self._flush_sent()
+
+    def keep_answers(self, written: Iterable[tuple[int, str | None]], refused: Iterable[Refusal]) -> None:
+        """Keep HubSpot's answers for rows sent while reading, told after :meth:`finish` by
+        :meth:`kept_answers`: only then is it known whether a later row of the key replaced them.
+
+        :param written: ``(position, object_id)`` of rows HubSpot took.
+        :param refused: ``(position, category, message, field)`` of rows HubSpot refused.
+        """
+        rows = [(p, o, None, None, None) for p, o in written] + [(p, None, c, m, f) for p, c, m, f in refused]
+        if not rows:
+            return
+        if self._finished:  # autocommit since finish(): one transaction, not one per row
+            self._db.execute("BEGIN")
+        self._db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?, ?)", rows)
+        if self._finished:
+            self._db.execute("COMMIT")
+
+    def kept_answers(self) -> Iterator[KeptAnswer]:
+        """The answers :meth:`keep_answers` kept, in input order: after :meth:`finish`, only those of
+        winners (a replaced row is :meth:`superseded`, sent or not); before it (a run stopped while
+        reading), every one."""
+        self._flush()
+        winners = "JOIN winners w ON w.position = a.position " if self._finished else ""
+        cursor = self._db.execute(
+            "SELECT r.position, r.line, r.source, r.key, r.original, r.payload, r.grp, r.phase, "
+            "a.object_id, a.category, a.message, a.field FROM answers a "
+            + winners
+            + "JOIN rows r ON r.position = a.position ORDER BY a.position"
+        )
+        names = list(self._sources)
+        for position, line, source, key, original, payload, grp, phase, *answer in cursor:
+            ref = RowRef(position, line, decode(original), names[source])
+            item = WriteItem(ref, _decode_key(key), decode(payload), tuple(decode(grp)), phase)
+            yield KeptAnswer(item, *answer)
 
     def _flush_sent(self) -> None:
         if self._sent:
