@@ -42,10 +42,7 @@ def hubspot_sandbox_factory() -> Iterator[SandboxFactory]:
 
     def factory(config: SandboxConfig | None = None, **fields: object) -> SandboxServer:
         fields = {"read_lag_s": TEST_READ_LAG_S, **fields}
-        if config is None:
-            config = SandboxConfig(**fields)  # type: ignore[arg-type]
-        else:
-            config = config.replace(**fields)
+        config = SandboxConfig(**fields) if config is None else config.replace(**fields)  # type: ignore[arg-type]
         sandbox = SandboxServer(config).start()
         started.append(sandbox)
         return sandbox
