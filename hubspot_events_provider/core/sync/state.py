@@ -186,6 +186,20 @@ class SyncState(ClosesOnExit):
             return None
         return StateEntry(row[0], row[1], bool(row[2]), bool(row[3]), row[4])
 
+    def confirmed_at(self, key: EventKey) -> float | None:
+        """When (``time.time()``) HubSpot last confirmed this event, or ``None`` if it is not
+        confirmed: a reconcile takes an older HubSpot copy for HubSpot's read lag, not for drift.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        """
+        with self._mutex:
+            self._flush()
+            row = self._db.execute(
+                "SELECT updated_at FROM events WHERE account = ? AND event = ? AND outcome = 'confirmed'",
+                key,
+            ).fetchone()
+        return None if row is None else float(row[0])
+
     def is_unchanged(self, key: EventKey, digest: str) -> bool:
         """Whether HubSpot confirmed exactly this payload last time (then the row need not be sent).
 
