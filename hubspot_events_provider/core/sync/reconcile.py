@@ -8,8 +8,8 @@ compares each source row with its HubSpot copy field by field, with the read-bac
     start:  the paged list (100 per request) -> copies by externalEventId, the app's only
             the app's id: the state's, or a listed copy of an objectId the state holds, or a search
     judge:  a row's copy: by the state's objectId; else by externalEventId when only one copy and
-            one source account have it; else (ambiguous, or absent from the list) read once by the
-            external ids. No copy: missing. compare_event: matched, or differed (named fields).
+            one source account have it; else (ambiguous, or absent from the list while the state
+            says HubSpot confirmed it) read once by the external ids. No copy: missing. compare_event: matched, or differed (named fields).
     lag:    a copy older than the state's last confirmed write, or an event confirmed after the
             freshest write the list shows and not long ago, is HubSpot's read lag: not re-sent.
 
@@ -234,10 +234,11 @@ class Reconciler:
                 return listed[0]
         elif len(copies) == 1 and key[1] not in self.shared_ids:
             return copies[0]
-        confirmed = entry is not None and entry.outcome == "confirmed"
-        if not (confirmed or copies or self.state is None):
-            return None  # never confirmed and not listed: nothing HubSpot could hold to compare
-        return self._read_one(key)
+        if copies or (entry is not None and entry.outcome == "confirmed"):
+            return self._read_one(key)  # the list cannot tell which copy, or HubSpot's lag may hide it
+        # Not listed and not confirmed by a state: nothing written that the lag could hide (without
+        # a state a write moments ago is unknown; it is re-sent, which an upsert makes harmless).
+        return None
 
     def _read_one(self, key: EventKey) -> dict[str, Any] | None:
         if self.single_reads >= self.options.max_single_reads:
