@@ -147,7 +147,8 @@ def test_reconcile_repairs_exactly_what_was_changed_in_hubspot_by_hand(
     assert reads(sandbox, start) == summary["reconcile"]["requests"] <= math.ceil(N / 100) + 5
     assert_hubspot_equals(sandbox, rows)
     kept = sandbox.get_event("acme", "evt-20")
-    assert kept is not None and kept["eventDescription"] == "a note the source does not set"
+    assert kept is not None
+    assert kept["eventDescription"] == "a note the source does not set"
 
     time.sleep(TEST_READ_LAG_S * 4)
     start = len(sandbox.requests())
@@ -170,7 +171,8 @@ def test_the_check_fails_on_drift_above_max_drift_naming_the_counts(
     assert (states["upsert"], states["check"]) == ("success", "failed")
     result = xcoms["check:check_result"]
     assert result["violations"] == [
-        f"8 events drifted in HubSpot (5 differed, 3 missing; {N - 8} matched of {N - 3} read) exceed max_drift=5"
+        f"8 events drifted in HubSpot (5 differed, 3 missing; {N - 8} matched of {N - 3} read) "
+        "exceed max_drift=5"
     ]
     # The same summary through the operator again: its message (dag.test() keeps no task log).
     again = MarketingEventsUpsertCheckOperator(

@@ -9,7 +9,8 @@ compares each source row with its HubSpot copy field by field, with the read-bac
             the app's id: the state's, or a listed copy of an objectId the state holds, or a search
     judge:  a row's copy: by the state's objectId; else by externalEventId when only one copy and
             one source account have it; else (ambiguous, or absent from the list while the state
-            says HubSpot confirmed it) read once by the external ids. No copy: missing. compare_event: matched, or differed (named fields).
+            says HubSpot confirmed it) read once by the external ids. No copy: missing.
+            compare_event: matched, or differed (named fields).
     lag:    a copy older than the state's last confirmed write, or an event confirmed after the
             freshest write the list shows and not long ago, is HubSpot's read lag: not re-sent.
 
