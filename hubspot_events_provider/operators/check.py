@@ -359,7 +359,7 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
                 violations.append(
                     f"{count} {category} errors exceed max_errors_by_category[{category!r}]={limit}"
                 )
-        return {
+        result: dict[str, Any] = {
             "passed": not violations,
             "violations": violations,
             "errors": errors,
@@ -368,10 +368,12 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
             "errors_by_stage": by_stage,
             "errors_by_category": dict(merged["errors_by_category"]),
             "thresholds": thresholds,
-            "drift": merged.get("reconcile"),
             "summaries": merged["summaries"],
             "rejected_paths": list(merged["rejected_paths"]),
         }
+        if merged.get("reconcile") is not None:  # only reconcile runs have drift to report
+            result["drift"] = {k: v for k, v in merged["reconcile"].items() if k != "sample"}
+        return result
 
     def _drift_violations(self, merged: Mapping[str, Any]) -> list[str]:
         """``max_drift`` against the summed ``reconcile`` counts."""

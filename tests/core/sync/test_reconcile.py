@@ -97,7 +97,7 @@ def test_another_apps_event_with_the_same_id_is_not_ours(
     sandbox.delete_event_by_hand("acme", "evt-3")
     settle()
     start = len(sandbox.requests())
-    report, drift, _ = reconcile(client, tmp_path / "s.db", rows)
+    _, drift, _ = reconcile(client, tmp_path / "s.db", rows)
     assert (drift["missing"], drift["matched"], drift["listed"]) == (1, 9, 10)
     assert upserted(sandbox, start) == ["evt-3"]
 
@@ -111,7 +111,7 @@ def test_without_a_state_accounts_sharing_an_external_id_are_read_apart(
     sandbox.edit_event_by_hand("globex", "evt-1", eventName="Globex renamed it")
     settle()
     start = len(sandbox.requests())
-    report, drift, _ = reconcile(client, None, rows)
+    _, drift, _ = reconcile(client, None, rows)
     # evt-0 and evt-1 exist in two accounts: the list cannot tell them apart, so 4 single reads.
     assert (drift["single_reads"], drift["differed"], drift["matched"]) == (4, 1, 6)
     assert drift["sample"] == [
