@@ -170,6 +170,14 @@ def _merge_drift(summaries: list[Mapping[str, Any]]) -> dict[str, Any] | None:
     return merged
 
 
+def _drift_limit(max_drift: int | None) -> int | None:
+    """``max_drift`` checked at DAG parse time."""
+    bad = isinstance(max_drift, bool) or not isinstance(max_drift, int) or max_drift < 0
+    if max_drift is not None and bad:
+        raise ValueError(f"max_drift must be an integer >= 0, got {max_drift!r}")
+    return max_drift
+
+
 def _format_drift(sample: Mapping[str, Any]) -> str:
     fields = ", ".join(str(f) for f in sample.get("fields") or []) or "-"
     return (
@@ -281,11 +289,7 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
         self.retry_on_failure = retry_on_failure
         self.max_samples_in_message = max_samples_in_message
         self.allow_dry_run = allow_dry_run
-        if max_drift is not None and (
-            isinstance(max_drift, bool) or not isinstance(max_drift, int) or max_drift < 0
-        ):
-            raise ValueError(f"max_drift must be an integer >= 0, got {max_drift!r}")
-        self.max_drift = max_drift
+        self.max_drift = _drift_limit(max_drift)
 
     @staticmethod
     def _check_limits(name: str, limits: Mapping[str, int] | None) -> None:

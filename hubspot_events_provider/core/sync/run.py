@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from hubspot_events_provider.core.engine.contract import RowHooks
+from hubspot_events_provider.core.engine.options import RunExtras
 from hubspot_events_provider.core.engine.report import UpsertReport
 from hubspot_events_provider.core.engine.run import WriteOptions, run_writes
 from hubspot_events_provider.core.engine.summary import SyncSummary
@@ -84,11 +85,9 @@ class _Tracker:
         *,
         dry_run: bool,
         log: SyncLogger,
-        reconciler: Reconciler | None = None,
     ) -> None:
-        judge = reconciler.judge if reconciler is not None else None
-        self.plan = SendPlan(state, sync, mapper, dry_run=dry_run, log=log, judge=judge)
-        self.reconciler = reconciler
+        self.plan = SendPlan(state, sync, mapper, dry_run=dry_run, log=log)
+        self.reconciler: Reconciler | None = None
         self.state = state
         self.sync = sync
         self.dry_run = dry_run
@@ -97,6 +96,11 @@ class _Tracker:
         self.stats = {"cancelled": 0, "deleted": 0, "missing_failed": 0, "would_act": 0}
         self.stats.update(completed=0, complete_failed=0, would_complete=0)
         self.sample: list[dict[str, str]] = []
+
+    def use(self, reconciler: Reconciler | None) -> None:
+        """Judge rows by what HubSpot holds (``reconcile``) instead of the state's digests."""
+        self.reconciler = reconciler
+        self.plan.judge = reconciler.judge if reconciler is not None else None
 
     def hooks(self) -> RowHooks:
         return RowHooks(
@@ -301,29 +305,17 @@ def run_sync(
     :param options: the pipeline's options (batch size, concurrency, dry run...).
     :param state: the opened (locked) sync state; committed at the end, closed on failure.
     :param sync: ``on_missing`` and its guardrails.
-    :param reconciler: compare the rows with what HubSpot holds instead of the state's digests
-        (``reconcile=True``); its ``summary()`` is the run's ``reconcile`` entry.
+    :param reconciler: judge rows by what HubSpot holds, not the state's digests (``reconcile``).
     :raises MissingGuardrailError: too many events left the source; nothing was sent.
     :raises InputError: bad input, raised before anything is sent.
     """
-    logger = log or _log
     watching = WatchingMapper(mapper)
-    tracker = _Tracker(
-        state, sync or SyncOptions(), watching, dry_run=options.dry_run, log=logger, reconciler=reconciler
-    )
+    tracker = _Tracker(state, sync or SyncOptions(), watching, dry_run=options.dry_run, log=log or _log)
+    tracker.use(reconciler)
+    extras: RunExtras = {"spool_dir": spool_dir, "log": tracker.log, "stats": stats, "headroom": headroom}
+    extras["hooks"] = tracker.hooks()
     try:
-        run_writes(
-            rows,
-            WatchedEventKind(watching),
-            client,
-            report,
-            options=options,
-            spool_dir=spool_dir,
-            log=logger,
-            stats=stats,
-            headroom=headroom,
-            hooks=tracker.hooks(),
-        )
+        run_writes(rows, WatchedEventKind(watching), client, report, options=options, **extras)
         tracker.after_rows(client, report, stats)
     except BaseException:
         tracker.abort()
