@@ -23,6 +23,7 @@ from tests.support import foreign_strings
 DAGS_FOLDER = Path(__file__).parent / "dags"
 EXAMPLES = {
     "hubspot_marketing_events_sync": "example_sync.py",
+    "hubspot_marketing_events_reconcile": "example_reconcile.py",
     "hubspot_marketing_events_from_file": "example_from_file.py",
     "hubspot_marketing_events_scale_out": "example_scale_out.py",
     "hubspot_webinar_attendance": "example_webinar_attendance.py",

@@ -333,8 +333,12 @@ class RowWriteOperator(InlinePathTemplates):
         except MissingSourceError as exc:  # no retry heals a configuration mistake
             raise AirflowFailException(str(exc)) from exc
 
+    def reads_on_dry_run(self) -> bool:
+        """Whether a dry run still needs the client (to read HubSpot; it sends nothing)."""
+        return False
+
     def _sending(self, context: Context) -> Sending:
-        if self.send_nothing:
+        if self.send_nothing and not self.reads_on_dry_run():
             return Sending(None, None, None)
         slots = TaskSlots(self.task_id, self.max_active_tis_per_dag, self.max_active_tis_per_dagrun)
         return open_sending(

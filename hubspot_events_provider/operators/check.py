@@ -138,6 +138,7 @@ def merge_summaries(value: Any, *, allow_dry_run: bool = False) -> dict[str, Any
             if summary.get(key):
                 paths.append(str(summary[key]))
     merged.update(
+        reconcile=_merge_drift(summaries),
         summaries=len(summaries),
         errors=merged["rejected"] + merged["failed"],
         errors_by_category=dict(sorted(by_category.items())),
@@ -146,6 +147,43 @@ def merge_summaries(value: Any, *, allow_dry_run: bool = False) -> dict[str, Any
         results_paths=results_paths,
     )
     return merged
+
+
+_DRIFT_KEYS = ("read", "matched", "differed", "missing", "drifted")
+
+
+def _merge_drift(summaries: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The ``reconcile`` entries summed (``None`` when no summary has one), with the first samples."""
+    found = [(i, s["reconcile"]) for i, s in enumerate(summaries) if s.get("reconcile") is not None]
+    if not found:
+        return None
+    merged: dict[str, Any] = {key: 0 for key in _DRIFT_KEYS}
+    samples: list[Any] = []
+    for index, drift in found:
+        where = f"summary #{index} reconcile"
+        if not isinstance(drift, Mapping):
+            raise SummaryError(f"{where}: must be a dict, got {drift!r}")
+        for key in _DRIFT_KEYS:
+            merged[key] += _count(drift, key, where)
+        samples.extend(x for x in drift.get("sample") or [] if isinstance(x, Mapping))
+    merged["sample"] = samples[:_MAX_SAMPLES]
+    return merged
+
+
+def _drift_limit(max_drift: int | None) -> int | None:
+    """``max_drift`` checked at DAG parse time."""
+    bad = isinstance(max_drift, bool) or not isinstance(max_drift, int) or max_drift < 0
+    if max_drift is not None and bad:
+        raise ValueError(f"max_drift must be an integer >= 0, got {max_drift!r}")
+    return max_drift
+
+
+def _format_drift(sample: Mapping[str, Any]) -> str:
+    fields = ", ".join(str(f) for f in sample.get("fields") or []) or "-"
+    return (
+        f"{sample.get('verdict')}: event {sample.get('externalEventId')!r} "
+        f"(externalAccountId {sample.get('externalAccountId')!r}), fields: {fields}"
+    )
 
 
 def _format_sample(sample: Mapping[str, Any]) -> str:
@@ -195,6 +233,10 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
     :param max_samples_in_message: how many sample errors the failure message lists.
     :param allow_dry_run: check a dry run's summary too (its validation rejects against the
         thresholds; ``would_upsert`` counts as upserted) instead of failing closed on it.
+    :param max_drift: most events a ``reconcile=True`` upsert may find drifted in HubSpot (its
+        summary's ``reconcile``: ``differed + missing``, summed over map indexes); more fails the
+        check naming the counts and the first drifted events with their fields. A summary without
+        ``reconcile`` fails closed. It bounds drift only: the error thresholds apply as without it.
     """
 
     template_fields: Sequence[str] = ("upsert_task_id", "summary")
@@ -213,6 +255,7 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
         retry_on_failure: bool = False,
         max_samples_in_message: int = 5,
         allow_dry_run: bool = False,
+        max_drift: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -246,6 +289,7 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
         self.retry_on_failure = retry_on_failure
         self.max_samples_in_message = max_samples_in_message
         self.allow_dry_run = allow_dry_run
+        self.max_drift = _drift_limit(max_drift)
 
     @staticmethod
     def _check_limits(name: str, limits: Mapping[str, int] | None) -> None:
@@ -269,7 +313,10 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
             given["max_errors_by_category"] = dict(self.max_errors_by_category)
         if self.max_errors_by_stage:
             given["max_errors_by_stage"] = dict(self.max_errors_by_stage)
-        return given or {"max_errors": 0}
+        given = given or {"max_errors": 0}
+        if self.max_drift is not None:  # drift is no error: it never lifts the default max_errors=0
+            given["max_drift"] = self.max_drift
+        return given
 
     def _fail(self, message: str) -> AirflowException:
         if self.retry_on_failure:
@@ -309,13 +356,14 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
                 violations.append(
                     f"{by_stage[stage]} {stage}-stage errors exceed max_errors_by_stage[{stage!r}]={limit}"
                 )
+        violations += self._drift_violations(merged)
         for category, limit in sorted(self.max_errors_by_category.items()):
             count = merged["errors_by_category"].get(category, 0)
             if count > limit:
                 violations.append(
                     f"{count} {category} errors exceed max_errors_by_category[{category!r}]={limit}"
                 )
-        return {
+        result: dict[str, Any] = {
             "passed": not violations,
             "violations": violations,
             "errors": errors,
@@ -327,6 +375,24 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
             "summaries": merged["summaries"],
             "rejected_paths": list(merged["rejected_paths"]),
         }
+        if merged.get("reconcile") is not None:  # only reconcile runs have drift to report
+            result["drift"] = {k: v for k, v in merged["reconcile"].items() if k != "sample"}
+        return result
+
+    def _drift_violations(self, merged: Mapping[str, Any]) -> list[str]:
+        """``max_drift`` against the summed ``reconcile`` counts."""
+        if self.max_drift is None:
+            return []
+        drift = merged.get("reconcile")
+        if drift is None:
+            raise SummaryError("max_drift needs the summary of an upsert run with reconcile=True")
+        if drift["drifted"] <= self.max_drift:
+            return []
+        return [
+            f"{drift['drifted']} events drifted in HubSpot ({drift['differed']} differed, "
+            f"{drift['missing']} missing; {drift['matched']} matched of {drift['read']} read) "
+            f"exceed max_drift={self.max_drift}"
+        ]
 
     def failure_message(self, merged: Mapping[str, Any], result: Mapping[str, Any]) -> str:
         """The multi-line failure message: violations, counts, samples and rejected file(s)."""
@@ -344,6 +410,10 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
         if samples:
             lines.append(f"First {len(samples)} sample errors:")
             lines += [f"  - {_format_sample(sample)}" for sample in samples]
+        drift = merged.get("reconcile")
+        if drift is not None and drift["sample"]:
+            lines.append("First drifted events:")
+            lines += [f"  - {_format_drift(x)}" for x in drift["sample"][: self.max_samples_in_message]]
         paths = merged["rejected_paths"]
         if paths:
             lines.append("Full rejected rows: " + ", ".join(paths))
@@ -363,7 +433,10 @@ class MarketingEventsUpsertCheckOperator(BaseOperator):
                 f"HubSpot upsert check failed closed for {self._source()}: {exc}. "
                 "The check never passes without a valid summary."
             ) from exc
-        result = self.evaluate(merged)
+        try:
+            result = self.evaluate(merged)
+        except SummaryError as exc:
+            raise self._fail(f"HubSpot upsert check failed closed for {self._source()}: {exc}.") from exc
         if result["passed"]:
             self.log.info(
                 "Upsert check passed: %d errors of %d rows (rate %.4f) within %s",

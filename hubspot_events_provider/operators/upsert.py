@@ -18,12 +18,13 @@ from hubspot_events_provider._storage import dag_folder
 from hubspot_events_provider.core.engine.contract import RowMapper
 from hubspot_events_provider.core.engine.report import UpsertReport
 from hubspot_events_provider.core.engine.run import WriteOptions
-from hubspot_events_provider.core.engine.summary import SyncSummary
+from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.kinds.events.keys import EVENT_KEY_FIELDS
 from hubspot_events_provider.core.kinds.events.kind import run_upsert
 from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.kinds.events.preflight import check_required_sources
 from hubspot_events_provider.core.rows.sources import SourceRow
+from hubspot_events_provider.core.sync.reconcile import Reconciler, run_reconciled
 from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
 from hubspot_events_provider.lineage import HubSpotNativeMixin
 from hubspot_events_provider.operators._budget import Sending
@@ -95,6 +96,13 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
     :param max_delete_fraction: most events one run may cancel or delete, as a fraction of the known
         events of the run's accounts (default 0.1); more stops the run before anything is sent. With
         the default, fewer than 10 known events can never be deleted: raise it for small tables.
+    :param reconcile: read what HubSpot holds for the app's events first (the paged list, 100 per
+        request, plus single reads where the list cannot tell) and send only the rows whose HubSpot
+        copy differs or is missing; the others are ``unchanged``. Repairs edits and deletes made in
+        HubSpot behind the pipeline's back; the summary's ``reconcile`` says what was read, matched,
+        differed (with the fields) and missing, and what the reads cost. With ``state_path`` the state
+        is rewritten from what HubSpot holds; without one HubSpot is the state. With ``dry_run`` it
+        reads and reports the drift and sends nothing.
     """
 
     rows_field = "events"
@@ -129,6 +137,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         max_deletes: int | None = None,
         max_delete_fraction: float | None = 0.1,
         overlap: bool = True,
+        reconcile: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -151,6 +160,7 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         self.max_delete_fraction = max_delete_fraction
         self._state_owner = self.task_id
         self.overlap = overlap
+        self.reconcile = reconcile
 
     def build_mapper(self, templated: Templated) -> EventMapper:
         return EventMapper(
@@ -167,6 +177,10 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
     def path_fields(cls) -> tuple[str, ...]:
         """The base's templated paths, and ``state_path``."""
         return (*super().path_fields(), "state_path")
+
+    def reads_on_dry_run(self) -> bool:
+        """A reconcile reads HubSpot on dry runs too (to report the drift)."""
+        return self.reconcile
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._state_owner = run_owner(context, self.task_id)  # names this run in the state's lock
@@ -193,7 +207,12 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         events = cast("EventMapper", mapper)  # the one make_mapper() built
         extra: dict[str, Any] = {}
         if self.state_path:
-            extra["sync"] = self._write_with_state(rows, events, report, options, sending)
+            extra.update(self._write_with_state(rows, events, report, options, sending))
+        elif self.reconcile:
+            client = _required(sending.client)
+            extra["reconcile"] = run_reconciled(
+                rows, events, client, report, options=options, **self.run_extras(sending)
+            )
         else:
             run_upsert(
                 rows,
@@ -213,15 +232,20 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
         report: UpsertReport,
         options: WriteOptions,
         sending: Sending,
-    ) -> SyncSummary:
-        """The upsert through the sync state (send only what changed; lifecycle; on_missing)."""
+    ) -> dict[str, Any]:
+        """The upsert through the sync state (send only what changed, or with ``reconcile`` what
+        HubSpot does not hold; lifecycle; on_missing): the summary's ``sync`` (and ``reconcile``)."""
         state = open_state(
             str(self.state_path),
             dag_folder=dag_folder(self),
             full_refresh=self.full_refresh,
             owner=self._state_owner,
         )
-        return run_sync(
+        reconciler = None
+        if self.reconcile:
+            reconciler = Reconciler(_required(sending.client), state=state, log=self.log)
+        extra: dict[str, Any] = {}
+        extra["sync"] = run_sync(
             rows,
             mapper,
             sending.client,
@@ -232,7 +256,11 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
             log=self.log,
             stats=sending.stats,
             headroom=sending.headroom,
+            reconciler=reconciler,
         )
+        if reconciler is not None:
+            extra["reconcile"] = reconciler.summary()
+        return extra
 
     def on_summary(self, context: Context, summary: Mapping[str, Any]) -> None:
         sync = summary.get("sync")
@@ -243,7 +271,26 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
                 summary.get("unchanged", 0),
                 sync["message"],
             )
+        drift = summary.get("reconcile")
+        if drift is not None:
+            self.log.info(
+                "Reconcile: %s event(s) of this app read from HubSpot in %s request(s); %s match, "
+                "%s differ, %s missing (sent: %s).",
+                drift["read"],
+                drift["requests"],
+                drift["matched"],
+                drift["differed"],
+                drift["missing"],
+                "no, dry run" if summary.get("dry_run") else "yes",
+            )
         self.record_run(context, summary)  # asset events, links, OpenLineage
+
+
+def _required(client: HubSpotClient | None) -> HubSpotClient:
+    """The client a reconcile reads with (opened on dry runs too: see ``reads_on_dry_run``)."""
+    if client is None:
+        raise RuntimeError("reconcile needs a HubSpot client to read what HubSpot holds")
+    return client
 
 
 def _sync_options(

@@ -11,6 +11,12 @@ Routes (under every API prefix, as the three specs declare them):
 
 Choices where HubSpot documents nothing (the least helpful plausible shape is the default):
 
+* read lag (``read_lag_s``): the participation reads find their event, by external ids or by
+  objectId, as it was ``read_lag_s`` ago (404 for an event created since); the attendance writes
+  (``create``, ``email-create``, by external ids or objectId) and ``/complete`` find it as it is now,
+  as the upsert does: HubSpot hands out the objectId in the upsert's answer, and a client records
+  attendance right after creating the event;
+
 * an event HubSpot does not know: a whole-request 404 (``attendance_unknown_event="404"``), or one
   ``OBJECT_NOT_FOUND`` error per input (``"row"``);
 * per-row problems follow ``partial_mode`` as the upsert does: 200 or 207 with ``numErrors`` and, as
@@ -346,11 +352,12 @@ def _participations(state: SandboxState, req: Request, parts: list[str]) -> Repl
         if vid is None:
             return Reply(404, responses.not_found(f"Contact '{parts[1]}' was not found."))
         return _breakdown(state, req, None, vid)
+    # A read: the event is looked up as it was read_lag_s ago, by objectId as by external ids.
     if len(parts) == 1 or (len(parts) == 2 and parts[1] == "breakdown" and parts[0].isdigit()):
-        record = _event_by_object_id(state, parts[0])
+        record = _event_by_object_id(state, parts[0], lagged=True)
         missing = f"Marketing event with objectId '{parts[0]}' was not found."
     elif len(parts) in (2, 3) and (len(parts) == 2 or parts[2] == "breakdown"):
-        record = state.get((parts[0], parts[1]))
+        record = state.read((parts[0], parts[1]))
         missing = _event_missing(parts[0], parts[1])
     else:
         return Reply(404, responses.not_found(f"No route for GET {req.prefix}{req.rest}."))
@@ -414,8 +421,12 @@ def _breakdown_item(part: dict[str, Any]) -> dict[str, Any]:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _event_by_object_id(state: SandboxState, object_id: str) -> dict[str, Any] | None:
-    return next((r for r in state.all_events() if str(r["objectId"]) == object_id), None)
+def _event_by_object_id(
+    state: SandboxState, object_id: str, *, lagged: bool = False
+) -> dict[str, Any] | None:
+    """The event with ``object_id``: as it is (writes), or as reads see it (``lagged``)."""
+    records = state.read_all() if lagged else state.all_events()
+    return next((r for r in records if str(r["objectId"]) == object_id), None)
 
 
 def _event_missing(account: str, event_id: str) -> str:

@@ -15,6 +15,7 @@ from types import FrameType
 
 from hubspot_events_provider.sandbox.config import (
     DEFAULT_CUSTOM_PROPERTIES,
+    DEFAULT_READ_LAG_S,
     PARTIAL_MODES,
     ROW_ERROR_SHAPES,
     SandboxConfig,
@@ -85,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="OAuth expires_in, seconds (default: %(default)s)",
     )
     add("--retry-after", action="store_true", help="add Retry-After to 429 answers")
+    add(
+        "--read-lag",
+        type=float,
+        default=DEFAULT_READ_LAG_S,
+        help="seconds before a written event shows in API reads (list, read, search); HubSpot: "
+        "'a few minutes'; 0 = at once (default: %(default)s)",
+    )
     add("--seed", type=int, default=0, help="seed of latency and fault randomness (default: %(default)s)")
     return parser
 
@@ -106,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         latency_s=(args.latency[0], args.latency[1]),
         access_token_ttl_s=args.access_token_ttl,
         retry_after_header=args.retry_after,
+        read_lag_s=args.read_lag,
         seed=args.seed,
     )
 

@@ -46,6 +46,10 @@ SEED_CONTACTS: tuple[dict[str, Any], ...] = (
     {"vid": 151, "email": "sam.small@example.com", "properties": {"firstname": "Sam"}},
 )
 
+#: Default :attr:`SandboxConfig.read_lag_s`: HubSpot's events "become searchable by externalEventId a
+#: few minutes after creation"; two minutes is the low end of that.
+DEFAULT_READ_LAG_S = 120.0
+
 
 @dataclass
 class Fault:
@@ -129,6 +133,19 @@ class SandboxConfig:
         event reads) see them as they were this many seconds ago: HubSpot processes participation
         writes asynchronously. The default makes a read right after a write miss it, as in HubSpot;
         ``0`` shows writes at once.
+    :param read_lag_s: HubSpot's read lag for events, in seconds: API reads of events (the list route
+        ``GET <prefix>?limit=&after=``, ``GET /events/{externalEventId}``, ``GET /events/search`` and
+        the participation reads, which find their event by external ids or objectId) see every event
+        as it was this many seconds ago. HubSpot documents that events "become searchable by
+        externalEventId a few minutes after creation", so by default a read right after a write
+        misses it: a created event is absent (404, not listed, not found), an updated, cancelled,
+        completed or hand-edited one shows its previous version, a deleted one is still there. Writes
+        (upsert, delete, cancel, complete, attendance) and their answers see the present at once, as
+        do the introspection helpers (:meth:`SandboxServer.events`, ``GET /_sandbox/events``).
+        ``0`` shows writes at once. The default, ``120`` (the low end of "a few minutes"), is for a
+        sandbox that behaves like HubSpot; the pytest fixtures use
+        :data:`~hubspot_events_provider.sandbox.pytest_plugin.TEST_READ_LAG_S`. A lag raised at
+        runtime shows no versions older than the ones the previous lag still needed.
     :param row_error_shape: how a per-row error of an upsert (or an attendance request, see
         :mod:`~hubspot_events_provider.sandbox.attendance`) names its row (HubSpot does not
         document it): ``"full"`` (``context`` holds ``inputIndex`` and both external ids),
@@ -163,6 +180,7 @@ class SandboxConfig:
     complete_marks_no_shows: bool = True
     seed_contacts: tuple[dict[str, Any], ...] = SEED_CONTACTS
     participation_lag_s: float = 1.0
+    read_lag_s: float = DEFAULT_READ_LAG_S
     row_error_shape: RowErrorShape = "count"
     custom_properties: tuple[str, ...] = DEFAULT_CUSTOM_PROPERTIES
 
@@ -188,6 +206,9 @@ class SandboxConfig:
         self.custom_properties = tuple(str(name) for name in self.custom_properties)
         if self.participation_lag_s < 0:
             raise ValueError("participation_lag_s must be >= 0")
+        self.read_lag_s = float(self.read_lag_s)
+        if not self.read_lag_s >= 0:  # also refuses NaN
+            raise ValueError(f"read_lag_s must be >= 0, got {self.read_lag_s!r}")
         if self.partial_mode not in PARTIAL_MODES:
             raise ValueError(f"partial_mode must be one of {PARTIAL_MODES}, got {self.partial_mode!r}")
         if self.rate_limit is not None and self.rate_limit < 1:
@@ -231,6 +252,7 @@ class SandboxConfig:
             "complete_marks_no_shows": self.complete_marks_no_shows,
             "seed_contacts": [dict(c) for c in self.seed_contacts],
             "participation_lag_s": self.participation_lag_s,
+            "read_lag_s": self.read_lag_s,
             "row_error_shape": self.row_error_shape,
             "custom_properties": list(self.custom_properties),
         }

@@ -3,6 +3,11 @@
 External ids are scoped to the calling app (``Request.app``): read, search, delete, cancel and
 complete see only that app's events; the list route shows every app's events with their ``appInfo``.
 
+Reads lag writes (``SandboxConfig.read_lag_s``): the list, read and search routes see the events as
+they were that long ago. Writes find the event as it is now: the upsert updates (never duplicates) an
+event created a moment ago, and delete, cancel and complete act on it, as a client that writes and
+then acts on its own events needs.
+
 Each route takes the parsed request and returns a :class:`Reply`; auth, rate limiting and faults
 are handled by :mod:`~hubspot_events_provider.sandbox.handler` before a route runs.
 """
@@ -263,11 +268,12 @@ def _whole_batch_error(inputs: list[Any], problems: list[list[RowProblem]], shap
 
 
 def read_event(state: SandboxState, req: Request, event_id: str) -> Reply:
-    """``GET /events/{externalEventId}?externalAccountId=`` (with the participation counters)."""
+    """``GET /events/{externalEventId}?externalAccountId=`` (with the participation counters), as the
+    event was ``read_lag_s`` ago."""
     account = req.query.get("externalAccountId")
     if not account:
         return _missing_param("externalAccountId")
-    record = state.get((account, event_id), app=req.app)
+    record = state.read((account, event_id), app=req.app)  # lagged: a fresh event is not there yet
     if record is None:
         return Reply(404, _event_not_found(account, event_id))
     return Reply(200, state.attendance.add_counters(shapes.read_response(record)))
@@ -310,17 +316,19 @@ def batch_delete(state: SandboxState, req: Request) -> Reply:
 
 
 def search(state: SandboxState, req: Request) -> Reply:
-    """``GET /events/search?q=``: this app's events whose externalEventId equals ``q``."""
+    """``GET /events/search?q=``: this app's events whose externalEventId equals ``q``, as they were
+    ``read_lag_s`` ago (HubSpot: "searchable by externalEventId a few minutes after creation")."""
     q = req.query.get("q")
     if q is None:
         return _missing_param("q")
     caller = state.config.app_id if req.app is None else req.app
-    found = [shapes.search_result(r, caller) for r in state.all_events(caller) if r["externalEventId"] == q]
+    found = [shapes.search_result(r, caller) for r in state.read_all(caller) if r["externalEventId"] == q]
     return Reply(200, {"results": found})
 
 
 def list_events(state: SandboxState, req: Request) -> Reply:
-    """``GET <prefix>?limit=&after=``: forward paging ordered by objectId."""
+    """``GET <prefix>?limit=&after=``: forward paging ordered by objectId, the events as they were
+    ``read_lag_s`` ago."""
     try:
         limit = int(req.query.get("limit", DEFAULT_LIMIT))
         after = int(req.query["after"]) if "after" in req.query else None
@@ -328,7 +336,7 @@ def list_events(state: SandboxState, req: Request) -> Reply:
         return _bad_param("limit/after must be integers.", "limit")
     if not 1 <= limit <= MAX_LIMIT:
         return _bad_param(f"limit must be between 1 and {MAX_LIMIT}.", "limit")
-    records = [r for r in state.all_events() if after is None or int(r["objectId"]) > after]
+    records = [r for r in state.read_all() if after is None or int(r["objectId"]) > after]
     page = records[:limit]
     store = state.attendance
     body: dict[str, Any] = {

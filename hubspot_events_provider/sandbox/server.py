@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Mapping
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from hubspot_events_provider.sandbox import shapes
+from hubspot_events_provider.sandbox import handedit, shapes
 from hubspot_events_provider.sandbox.config import Fault, RequestRecord, SandboxConfig
 from hubspot_events_provider.sandbox.handler import SandboxHandler
 from hubspot_events_provider.sandbox.state import SandboxState
@@ -156,10 +157,67 @@ class SandboxServer:
         """Clear events, the request log, counters, rate windows and faults."""
         self.state.reset()
 
+    # -- HubSpot users ---------------------------------------------------------------------------
+
+    def edit_event_by_hand(
+        self,
+        external_account_id: str,
+        external_event_id: str,
+        *,
+        app_id: int | None = None,
+        custom_properties: Mapping[str, str | None] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Change an event as a user in HubSpot's UI would: not an API request of the app (not
+        rate-counted, not in :meth:`requests`; counted in ``stats()["hand_edits"]``).
+
+        The event keeps its objectId and external ids; its ``updatedAt`` moves on. API reads see the
+        change only after ``read_lag_s``; :meth:`events` and :meth:`get_event` see it at once.
+
+        :param external_account_id: the event's externalAccountId.
+        :param external_event_id: the event's externalEventId.
+        :param app_id: the app that created it (default: ``config.app_id``).
+        :param custom_properties: custom property -> new string value, ``None`` clears it; only the
+            properties the account defines (``config.custom_properties``). Their source becomes
+            ``CRM_UI``.
+        :param fields: event fields -> new value: ``eventName``, ``eventOrganizer``, ``eventType``,
+            ``eventDescription``, ``eventUrl`` (strings; ``None`` clears the optional ones),
+            ``startDateTime``, ``endDateTime`` (RFC 3339 with an offset, or ``None``),
+            ``eventCancelled``, ``eventCompleted`` (bools).
+        :returns: the event after the edit, as :meth:`get_event` shows it.
+        :raises ValueError: on a field that is not editable or a bad value (nothing is changed).
+        :raises LookupError: when the app has no such event.
+        """
+        changes = handedit.normalise_fields(fields)
+        props = handedit.normalise_properties(custom_properties or {}, self.config.custom_properties)
+        key = (external_account_id, external_event_id)
+        if self.state.edit_by_hand(key, changes, props, app=app_id) is None:
+            raise LookupError(f"no event {key!r} of app {app_id or self.config.app_id}")
+        found = self.get_event(external_account_id, external_event_id, app_id)
+        assert found is not None  # just edited under the same app; deletes need the same ids
+        return found
+
+    def delete_event_by_hand(
+        self, external_account_id: str, external_event_id: str, *, app_id: int | None = None
+    ) -> None:
+        """Delete an event as a user in HubSpot's UI would: not an API request of the app (counted in
+        ``stats()["hand_deletes"]``, not in ``deletes``). API reads still see the event for
+        ``read_lag_s``.
+
+        :param external_account_id: the event's externalAccountId.
+        :param external_event_id: the event's externalEventId.
+        :param app_id: the app that created it (default: ``config.app_id``).
+        :raises LookupError: when the app has no such event.
+        """
+        key = (external_account_id, external_event_id)
+        if not self.state.delete_by_hand(key, app=app_id):
+            raise LookupError(f"no event {key!r} of app {app_id or self.config.app_id}")
+
     # -- introspection ---------------------------------------------------------------------------
 
     def events(self, app_id: int | None = None) -> list[dict[str, Any]]:
-        """Every stored event in read-response shape (with externalAccountId/EventId, objectId).
+        """Every stored event in read-response shape (with externalAccountId/EventId, objectId), as
+        it is now (no ``read_lag_s``: what HubSpot holds, not what an API read sees yet).
 
         :param app_id: only the events this app created (default: every app's).
         """
@@ -170,7 +228,7 @@ class SandboxServer:
     def get_event(
         self, external_account_id: str, external_event_id: str, app_id: int | None = None
     ) -> dict[str, Any] | None:
-        """One stored event in read-response shape, or ``None``.
+        """One stored event in read-response shape as it is now (no ``read_lag_s``), or ``None``.
 
         :param external_account_id: the event's externalAccountId.
         :param external_event_id: the event's externalEventId.

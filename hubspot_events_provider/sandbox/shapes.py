@@ -23,13 +23,14 @@ EVENT_FIELDS = (
 
 
 def property_values(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """Custom properties as ``PropertyValue``-like objects (``name``, ``value``, timestamp, source).
+    """Custom properties as ``PropertyValue``-like objects (``name``, ``value``, timestamp, source:
+    ``INTEGRATION`` when the app wrote the value, ``CRM_UI`` when a user edited it by hand).
 
     :param record: a stored event record.
     """
     return [
-        {"name": name, "value": value, "timestamp": stamp, "source": "INTEGRATION", "sourceId": "sandbox"}
-        for name, (value, stamp) in sorted(record["customProperties"].items())
+        {"name": name, "value": value, "timestamp": stamp, "source": source, "sourceId": "sandbox"}
+        for name, (value, stamp, source) in sorted(record["customProperties"].items())
     ]
 
 
@@ -68,7 +69,8 @@ def read_response_v2(record: dict[str, Any], app_id: int) -> dict[str, Any]:
     out.update({name: record[name] for name in EVENT_FIELDS if name in record})
     out["externalEventId"] = record["externalEventId"]
     out["customProperties"] = [
-        {"name": name, "value": value} for name, (value, _stamp) in sorted(record["customProperties"].items())
+        {"name": name, "value": value}
+        for name, (value, _stamp, _source) in sorted(record["customProperties"].items())
     ]
     out["appInfo"] = {"id": str(app_id), "name": "sandbox-app"}
     out.update({"registrants": 0, "attendees": 0, "cancellations": 0, "noShows": 0})

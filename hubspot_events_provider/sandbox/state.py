@@ -9,6 +9,7 @@ and the seeded RNG used for latency and faults. Every public method takes the lo
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import random
 import threading
 import time
@@ -17,11 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubspot_events_provider.sandbox.config import Fault, RequestRecord, SandboxConfig
+from hubspot_events_provider.sandbox.handedit import UI_SOURCE
 from hubspot_events_provider.sandbox.participations import AttendanceStore
+from hubspot_events_provider.sandbox.readlag import EventVersions, copy_record
 from hubspot_events_provider.sandbox.responses import iso_utc, now_iso
 from hubspot_events_provider.sandbox.validation import parse_rfc3339
 
 FIRST_OBJECT_ID = 510_000_000
+#: ``PropertyValue.source`` of a custom property written through the API.
+API_SOURCE = "INTEGRATION"
 EventKey = tuple[str, str]
 AppEventKey = tuple[int, str, str]
 
@@ -59,6 +64,8 @@ class SandboxState:
         self._fault_counts: dict[int, int] = {}
         self._counters: collections.Counter[str] = collections.Counter()
         self.attendance = AttendanceStore(config.seed_contacts, config.participation_lag_s)
+        # What API reads of events see: every write is noted here, reads lag by read_lag_s.
+        self._versions = EventVersions(config.read_lag_s)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -70,6 +77,7 @@ class SandboxState:
         with self._lock:
             self.config = self.config.replace(**changes)
             self.attendance.lag_s = self.config.participation_lag_s
+            self._versions.lag_s = self.config.read_lag_s
             if "seed" in changes:
                 self._rng = random.Random(self.config.seed)
             if "faults" in changes:
@@ -87,6 +95,7 @@ class SandboxState:
         """Clear events, the request log, counters, rate windows and faults; re-seed the RNG."""
         with self._lock:
             self._events.clear()
+            self._versions.reset()
             self._log.clear()
             self._window.clear()
             self._daily = 0
@@ -254,15 +263,17 @@ class SandboxState:
             self._counters["applied_upserts"] += 1
             for name, value in item.items():
                 if name == "customProperties":
+                    stamp_ms = int(time.time() * 1000)
                     for prop in value:
-                        current["customProperties"][prop["name"]] = (prop["value"], int(time.time() * 1000))
+                        current["customProperties"][prop["name"]] = (prop["value"], stamp_ms, API_SOURCE)
                 elif name in ("startDateTime", "endDateTime"):
                     parsed = parse_rfc3339(value)
                     current[name] = now_iso() if parsed is None else iso_utc(parsed)
                 else:
                     current[name] = value
             current["updatedAt"] = stamp
-            return dict(current, customProperties=dict(current["customProperties"]))
+            self._versions.note(key, current)
+            return copy_record(current)
 
     def get(self, key: EventKey, *, app: int | None = None) -> dict[str, Any] | None:
         """The stored record of one event of ``app``, or ``None``.
@@ -283,9 +294,11 @@ class SandboxState:
         :param app: the app that created it (default: ``config.app_id``).
         """
         with self._lock:
-            existed = self._events.pop((self._app(app), *key), None) is not None
+            app_key = (self._app(app), *key)
+            existed = self._events.pop(app_key, None) is not None
             if existed:
                 self._counters["deletes"] += 1
+                self._versions.note(app_key, None)
             return existed
 
     def update_event(
@@ -310,12 +323,14 @@ class SandboxState:
         :returns: the updated record, or ``None`` when the app has no such event.
         """
         with self._lock:
-            current = self._events.get((self._app(app), *key))
+            app_key = (self._app(app), *key)
+            current = self._events.get(app_key)
             if current is None:
                 return None
             current.update(changes)
             current["updatedAt"] = now_iso()
-            return dict(current, customProperties=dict(current["customProperties"]))
+            self._versions.note(app_key, current)
+            return copy_record(current)
 
     def all_events(self, app: int | None = None) -> list[dict[str, Any]]:
         """Every stored record (of ``app`` only, when given), ordered by objectId.
@@ -329,6 +344,74 @@ class SandboxState:
                 if app is None or owner == app
             ]
         return sorted(records, key=lambda r: int(r["objectId"]))
+
+    def read(self, key: EventKey, *, app: int | None = None) -> dict[str, Any] | None:
+        """One event of ``app`` as an API read sees it (``read_lag_s`` ago), or ``None``.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        :param app: the app that created it (default: ``config.app_id``).
+        """
+        with self._lock:
+            return self._versions.view((self._app(app), *key))
+
+    def read_all(self, app: int | None = None) -> list[dict[str, Any]]:
+        """Every event (of ``app`` only, when given) as API reads see them, ordered by objectId.
+
+        :param app: restrict to the events this app created.
+        """
+        with self._lock:
+            return self._versions.views(app)
+
+    def edit_by_hand(
+        self,
+        key: EventKey,
+        fields: dict[str, Any],
+        properties: dict[str, str | None],
+        *,
+        app: int | None = None,
+    ) -> dict[str, Any] | None:
+        """Change an event as a user in HubSpot's UI would (see :mod:`.handedit`).
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        :param fields: normalised field changes (``None`` removes the field).
+        :param properties: custom property changes (``None`` clears the property).
+        :param app: the app that created it (default: ``config.app_id``).
+        :returns: the updated record, or ``None`` when there is no such event.
+        """
+        with self._lock:
+            app_key = (self._app(app), *key)
+            current = self._events.get(app_key)
+            if current is None:
+                return None
+            for name, value in fields.items():
+                if value is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = value
+            stamp_ms = int(time.time() * 1000)
+            for name, prop in properties.items():
+                if prop is None:
+                    current["customProperties"].pop(name, None)
+                else:
+                    current["customProperties"][name] = (prop, stamp_ms, UI_SOURCE)
+            current["updatedAt"] = _later_stamp(current["updatedAt"])
+            self._counters["hand_edits"] += 1
+            self._versions.note(app_key, current)
+            return copy_record(current)
+
+    def delete_by_hand(self, key: EventKey, *, app: int | None = None) -> bool:
+        """Delete an event as a user in HubSpot's UI would; ``False`` when there is no such event.
+
+        :param key: ``(externalAccountId, externalEventId)``.
+        :param app: the app that created it (default: ``config.app_id``).
+        """
+        with self._lock:
+            app_key = (self._app(app), *key)
+            if self._events.pop(app_key, None) is None:
+                return False
+            self._counters["hand_deletes"] += 1
+            self._versions.note(app_key, None)
+            return True
 
     def bump(self, counter: str, amount: int = 1) -> None:
         """Increase a named counter reported by :meth:`stats`.
@@ -371,6 +454,8 @@ class SandboxState:
                     "faults_injected",
                     "token_requests",
                     "dropped_custom_properties",
+                    "hand_edits",
+                    "hand_deletes",
                 )
             }
             out["requests"] = len(self._log)
@@ -380,3 +465,13 @@ class SandboxState:
             out["attendance_requests"] = sum(1 for r in self._log if "/attendance/" in r.path)
             out.update(self.attendance.stats())
             return out
+
+
+def _later_stamp(previous: str) -> str:
+    """Now as HubSpot writes it, at least one millisecond after ``previous`` (same format): an edit
+    right after a write must still move ``updatedAt``, which is how a reader tells it changed."""
+    stamp = now_iso()
+    if stamp > previous:
+        return stamp
+    parsed = parse_rfc3339(previous)
+    return stamp if parsed is None else iso_utc(parsed + dt.timedelta(milliseconds=1))

@@ -3,6 +3,7 @@ from a HubSpot route against the vendored OpenAPI spec (``tests/contract/openapi
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -70,6 +71,11 @@ class Api:
             params={"externalAccountId": account},
             **kwargs,
         )
+
+
+def settle(sandbox: SandboxServer) -> None:
+    """Wait out the sandbox's read lag (``read_lag_s``): API reads then see every write made so far."""
+    time.sleep(sandbox.config.read_lag_s + 0.02)
 
 
 def event(event_id: str = "e1", account: str = "acct", **fields: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import requests
 
 from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
 from hubspot_events_provider.sandbox.pytest_plugin import SandboxFactory
-from tests.sandbox.conftest import Api, event
+from tests.sandbox.conftest import Api, event, settle
 
 OTHER_APP = 7654321
 OTHER_TOKEN = "other-app-token"
@@ -19,7 +19,7 @@ OTHER_TOKEN = "other-app-token"
 @pytest.fixture
 def two_apps(hubspot_sandbox_factory: SandboxFactory) -> SandboxServer:
     """A sandbox where ``OTHER_TOKEN`` belongs to a second app."""
-    return hubspot_sandbox_factory(SandboxConfig(app_tokens={OTHER_TOKEN: OTHER_APP}))
+    return hubspot_sandbox_factory(SandboxConfig(app_tokens={OTHER_TOKEN: OTHER_APP}))  # short read lag
 
 
 def _search(api: Api, q: str, token: str | None = None) -> list[dict[str, Any]]:
@@ -47,6 +47,7 @@ def test_same_external_ids_in_two_apps_are_two_events(two_apps: SandboxServer) -
     mine = api.upsert([event("e1", eventName="Mine")]).json()["results"][0]
     theirs = api.upsert([event("e1", eventName="Theirs")], token=OTHER_TOKEN).json()["results"][0]
     assert mine["objectId"] != theirs["objectId"]
+    settle(two_apps)
     assert api.read("e1").json()["eventName"] == "Mine"
     assert api.read("e1", token=OTHER_TOKEN).json()["eventName"] == "Theirs"
     assert [r["appId"] for r in _search(api, "e1")] == [two_apps.config.app_id]
@@ -62,6 +63,7 @@ def test_same_external_ids_in_two_apps_are_two_events(two_apps: SandboxServer) -
 def test_an_app_cannot_read_or_find_another_apps_event(two_apps: SandboxServer) -> None:
     api = Api(two_apps)
     api.upsert([event("only-theirs")], token=OTHER_TOKEN)
+    settle(two_apps)
     assert api.read("only-theirs").status_code == 404
     assert _search(api, "only-theirs") == []
     assert [r["externalEventId"] for r in _search(api, "only-theirs", OTHER_TOKEN)] == ["only-theirs"]
@@ -123,12 +125,14 @@ def test_requests_log_the_calling_app(two_apps: SandboxServer) -> None:
 
 def test_cancel_sets_event_cancelled(api: Api) -> None:
     api.upsert([event("e1")])
+    settle(api.sandbox)
     before = api.read("e1").json()
     resp = _lifecycle(api, "e1", "cancel")
     assert resp.status_code == 200
     body = resp.json()
     assert body["eventCancelled"] is True
     assert body["eventName"] == "Event e1"
+    settle(api.sandbox)
     assert api.read("e1").json()["eventCancelled"] is True
     assert api.read("e1").json()["updatedAt"] >= before["updatedAt"]
     assert api.sandbox.stats()["cancels"] == 1
@@ -143,6 +147,7 @@ def test_complete_sets_completed_and_dates(api: Api) -> None:
         json={"startDateTime": "2026-05-01T09:00:00+02:00", "endDateTime": "2026-05-01T11:30:00Z"},
     )
     assert resp.status_code == 200
+    settle(api.sandbox)
     stored = api.read("e1").json()
     assert stored["eventCompleted"] is True
     assert stored["startDateTime"] == "2026-05-01T07:00:00.000Z"

@@ -14,7 +14,7 @@ import requests
 
 from hubspot_events_provider.sandbox import Fault, SandboxConfig, SandboxServer
 from hubspot_events_provider.sandbox.config import SEED_CONTACTS
-from tests.sandbox.conftest import Api, event
+from tests.sandbox.conftest import Api, event, settle
 
 EMAIL_ROUTE = "/attendance/{externalEventId}/{subscriberState}/email-create"
 VID_ROUTE = "/attendance/{externalEventId}/{subscriberState}/create"
@@ -71,12 +71,14 @@ class AttendanceApi(Api):
 
 @pytest.fixture
 def att(hubspot_sandbox: SandboxServer) -> Iterator[AttendanceApi]:
-    """An attendance API on a fresh sandbox holding event ``acct``/``w1``; reads show writes at once,
+    """An attendance API on a fresh sandbox holding event ``acct``/``w1`` (its read lag waited out);
+    participation reads show writes at once,
     per-row errors name their input fully (``row_error_shape="full"``; the other shapes are tested
     on their own)."""
     hubspot_sandbox.configure(participation_lag_s=0, row_error_shape="full")
     client = AttendanceApi(hubspot_sandbox)
     assert client.upsert([event("w1")]).status_code == 200
+    settle(hubspot_sandbox)
     yield client
     client.session.close()
 
@@ -456,6 +458,7 @@ def test_reads_lag_behind_writes_by_default(hubspot_sandbox: SandboxServer) -> N
     hubspot_sandbox.configure(participation_lag_s=0.4)
     client = AttendanceApi(hubspot_sandbox)
     client.upsert([event("w1")])
+    settle(hubspot_sandbox)
     client.record("register", [email_input("late@example.com")])
     zero = {"registered": 0, "attended": 0, "cancelled": 0, "noShows": 0}
     assert client.counters().json() == zero

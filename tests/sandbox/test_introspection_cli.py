@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from hubspot_events_provider.sandbox import Fault, SandboxConfig, SandboxServer
-from hubspot_events_provider.sandbox.pytest_plugin import SandboxFactory
+from hubspot_events_provider.sandbox.pytest_plugin import TEST_READ_LAG_S, SandboxFactory
 from tests.sandbox.conftest import Api, event
 
 
@@ -70,7 +70,7 @@ def test_start_stop_and_context_manager() -> None:
 
 
 def test_fixture_gives_a_fresh_default_sandbox(hubspot_sandbox: SandboxServer) -> None:
-    assert hubspot_sandbox.config == SandboxConfig()
+    assert hubspot_sandbox.config == SandboxConfig(read_lag_s=TEST_READ_LAG_S)
     assert hubspot_sandbox.events() == []
     assert requests.get(hubspot_sandbox.url + "/_sandbox/health", timeout=10).status_code == 200
 

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from hubspot_events_provider.sandbox import SandboxServer
-from tests.sandbox.conftest import Api, event
+from tests.sandbox.conftest import Api, event, settle
 
 VERSIONS = ["2026-03", "2026-09", "v3"]
 
@@ -15,6 +15,7 @@ VERSIONS = ["2026-03", "2026-09", "v3"]
 def test_read_after_upsert_on_every_prefix(hubspot_sandbox: SandboxServer, version: str) -> None:
     api = Api(hubspot_sandbox, version)
     created = api.upsert([event("e/1 ü", eventType="WEBINAR")]).json()["results"][0]
+    settle(hubspot_sandbox)
     resp = api.read("e/1 ü")
     assert resp.status_code == 200
     body = resp.json()
@@ -27,6 +28,7 @@ def test_read_after_upsert_on_every_prefix(hubspot_sandbox: SandboxServer, versi
 
 def test_read_unknown_event_is_404(api: Api) -> None:
     api.upsert([event("e1")])
+    settle(api.sandbox)
     resp = api.read("e1", account="other-account")
     assert resp.status_code == 404
     assert resp.json()["category"] == "OBJECT_NOT_FOUND"
@@ -40,6 +42,7 @@ def test_read_without_account_is_400(api: Api) -> None:
 
 def test_list_pages_forward_with_after_cursor(api: Api) -> None:
     api.upsert([event(f"e{i:02d}") for i in range(25)])
+    settle(api.sandbox)
     first = api.call("GET", "")
     assert len(first.json()["results"]) == 10
     seen: list[str] = []
@@ -65,6 +68,7 @@ def test_list_bad_limit_is_400(api: Api, limit: str) -> None:
 
 def test_v3_list_also_served_at_spec_path(hubspot_sandbox: SandboxServer) -> None:
     Api(hubspot_sandbox).upsert([event("e1")])
+    settle(hubspot_sandbox)
     resp = requests.get(
         hubspot_sandbox.url + "/marketing/marketing-events/v3",
         headers={"Authorization": f"Bearer {hubspot_sandbox.token}"},
@@ -76,6 +80,7 @@ def test_v3_list_also_served_at_spec_path(hubspot_sandbox: SandboxServer) -> Non
 
 def test_search_by_external_event_id(api: Api) -> None:
     api.upsert([event("e1", account="a1"), event("e1", account="a2"), event("e2")])
+    settle(api.sandbox)
     body = api.call("GET", "/events/search", params={"q": "e1"}).json()
     assert sorted(r["externalAccountId"] for r in body["results"]) == ["a1", "a2"]
     assert all(r["appId"] == api.sandbox.config.app_id for r in body["results"])
@@ -91,6 +96,7 @@ def test_delete_single_event(api: Api) -> None:
     )
     assert resp.status_code == 204
     assert resp.content == b""
+    settle(api.sandbox)
     assert api.read("e1").status_code == 404
     again = api.call(
         "DELETE", "/events/{externalEventId}", path_params={"externalEventId": "e1"}, params=params

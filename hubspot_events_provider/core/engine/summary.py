@@ -14,6 +14,8 @@ __all__ = [
     "STAGE_HUBSPOT",
     "STAGE_SUPERSEDED",
     "STAGE_VALIDATION",
+    "DriftSample",
+    "ReconcileSummary",
     "RowStateSummary",
     "SampleError",
     "SyncSummary",
@@ -92,6 +94,44 @@ class RowStateSummary(TypedDict):
     message: str
 
 
+class DriftSample(TypedDict):
+    """One event a reconcile found drifted: its ids, ``verdict`` (``differed``, ``missing`` or
+    ``dropped``: only custom properties HubSpot drops, which re-sending cannot fix) and the fields
+    HubSpot does not hold as the source says (``customProperties.<name>`` for a custom property)."""
+
+    externalAccountId: str
+    externalEventId: str
+    verdict: str
+    fields: list[str]
+
+
+class ReconcileSummary(TypedDict):
+    """What a ``reconcile=True`` run read from HubSpot and found (the summary's ``reconcile``).
+
+    ``read``: the app's events the reads saw (listed, or read singly); ``listed``: every event the
+    list showed (all apps). Of the valid source rows: ``matched`` (HubSpot holds them as the source
+    says), ``differed`` (HubSpot holds another value: sent), ``missing`` (HubSpot holds no such
+    event: sent), ``lagging`` (HubSpot's read lag still shows an older copy than the last confirmed
+    write: not sent), ``dropped`` (only custom properties HubSpot drops differ: not sent).
+    ``drifted`` is ``differed + missing`` (what a check's ``max_drift`` gates on). ``pages``,
+    ``single_reads`` and ``requests`` (every read, app look-up included) are what the reads cost.
+    """
+
+    read: int
+    listed: int
+    matched: int
+    differed: int
+    missing: int
+    lagging: int
+    dropped: int
+    drifted: int
+    pages: int
+    single_reads: int
+    requests: int
+    app_id: int | None
+    sample: list[DriftSample]
+
+
 class UpsertSummary(TypedDict):
     """The bounded, JSON-safe summary of one run.
 
@@ -132,3 +172,5 @@ class UpsertSummary(TypedDict):
     """Runs with a sync state: for the upsert, lifecycle calls and what happened to events that left
     the source (:class:`~hubspot_events_provider.core.engine.summary.SyncSummary`); for attendance
     and deletes, :class:`~hubspot_events_provider.core.engine.summary.RowStateSummary`."""
+    reconcile: NotRequired[ReconcileSummary]
+    """``reconcile=True`` runs: what HubSpot holds compared with the source, and the reads' cost."""

@@ -23,10 +23,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from hubspot_events_provider.core.engine.contract import RowHooks
+from hubspot_events_provider.core.engine.options import RunExtras
 from hubspot_events_provider.core.engine.report import UpsertReport
 from hubspot_events_provider.core.engine.run import WriteOptions, run_writes
 from hubspot_events_provider.core.engine.summary import SyncSummary
@@ -60,6 +61,7 @@ from hubspot_events_provider.core.sync.prepare import (
     WatchingMapper,
     event_key,
 )
+from hubspot_events_provider.core.sync.reconcile import Reconciler
 from hubspot_events_provider.core.sync.state import StateError, SyncState
 
 # SyncOptions, its parts and its error are defined in .options (SendPlan needs them too) and
@@ -76,9 +78,16 @@ class _Tracker:
     """The state's side of one run: the pipeline's hooks, then lifecycle calls and missing events."""
 
     def __init__(
-        self, state: SyncState, sync: SyncOptions, mapper: WatchingMapper, *, dry_run: bool, log: SyncLogger
+        self,
+        state: SyncState,
+        sync: SyncOptions,
+        mapper: WatchingMapper,
+        *,
+        dry_run: bool,
+        log: SyncLogger,
     ) -> None:
         self.plan = SendPlan(state, sync, mapper, dry_run=dry_run, log=log)
+        self.reconciler: Reconciler | None = None
         self.state = state
         self.sync = sync
         self.dry_run = dry_run
@@ -88,13 +97,26 @@ class _Tracker:
         self.stats.update(completed=0, complete_failed=0, would_complete=0)
         self.sample: list[dict[str, str]] = []
 
+    def use(self, reconciler: Reconciler | None) -> None:
+        """Judge rows by what HubSpot holds (``reconcile``) instead of the state's digests."""
+        self.reconciler = reconciler
+        self.plan.judge = reconciler.judge if reconciler is not None else None
+
     def hooks(self) -> RowHooks:
         return RowHooks(
             unchanged=self.plan.unchanged,
             confirmed=self.confirmed,
             refused=self.refused,
-            prepare=self.plan.prepare,
+            prepare=self.prepare,
         )
+
+    def prepare(self, winners: Callable[[], Iterator[WriteItem]]) -> None:
+        """A reconcile reads HubSpot first; then the send plan (its verdicts or the state's)."""
+        if self.reconciler is not None:
+            self.reconciler.start(winners)
+        self.plan.prepare(winners)
+        if self.reconciler is not None:
+            self.reconciler.log_verdicts()
 
     # -- pipeline hooks after prepare ----------------------------------------------------------------
 
@@ -271,6 +293,7 @@ def run_sync(
     log: SyncLogger | None = None,
     stats: Callable[[], Mapping[str, int]] | None = None,
     headroom: Callable[[], str | None] | None = None,
+    reconciler: Reconciler | None = None,
 ) -> SyncSummary:
     """Upsert the rows that changed since HubSpot last confirmed them, then complete, cancel or
     delete as the source and ``sync`` say; ``state`` is published and released in every case.
@@ -282,25 +305,17 @@ def run_sync(
     :param options: the pipeline's options (batch size, concurrency, dry run...).
     :param state: the opened (locked) sync state; committed at the end, closed on failure.
     :param sync: ``on_missing`` and its guardrails.
+    :param reconciler: judge rows by what HubSpot holds, not the state's digests (``reconcile``).
     :raises MissingGuardrailError: too many events left the source; nothing was sent.
     :raises InputError: bad input, raised before anything is sent.
     """
-    logger = log or _log
     watching = WatchingMapper(mapper)
-    tracker = _Tracker(state, sync or SyncOptions(), watching, dry_run=options.dry_run, log=logger)
+    tracker = _Tracker(state, sync or SyncOptions(), watching, dry_run=options.dry_run, log=log or _log)
+    tracker.use(reconciler)
+    extras: RunExtras = {"spool_dir": spool_dir, "log": tracker.log, "stats": stats, "headroom": headroom}
+    extras["hooks"] = tracker.hooks()
     try:
-        run_writes(
-            rows,
-            WatchedEventKind(watching),
-            client,
-            report,
-            options=options,
-            spool_dir=spool_dir,
-            log=logger,
-            stats=stats,
-            headroom=headroom,
-            hooks=tracker.hooks(),
-        )
+        run_writes(rows, WatchedEventKind(watching), client, report, options=options, **extras)
         tracker.after_rows(client, report, stats)
     except BaseException:
         tracker.abort()

@@ -30,9 +30,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from hubspot_events_provider.core.engine.report import ClosesOnExit
 from hubspot_events_provider.core.sync.missing import MissingKeys, find_missing, missing_page
@@ -42,6 +41,7 @@ from hubspot_events_provider.core.sync.statedb import (
     PARTICIPATIONS,
     EventKey,
     KeyShape,
+    StateEntry,
     StateKey,
     StateKindError,
     key_page,
@@ -71,30 +71,6 @@ __all__ = [
     "StateLockedError",
     "SyncState",
 ]
-
-Outcome = Literal["confirmed", "failed", "pending"]
-
-
-# -- records -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StateEntry:
-    """What the state knows of one event.
-
-    :param digest: digest of the payload HubSpot last confirmed (``None`` if never confirmed).
-    :param outcome: ``confirmed``, ``failed`` or ``pending`` (sent, outcome unknown).
-    :param cancelled: HubSpot confirmed a cancel of this event.
-    :param completed: HubSpot confirmed a complete of this event.
-    :param object_id: HubSpot's objectId, when known.
-    """
-
-    digest: str | None
-    outcome: Outcome
-    cancelled: bool
-    completed: bool
-    object_id: str | None
-
 
 # -- the store ---------------------------------------------------------------------------------------
 
@@ -205,6 +181,21 @@ class SyncState(ClosesOnExit):
         if row is None:
             return None
         return StateEntry(row[0], row[1], bool(row[2]), bool(row[3]), row[4])
+
+    def confirmed_at(self, key: StateKey) -> float | None:
+        """When (``time.time()``) HubSpot last confirmed this row, or ``None`` if it is not
+        confirmed: a reconcile takes an older HubSpot copy for HubSpot's read lag, not for drift.
+
+        :param key: ``(externalAccountId, externalEventId)``, or the shape's key.
+        """
+        with self._mutex:
+            self._flush()
+            row = self._db.execute(
+                f"SELECT updated_at FROM {self.shape.table} "
+                f"WHERE {self.shape.where} AND outcome = 'confirmed'",
+                self._key(key),
+            ).fetchone()
+        return None if row is None else float(row[0])
 
     def is_unchanged(self, key: StateKey, digest: str) -> bool:
         """Whether HubSpot confirmed exactly this payload last time (then the row need not be sent).

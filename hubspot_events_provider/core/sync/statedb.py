@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hubspot_events_provider.core.sync.storage import StateCorruptError
 
@@ -24,6 +24,8 @@ __all__ = [
     "PARTICIPATIONS",
     "EventKey",
     "KeyShape",
+    "Outcome",
+    "StateEntry",
     "StateKey",
     "StateKindError",
     "key_page",
@@ -289,3 +291,24 @@ def key_page(db: sqlite3.Connection, after: StateKey | None, shape: KeyShape = E
             (*after, PAGE),
         ).fetchall()
     return [tuple(str(part) for part in row) for row in rows]
+
+
+Outcome = Literal["confirmed", "failed", "pending"]
+
+
+@dataclass(frozen=True)
+class StateEntry:
+    """What the state knows of one event.
+
+    :param digest: digest of the payload HubSpot last confirmed (``None`` if never confirmed).
+    :param outcome: ``confirmed``, ``failed`` or ``pending`` (sent, outcome unknown).
+    :param cancelled: HubSpot confirmed a cancel of this event.
+    :param completed: HubSpot confirmed a complete of this event.
+    :param object_id: HubSpot's objectId, when known.
+    """
+
+    digest: str | None
+    outcome: Outcome
+    cancelled: bool
+    completed: bool
+    object_id: str | None
