@@ -26,6 +26,7 @@ from hubspot_events_provider.core.http.auth import Auth, budget_identity
 from hubspot_events_provider.core.http.budget_store import RedisBudgetStore, Verdict, resolve_budget_key
 from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.core.http.limiter import HEADER_MAX, HEADER_REMAINING, RollingWindowLimiter
+from hubspot_events_provider.core.http.limiter_law import DEFAULT_TUNING, initial_slack
 
 __all__ = ["StoreGate", "open_store"]
 
@@ -67,6 +68,7 @@ class StoreGate:
     :param limiter: the client's local limiter (records each send, holds the pause after a 429).
     :param sleep: sleeps the given seconds (injectable).
     :param rng: jitter source in ``[0, 1)`` (injectable).
+    :param clock: monotonic clock (injectable).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class StoreGate:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self._limiter = limiter
@@ -88,12 +91,30 @@ class StoreGate:
         self._outside = 0.0  # smoothed requests spent outside the store in a window
         self._max: int | None = None  # HubSpot's Max, once seen
         self._local = threading.local()
+        # A grant counts for the window plus a time slack: the jitter between the grant and the
+        # arrival at HubSpot (threads, the GIL, a loaded machine, a new connection) would else put
+        # a request in a window HubSpot already filled. It starts at the local law's slack and
+        # widens after each 429 (up to its ``max_slack``), narrowing again after calm windows.
+        self._base_slack = initial_slack(DEFAULT_TUNING, store.window_s)
+        self._slack = self._base_slack
+        self._slack_at = 0.0
+        self._clock = clock
 
     @property
     def outside(self) -> float:
         """Requests per window that HubSpot's headers show spent outside the store (smoothed)."""
         with self._state:
             return self._outside
+
+    @property
+    def slack(self) -> float:
+        """Seconds a grant counts beyond the window (narrowed again after calm windows)."""
+        with self._state:
+            calm = DEFAULT_TUNING.slack_calm_windows * self.store.window_s
+            if self._slack > self._base_slack and self._clock() - self._slack_at > calm:
+                self._slack = max(self._base_slack, self._slack / DEFAULT_TUNING.slack_growth)
+                self._slack_at = self._clock()
+            return self._slack
 
     def budget(self) -> int:
         """The budget to ask the store for: the app's, less what others outside the store spend."""
@@ -114,7 +135,7 @@ class StoreGate:
                 if pause > 0:  # HubSpot answered 429: the local law's pause holds every thread
                     self._sleep(pause)
                     continue
-                answer = self.store.acquire(self.budget())
+                answer = self.store.acquire(self.budget(), self.store.window_s + self.slack)
                 if answer.verdict is Verdict.ADMITTED:
                     self._limiter.record()
                     self._local.used = answer.used
@@ -134,12 +155,21 @@ class StoreGate:
         used: int | None = getattr(self._local, "used", None)
         self._local.used = None
         maximum, remaining = _int(headers, HEADER_MAX), _int(headers, HEADER_REMAINING)
+        if used is not None and status == 429:
+            self._widen_slack()
         if used is None or status == 429 or maximum is None or remaining is None or maximum <= 0:
             return
         sample = max(0, maximum - remaining - used)
         with self._state:
             self._max = maximum
             self._outside += OUTSIDE_SMOOTHING * (sample - self._outside)
+
+    def _widen_slack(self) -> None:
+        """A 429 on a request the store admitted: the grants' jitter is wider than the slack."""
+        with self._state:
+            top = DEFAULT_TUNING.max_slack * self.store.window_s
+            self._slack = min(top, self._slack * DEFAULT_TUNING.slack_growth)
+            self._slack_at = self._clock()
 
     def close(self) -> None:
         """Close the store's connections."""
