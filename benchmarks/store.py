@@ -136,7 +136,8 @@ def markdown_store(doc: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {r['processes']} | {label} | {r['fraction_of_ceiling']} "
             f"| {srv['rate_limited']} ({srv['rate_limited_pct']} %) | {r['slowest_over_fastest']} "
-            f"| {srv['max_requests_in_window']} / {srv['window_limit']} | {r['stored_events']:,} / {r['n']:,} "
+            f"| {srv['max_requests_in_window']} / {srv['window_limit']} "
+            f"| {r['stored_events']:,} / {r['n']:,} "
             f"| {sum(r.get('store_warnings') or [])} |"
         )
     return lines
