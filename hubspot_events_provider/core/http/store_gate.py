@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: Weight of one answer in the smoothed count of requests spent outside the store.
 OUTSIDE_SMOOTHING = 0.2
+#: Smallest time slack of a grant (within the law's ``max_slack`` of the window): measured, the
+#: jitter between a grant and the arrival reaches 50-100 ms with many processes on 2 cores.
+MIN_STORE_SLACK_S = 0.1
 #: Extra sleep after a WAIT, as a share of one slot's period (``window / budget``): the waiting
 #: processes do not all ask again in the same instant.
 WAIT_JITTER = 0.25
@@ -95,7 +98,10 @@ class StoreGate:
         # arrival at HubSpot (threads, the GIL, a loaded machine, a new connection) would else put
         # a request in a window HubSpot already filled. It starts at the local law's slack and
         # widens after each 429 (up to its ``max_slack``), narrowing again after calm windows.
-        self._base_slack = initial_slack(DEFAULT_TUNING, store.window_s)
+        self._base_slack = min(
+            DEFAULT_TUNING.max_slack * store.window_s,
+            max(initial_slack(DEFAULT_TUNING, store.window_s), MIN_STORE_SLACK_S),
+        )
         self._slack = self._base_slack
         self._slack_at = 0.0
         self._clock = clock
