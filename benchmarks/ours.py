@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import sqlite3
@@ -90,6 +91,7 @@ def upsert_file(
     max_in_flight: int,
     overlap: bool = True,
     sharers: int | None = None,
+    budget_store: str | None = None,
 ) -> dict[str, Any]:
     """Upsert a JSONL file into the sandbox with our runner and client.
 
@@ -100,6 +102,7 @@ def upsert_file(
     :param window_s: window length (1 s in the compressed benchmark).
     :param max_in_flight: concurrent batches.
     :param sharers: tell the limiter how many processes share the budget (``None``: unknown).
+    :param budget_store: a Redis URL: the processes share the budget through it (``budget_store``).
     :param overlap: send while reading (``UpsertOptions.overlap``); ``False`` reads everything first.
     :returns: ``wall_s`` and the run summary (counts, requests, retries, rate_limited).
     """
@@ -108,12 +111,16 @@ def upsert_file(
     from hubspot_events_provider.core.http.config import ClientConfig
     from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
 
-    config = ClientConfig(base_url=url, max_requests_per_10s=rate_limit, rate_window_s=window_s)
+    config = ClientConfig(
+        base_url=url, max_requests_per_10s=rate_limit, rate_window_s=window_s, budget_store=budget_store
+    )
     from hubspot_events_provider.core.http.limiter import RollingWindowLimiter
 
     limiter = RollingWindowLimiter(rate_limit, window_s, sharers=sharers) if sharers else None
     client = HubSpotClient(config, StaticTokenAuth(token), limiter=limiter)
     options = UpsertOptions(max_in_flight=max_in_flight, source=path.name, overlap=overlap)
+    warnings = _WarningCount()
+    logging.getLogger("hubspot_events_provider.core.http.store_gate").addHandler(warnings)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         report, fh = _report(Path(tmp), dry_run=False)
         started = time.perf_counter()
@@ -136,7 +143,19 @@ def upsert_file(
     out: dict[str, Any] = {k: summary.get(k) for k in keep}
     out["client_rate_limited"] = summary.get("rate_limited")
     out["wall_s"] = round(wall, 3)
+    out["store_warnings"] = warnings.count
     return out
+
+
+class _WarningCount(logging.Handler):
+    """Counts the warnings of the shared budget store (an outage is one warning per task)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
 
 
 def cpu_pipeline(source: str, path: Path) -> dict[str, Any]:

@@ -114,11 +114,15 @@ def shared_processes(
                 "window_s": settings["window_s"],
                 "max_in_flight": IN_FLIGHT,
                 "sharers": n_proc if settings.get("tell_sharers") else None,
+                "budget_store": settings.get("budget_store"),
             }
             for p in paths
         ]
         started = time.perf_counter()
-        results = [collect(p) for p in [spawn(s, sb.token) for s in specs]]
+        procs = [spawn(s, sb.token) for s in specs]
+        if settings.get("during") is not None:
+            settings["during"]()  # e.g. kill the shared store mid-run
+        results = [collect(p) for p in procs]
         wall_all = time.perf_counter() - started
         walls = [float(r["wall_s"]) for r in results]
         log = summarise_log(sb.requests(), settings["rate_limit"], settings["window_s"])
@@ -134,6 +138,7 @@ def shared_processes(
                 "wall_incl_process_start_s": round(wall_all, 2),
                 "fraction_of_ceiling": round(upserted / max(walls) / ceiling, 3),
                 "slowest_over_fastest": round(max(walls) / min(walls), 2),
+                "store_warnings": [int(r.get("store_warnings") or 0) for r in results],
                 "server": log,
             }
         )

@@ -12,6 +12,7 @@ import difflib
 import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
@@ -102,6 +103,8 @@ class HubSpotHook(BaseHook):
     ``connect_timeout``, ``max_requests_per_10s`` (default 100), ``max_retries``,
     ``max_retry_time``, ``backoff_base``, ``backoff_cap``, ``rate_window_s``, ``pool_size``,
     ``budget_sharers`` (how many tasks share the app's rate budget at once; empty by default),
+    ``budget_store`` (a Redis URL where every task of the app shares one rate budget; its password
+    is masked) and ``budget_key`` (the budget's name there; derived from the credential by default),
     ``auth_type`` (``token`` or ``oauth``) and, for OAuth, ``client_id``, ``client_secret``,
     ``refresh_token`` and ``oauth_endpoint`` (formerly ``oauth_token_path``, still read). Each extra
     may also be given as ``extra__hubspot__<name>``.
@@ -186,6 +189,7 @@ class HubSpotHook(BaseHook):
             fields: dict[str, Any] = {"base_url": normalize_base_url(conn.host, conn.port)}
             fields.update({knob.field: self._knob(knob) for knob in CONNECTION_KNOBS})
             fields.update(changes)
+            _mask_store_url(fields.get("budget_store"))
             return ClientConfig(**{k: v for k, v in fields.items() if v is not None})
         except HubSpotConnectionError:
             raise
@@ -362,6 +366,21 @@ class HubSpotHook(BaseHook):
 
 #: Longest part of a connection-test message taken from an error (the UI shows it in a toast).
 _TOAST_DETAIL = 120
+
+
+def _mask_store_url(url: Any) -> None:
+    """Register the ``budget_store`` URL and its password with Airflow's secrets masker, so neither
+    appears in a task log, a rendered template or an XCom."""
+    if not isinstance(url, str) or not url.strip():
+        return
+    try:
+        password = urlsplit(url.strip()).password
+    except ValueError:
+        password = None
+    if password:
+        mask_secret(password)
+        mask_secret(unquote(password))
+    mask_secret(url)
 
 
 def _unknown_extra(name: str) -> str:

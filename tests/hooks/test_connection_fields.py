@@ -84,6 +84,8 @@ VALUES: dict[str, Any] = {
     "rate_window_s": 2.5,
     "pool_size": 9,
     "budget_sharers": 4,
+    "budget_store": "redis://:pw-for-the-knob-test@127.0.0.1:6399/2",
+    "budget_key": "crm-app-prod",
 }
 
 

@@ -9,6 +9,7 @@ error raised here contains one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -27,10 +28,24 @@ from hubspot_events_provider.core.errors import (
     transport_cause,
 )
 
-__all__ = ["Auth", "OAuthAuth", "StaticTokenAuth"]
+__all__ = ["Auth", "OAuthAuth", "StaticTokenAuth", "budget_identity"]
 
 DEFAULT_OAUTH_TOKEN_PATH = "/oauth/v3/token"  # noqa: S105 (a URL path, not a secret)
 _TOKEN_PATH = re.compile(r"/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
+
+
+def _digest(kind: str, credential: str) -> str:
+    """A SHA-256 hex digest of ``credential``: tells apps apart, useless to call HubSpot with."""
+    return f"{kind}:{hashlib.sha256(credential.encode('utf-8')).hexdigest()}"
+
+
+def budget_identity(auth: Auth) -> str:
+    """What identifies the rate budget of ``auth``'s app (a digest; ``""`` for other credentials).
+
+    :param auth: the client's credentials; :class:`StaticTokenAuth` and :class:`OAuthAuth` carry a
+        ``budget_identity`` digest, any other implementation may.
+    """
+    return str(getattr(auth, "budget_identity", ""))
 
 
 class Auth(Protocol):
@@ -61,6 +76,8 @@ class StaticTokenAuth:
         if not token or not token.strip():
             raise ValueError("The HubSpot access token is empty; set it as the Connection password.")
         self._header = f"Bearer {token.strip()}"
+        #: What names the app's rate budget: a digest of the token, never the token itself.
+        self.budget_identity = _digest("token", token.strip())
 
     def bind(self, session: requests.Session, base_url: str, timeout: tuple[float, float]) -> None:
         """Nothing to bind: a static token needs no HTTP calls."""
@@ -126,6 +143,9 @@ class OAuthAuth:
         self.client_id = client_id
         self._client_secret = client_secret
         self._refresh_token = refresh_token
+        # The budget is per app and installation: the client id and the refresh token we started
+        # with name it (never the access token, which rotates every few hours).
+        self.budget_identity = _digest("oauth", f"{client_id}\n{refresh_token}")
         self.token_path = "/" + token_path.lstrip("/")
         self._on_new_token = on_new_token
         self._early_refresh_s = early_refresh_s

@@ -213,17 +213,24 @@ class RedisBudgetStore:
             health_check_interval=0,
         )
 
-    def acquire(self) -> StoreAnswer:
+    def acquire(self, budget: int | None = None, window_s: float | None = None) -> StoreAnswer:
         """Take a slot for one request, or say how long to wait, or that the store is unavailable.
 
         Never raises for the store's failures: any Redis or socket error answers UNAVAILABLE.
+
+        :param budget: this request's budget when lower than :attr:`budget` (a task that sees
+            someone outside the store spending the app's budget asks for less); ``None``: the whole.
+        :param window_s: how long this request's grant counts when longer than :attr:`window_s`
+            (the window plus a time slack for the jitter between the grant and the arrival).
         """
+        budget = self.budget if budget is None else max(1, min(budget, self.budget))
+        window_us = self._window_us if window_s is None else max(self._window_us, round(window_s * 1e6))
         if not self._may_try():
             return UNAVAILABLE
         member = f"{self._member_prefix}:{next(self._serial)}"
         asked_at = time.monotonic()
         try:
-            reply = self._script(keys=[self.key], args=[self.budget, self._window_us, member])
+            reply = self._script(keys=[self.key], args=[budget, window_us, member])
             answer = self._parse(reply)
         except Exception as exc:  # noqa: BLE001 - redis, socket or reply errors all mean "unavailable"
             self._went_down(exc)

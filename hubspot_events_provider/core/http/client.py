@@ -47,6 +47,7 @@ from hubspot_events_provider.core.http.retry import (
     retry_delay,
     should_retry,
 )
+from hubspot_events_provider.core.http.store_gate import StoreGate, open_store
 
 __all__ = ["ClientStats", "HubSpotClient", "HubSpotResponse"]
 
@@ -62,6 +63,10 @@ class HubSpotClient:
     :param sleep: sleeps the given seconds (injectable).
     :param clock: monotonic clock (injectable).
     :param rng: jitter source returning ``[0, 1)`` (injectable).
+
+    With ``config.budget_store`` set, the client opens one shared budget store (closed by
+    :meth:`close`) and takes a slot there before each request leaves (:mod:`.store_gate`); the
+    local limiter takes over whenever the store is unavailable.
     """
 
     def __init__(
@@ -82,6 +87,11 @@ class HubSpotClient:
             clock=clock,
             sleep=sleep,
             sharers=config.budget_sharers,
+        )
+        store = open_store(config, auth)
+        #: The shared budget store's gate, ``None`` without ``budget_store``.
+        self.budget_gate = (
+            StoreGate(store, self.limiter, sleep=sleep, rng=rng, clock=clock) if store else None
         )
         self.stats = ClientStats()
         self._quiet_until = 0.0  # no limiter-wait log line before this clock time
@@ -107,8 +117,10 @@ class HubSpotClient:
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the HTTP connection pool and the shared budget store's connections."""
         self.session.close()
+        if self.budget_gate is not None:
+            self.budget_gate.close()
 
     @property
     def rate_limit_status(self) -> RateLimitStatus | None:
@@ -264,6 +276,8 @@ class HubSpotClient:
         self.stats.add("requests")
         status = resp.status_code
         self.limiter.observe(resp.headers)
+        if self.budget_gate is not None:
+            self.budget_gate.observe(status, resp.headers)
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         body = parse_body(resp)
         if body is None:
@@ -333,7 +347,10 @@ class HubSpotClient:
         return delay
 
     def _wait_for_limiter(self, call: _Call) -> None:
-        """Take a slot of the rate limiter; say what the task waits for when it waits long."""
+        """Take a slot of the shared store, or of the local rate limiter when there is none (or it
+        is unavailable); say what the task waits for when it waits long."""
+        if self.budget_gate is not None and self.budget_gate.take():
+            return
         if self.limiter.try_acquire() <= 0:
             return
         wait = self.limiter.expected_wait()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from hubspot_events_provider.core.http.budget_store import SCHEMES, redact_store_url
 
 __all__ = [
     "API_PREFIXES",
@@ -110,6 +112,11 @@ class ClientConfig:
     :param budget_sharers: how many tasks share the app's rate budget at once (e.g. the mapped
         partitions of one upsert), handed to the default limiter as its ``sharers``; ``None``: not
         known here (the limiter learns it from HubSpot's rate-limit headers).
+    :param budget_store: a Redis URL (``redis://[:password@]host:port/db``, ``rediss://`` for TLS,
+        ``unix://``) where every task of the app takes a slot in one rolling window before each
+        request; ``None``: each task limits itself. Left out of ``repr`` (it may hold a password).
+    :param budget_key: the name of the shared budget in the store; ``None``: derived from the host
+        and a digest of the credential (tasks with the same key share one budget).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -124,6 +131,8 @@ class ClientConfig:
     backoff_cap: float = 30.0
     pool_size: int = 32
     budget_sharers: int | None = None
+    budget_store: str | None = field(default=None, repr=False)
+    budget_key: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
@@ -155,6 +164,12 @@ class ClientConfig:
                 f"budget_sharers must be an integer >= 1 (how many tasks share the app's rate budget "
                 f"at once) or empty, got {sharers!r}."
             )
+        _check_budget_store(self.budget_store)
+
+    @property
+    def store_url(self) -> str | None:
+        """The ``budget_store`` URL fit for a log (password hidden), ``None`` without a store."""
+        return redact_store_url(self.budget_store) if self.budget_store else None
 
     @property
     def api_prefix(self) -> str:
@@ -165,6 +180,23 @@ class ClientConfig:
     def timeout(self) -> tuple[float, float]:
         """``(connect, read)`` timeout tuple for ``requests``."""
         return (self.connect_timeout, self.read_timeout)
+
+
+def _check_budget_store(url: str | None) -> None:
+    """Refuse a ``budget_store`` that is not a Redis URL, naming it without its password."""
+    if url is None:
+        return
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("budget_store must be a Redis URL such as redis://:password@host:6379/0 or empty.")
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in SCHEMES:
+        raise ValueError(
+            f"budget_store must be a redis://, rediss:// or unix:// URL, not {redact_store_url(url)} "
+            "(e.g. redis://:password@redis-host:6379/0, the Celery broker's Redis)."
+        )
 
 
 @dataclass(frozen=True)
@@ -302,6 +334,23 @@ CONNECTION_KNOBS: tuple[Knob, ...] = (
         "running on one app. Empty: detected for mapped tasks, else learnt from HubSpot's "
         "rate-limit headers.",
         minimum=1,
+    ),
+    Knob(
+        "budget_store",
+        "budget_store",
+        str,
+        "Shared rate budget store (Redis URL)",
+        "redis://[:password@]host:port/db (rediss:// for TLS): every task of every worker on this "
+        "app takes a slot in one rolling window kept there, e.g. the Celery broker's Redis. Empty: "
+        "each task limits itself. Needs the [redis] extra; a store down falls back to the local limiter.",
+    ),
+    Knob(
+        "budget_key",
+        "budget_key",
+        str,
+        "Shared rate budget name",
+        "Name of the app's budget in the store. Empty: derived from the host and a digest of the "
+        "token (OAuth: client id and refresh token); give the same name to connections of one app.",
     ),
 )
 

@@ -316,6 +316,23 @@ class RollingWindowLimiter:
                 self._next_send = now + self.window_s / max(self._state.limit, 1.0)
             return 0.0
 
+    def record(self) -> None:
+        """Record one request as sent without asking the window: a shared budget store admitted it.
+
+        The send still counts here, so the answer's headers are compared with our own sends
+        (:meth:`observe`) and the law stays current for when the store is unavailable.
+        """
+        with self._lock:
+            now = self._clock()
+            self._prune(now)
+            self._sends.append(now)
+            self._local.sent_at = now
+
+    def pause_left(self) -> float:
+        """Seconds left of the pause after a 429 (0 when none): every sender waits it out."""
+        with self._lock:
+            return max(0.0, self._state.paused_until - self._clock())
+
     def acquire(self) -> float:
         """Block until one more request fits in the window, and record it as sent.
 

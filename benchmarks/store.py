@@ -1,0 +1,176 @@
+"""Shared budget store cases: N real processes on one app budget through Redis, and Redis killed.
+
+``python -m benchmarks.store [--counts 2 4 8 16]`` runs only these cases (the whole ``make bench``
+runs them too) and writes ``results/store.json`` and ``results/store.md``:
+
+* for each N, the processes with ``budget_store`` (one rolling window in Redis) and, in the same
+  run, the current law without a store (not told N), on the compressed window of the other HTTP
+  cases (19 per 1 s, 100-400 ms latency), equal input;
+* 4 processes with the store, Redis killed (SIGKILL) a third into the run: every process must
+  finish on its local limiter, every event stored once, one store warning per process.
+
+The Redis server is Debian's ``redis-server`` on loopback (``make redis-deps``), with a password
+that never reaches the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import scale
+from benchmarks.sandbox_proc import SandboxProcess
+
+__all__ = ["LocalRedis", "main", "store_cases"]
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SETTINGS: dict[str, Any] = {
+    "rate_limit": 19,
+    "window_s": 1.0,
+    "latency_s": [0.1, 0.4],
+    "store_counts": [2, 4, 8, 16],
+    "store_total": 20_000,
+    "killed_processes": 4,
+    "killed_after_s": 3.0,
+}
+
+
+class LocalRedis:
+    """A ``redis-server`` on 127.0.0.1 with a random password and no persistence."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: `make redis-deps`")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.password = secrets.token_hex(12)
+        self.url = f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._proc = subprocess.Popen(
+            [*args, "--requirepass", self.password],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while not self._answers():
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL the server (no goodbye to its clients)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=30)
+
+
+def store_cases(sb: SandboxProcess, data: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """N processes with the store and without, side by side; then Redis killed mid-run.
+
+    :param sb: the sandbox (compressed window).
+    :param data: scratch directory.
+    :param settings: :data:`SETTINGS` (``store_counts``, ``store_total``...).
+    """
+    s = settings
+    redis = LocalRedis()
+    try:
+        with_store = scale.shared_processes(
+            sb, data, s["store_counts"], s["store_total"], {**s, "budget_store": redis.url}
+        )
+        without = scale.shared_processes(sb, data, s["store_counts"], s["store_total"], s)
+    finally:
+        redis.kill()
+    killed_redis = LocalRedis()
+    try:
+        killed = scale.shared_processes(
+            sb,
+            data,
+            [s["killed_processes"]],
+            s["store_total"],
+            {
+                **s,
+                "budget_store": killed_redis.url,
+                "during": lambda: (time.sleep(s["killed_after_s"]), killed_redis.kill()),
+            },
+        )
+    finally:
+        killed_redis.kill()
+    return {"with_store": with_store, "without_store": without, "redis_killed": killed[0]}
+
+
+def markdown_store(doc: dict[str, Any]) -> list[str]:
+    """The store section of ``latest.md`` / ``store.md`` (empty without the cases)."""
+    cases = doc.get("store")
+    if not cases:
+        return []
+    lines = [
+        "",
+        "### N processes on one app budget: with the shared store (Redis) and without (same run)",
+        "",
+        "| processes | store | of ceiling | 429s | slowest / fastest | busiest window | stored "
+        "| store warnings |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = [("yes", r) for r in cases["with_store"]] + [("no", r) for r in cases["without_store"]]
+    rows.append(("killed at 3 s", cases["redis_killed"]))
+    for label, r in sorted(rows, key=lambda x: x[1]["processes"]):
+        srv = r["server"]
+        lines.append(
+            f"| {r['processes']} | {label} | {r['fraction_of_ceiling']} "
+            f"| {srv['rate_limited']} ({srv['rate_limited_pct']} %) | {r['slowest_over_fastest']} "
+            f"| {srv['max_requests_in_window']} / {srv['window_limit']} "
+            f"| {r['stored_events']:,} / {r['n']:,} "
+            f"| {sum(r.get('store_warnings') or [])} |"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run only the store cases and write ``results/store.json`` and ``results/store.md``."""
+    parser = argparse.ArgumentParser(description="Shared budget store benchmark cases.")
+    parser.add_argument("--counts", type=int, nargs="+", default=SETTINGS["store_counts"])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    settings = {**SETTINGS, "store_counts": args.counts}
+    data = Path(tempfile.mkdtemp(prefix="hubspot-bench-store-"))
+    cfg = {"rate_limit": settings["rate_limit"], "rate_window_s": settings["window_s"]}
+    started = time.perf_counter()
+    try:
+        with SandboxProcess({**cfg, "latency_s": settings["latency_s"]}) as sb:
+            cases = store_cases(sb, data, settings)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    doc = {
+        "command": "python -m benchmarks.store",
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "settings": settings,
+        "store": cases,
+        "total_wall_s": round(time.perf_counter() - started, 1),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "store.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (args.out / "store.md").write_text("\n".join(["# Shared budget store", *markdown_store(doc)]) + "\n")
+    print("\n".join(markdown_store(doc)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
