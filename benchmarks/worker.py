@@ -45,6 +45,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
             max_in_flight=spec["max_in_flight"],
             overlap=spec.get("overlap", True),
             sharers=spec.get("sharers"),
+            tuning=spec.get("tuning"),
         )
     if kind == "cpu":
         from benchmarks.ours import cpu_pipeline
