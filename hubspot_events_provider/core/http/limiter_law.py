@@ -15,7 +15,8 @@ server's window when our request arrived; our own sends in that span are known; 
   does not grow). Until one interval has passed since our first answer, others whose count does not
   grow are not sharing: the limit is what the window has left for us (``Max - others``), unpaced.
   Confirming it costs one round trip with one request (the later answers of a first burst add
-  none), because the others may be tasks starting with us that would do the same. A *crowded
+  none), because the others may be tasks starting with us that would do the same (within that
+  interval one request of growth is theirs: ``start_growth``). A *crowded
   start* (too little left for one more request of each possible starter) shares at once.
 - **Shared** (others' count grew by ``active_share`` of ``Max`` since the lowest count seen in the
   last interval, or others still spend that much one interval after our start). The limit drops to
