@@ -101,10 +101,11 @@ class LimiterTuning:
         window depending on where it starts, so the app's count varies by about ``sqrt(N) / 2``.
     :param told_pause: mean pause after a 429 of a task told the number of sharers, in windows
         (refused requests count in HubSpot's window: a retry within it finds it still full).
-    :param start_growth: within one interval of our first answer, growth of the others' count by
-        this many requests already shows others sending (later the threshold is two requests, or
-        ``active_share`` of ``Max``): tasks started together send one confirming request each
-        after their probe, and at 19 per window a confirmation missed their growth by one.
+    :param start_growth: within one interval of our first answer, when others were in the window
+        from that answer on, growth of their count by this many requests already shows others
+        sending (otherwise the threshold is two requests, or ``active_share`` of ``Max``): tasks
+        started together send one confirming request each after their probe, and at 19 per window
+        a confirmation missed their growth by one.
     """
 
     probe_share: float = 1 / 64
@@ -235,10 +236,13 @@ def _track_others(state: LimiterState, obs: Observation, tuning: LimiterTuning) 
     # One interval after our first answer, every request of others in the window was sent during
     # our run; before that, only growth shows spending (a finished task's requests do not grow).
     settled = now - first_seen > obs.interval_s
-    # A single request of others more or less is arrival jitter, not growth, once settled; while
-    # starting, the others' count is a lower bound against a floor taken as an upper bound, so
-    # one more request is a starter's confirmation (a finished task's count only falls).
-    grew = growth >= max(2.0 if settled else tuning.start_growth, threshold)
+    # A single request of others more or less is arrival jitter, not growth; except while starting
+    # among others already there (the probes of tasks started with us): the others' count is a
+    # lower bound against a floor taken as an upper bound, so one more request is a starter's
+    # confirmation. A lone task (no others at its first answer) keeps two: under load, one of its
+    # own late arrivals may be counted as someone else's.
+    crowd = not settled and state.floor is not None and state.floor >= 1.0
+    grew = growth >= max(tuning.start_growth if crowd else 2.0, threshold)
     active = grew or (settled and others >= threshold)
     shared_until = now + 2 * obs.interval_s if active else state.shared_until
     new = dataclasses.replace(

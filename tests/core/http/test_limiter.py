@@ -585,6 +585,13 @@ def test_control_law_one_more_request_of_others_while_starting_is_growth(
     assert state.shared(second.now) is shared
 
 
+def test_control_law_one_more_request_of_others_is_jitter_for_a_lone_starter() -> None:
+    # nobody at our first answer; one request of others later (one of ours arriving late under
+    # load, counted outside our span): not a starter's confirmation
+    state = step(START, obs(0.2, 18, 1, maximum=19), obs(0.35, 15, 3, sent_at=0.25, maximum=19))
+    assert not state.shared(0.35)
+
+
 def test_control_law_one_more_request_of_others_once_settled_is_jitter() -> None:
     # alone for an interval; then the others' count moves by one request: not sharing
     settled = step(START, obs(1.0, 99, 1), obs(12.0, 90, 9, sent_at=11.9))
