@@ -92,6 +92,7 @@ def upsert_file(
     overlap: bool = True,
     sharers: int | None = None,
     budget_store: str | None = None,
+    tuning: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Upsert a JSONL file into the sandbox with our runner and client.
 
@@ -103,6 +104,8 @@ def upsert_file(
     :param max_in_flight: concurrent batches.
     :param sharers: tell the limiter how many processes share the budget (``None``: unknown).
     :param budget_store: a Redis URL: the processes share the budget through it (``budget_store``).
+    :param tuning: :class:`LimiterTuning` fields that differ from the default (the previous law,
+        side by side with the current one in the same run); ``None``: the default limiter.
     :param overlap: send while reading (``UpsertOptions.overlap``); ``False`` reads everything first.
     :returns: ``wall_s`` and the run summary (counts, requests, retries, rate_limited).
     """
@@ -115,8 +118,13 @@ def upsert_file(
         base_url=url, max_requests_per_10s=rate_limit, rate_window_s=window_s, budget_store=budget_store
     )
     from hubspot_events_provider.core.http.limiter import RollingWindowLimiter
+    from hubspot_events_provider.core.http.limiter_law import LimiterTuning
 
-    limiter = RollingWindowLimiter(rate_limit, window_s, sharers=sharers) if sharers else None
+    limiter = (
+        RollingWindowLimiter(rate_limit, window_s, sharers=sharers, tuning=LimiterTuning(**(tuning or {})))
+        if sharers or tuning
+        else None
+    )
     client = HubSpotClient(config, StaticTokenAuth(token), limiter=limiter)
     options = UpsertOptions(max_in_flight=max_in_flight, source=path.name, overlap=overlap)
     warnings = _WarningCount()

@@ -95,7 +95,8 @@ def shared_processes(
     :param data: scratch directory.
     :param counts: the values of N.
     :param total: events over all processes.
-    :param settings: ``rate_limit``, ``window_s``, and ``tell_sharers`` (each limiter is told N).
+    :param settings: ``rate_limit``, ``window_s``, ``tell_sharers`` (each limiter is told N), and
+        ``tuning`` (limiter constants that differ from the default, or ``None``).
     """
     out: list[dict[str, Any]] = []
     for n_proc in counts:
@@ -115,6 +116,7 @@ def shared_processes(
                 "max_in_flight": IN_FLIGHT,
                 "sharers": n_proc if settings.get("tell_sharers") else None,
                 "budget_store": settings.get("budget_store"),
+                "tuning": settings.get("tuning"),
             }
             for p in paths
         ]

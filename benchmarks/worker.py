@@ -46,6 +46,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
             overlap=spec.get("overlap", True),
             sharers=spec.get("sharers"),
             budget_store=spec.get("budget_store"),
+            tuning=spec.get("tuning"),
         )
     if kind == "cpu":
         from benchmarks.ours import cpu_pipeline

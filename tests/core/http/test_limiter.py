@@ -263,7 +263,7 @@ def shared_at(ours: int, used: int) -> tuple[RollingWindowLimiter, FakeClock]:
 @pytest.mark.parametrize(("ours", "used"), [(2, 12), (8, 12), (3, 20), (12, 20), (5, 18)])
 def test_share_follows_our_part_of_the_usage_scaled_to_the_aim(ours: int, used: int) -> None:
     # Multiplicative: every process scales what it sent by aim / used, so the targets of all
-    # processes add up to the aim (18 of 20) plus the small equal bonus that evens out shares.
+    # processes add up to the aim (18 of 20), plus the equal bonus when one is configured.
     limiter, _clock = shared_at(ours, used)
     assert limiter.state.limit == pytest.approx((ours + DEFAULT_TUNING.bonus) * 18 / used)
 
@@ -271,9 +271,9 @@ def test_share_follows_our_part_of_the_usage_scaled_to_the_aim(ours: int, used: 
 def test_targets_of_all_processes_add_up_to_the_aim() -> None:
     shares = [2, 3, 5, 6]  # 16 sent by four processes, below the aim of 18
     limits = [shared_at(ours, sum(shares))[0].state.limit for ours in shares]
-    assert sum(limits) == pytest.approx((16 + 4 * DEFAULT_TUNING.bonus) * 18 / 16)
-    # a smaller share grows by a larger fraction: shares converge
-    assert limits[0] / shares[0] > limits[3] / shares[3]
+    assert sum(limits) == pytest.approx(18.0)
+    # no equal bonus by default: every share grows by the same factor (politeness over evenness)
+    assert limits[0] / shares[0] == pytest.approx(limits[3] / shares[3])
 
 
 def test_the_share_of_an_early_finisher_is_taken_over_at_once() -> None:
@@ -537,6 +537,67 @@ def test_control_law_table(observations: list[Observation], limit: float | None,
     if limit is not None:
         assert state.limit == pytest.approx(limit)
     assert state.shared(observations[-1].now) is shared
+
+
+# Eight tasks not told N, 19 per window, each paced at its share: what the old default bonus (half
+# a request each) and the default (none) make of the same answers. The count at our own arrival is
+# what ``Observation.ours`` holds; ``used`` is the app's count.
+@pytest.mark.parametrize(
+    ("bonus", "ours", "used", "total"),
+    [
+        # a window that holds 9 (after a pause): 8 tasks of one request each plus one
+        (0.5, [1, 1, 1, 1, 1, 1, 1, 2], 9, 24.7),
+        (0.0, [1, 1, 1, 1, 1, 1, 1, 2], 9, 17.1),
+        # near the aim: 17 of 19
+        (0.5, [2, 2, 2, 2, 2, 2, 2, 3], 17, 21.12),
+        (0.0, [2, 2, 2, 2, 2, 2, 2, 3], 17, 17.1),
+    ],
+)
+def test_control_law_not_told_targets_add_up_to_the_aim_without_a_bonus(
+    bonus: float, ours: list[int], used: int, total: float
+) -> None:
+    tuning = dataclasses.replace(DEFAULT_TUNING, bonus=bonus)
+    state = LimiterState(limit=5.0, slack=0.02, first_seen=0.0, shared_until=10.0, last_adjust=0.0)
+    limits = [
+        control_law(
+            state, Observation(1.0, 0.9, 19, 19 - used, 1.0, mine), cap=19.0, window_s=1.0, tuning=tuning
+        ).limit
+        for mine in ours
+    ]
+    # the sum of N bonuses cannot be taken out without N: over the window at a small Max
+    assert sum(limits) == pytest.approx(total, abs=0.01)
+    assert (sum(limits) <= 19) is (bonus == 0.0)
+
+
+@pytest.mark.parametrize(
+    ("second", "shared"),
+    [
+        # first answer: 7 probes of others; our confirming request finds 8 (one starter confirmed)
+        (obs(0.35, 9, 2, sent_at=0.25, maximum=19), True),
+        # ... or still 7: quiet others (a task that ended), what the window has left
+        (obs(0.35, 10, 2, sent_at=0.25, maximum=19), False),
+    ],
+)
+def test_control_law_one_more_request_of_others_while_starting_is_growth(
+    second: Observation, shared: bool
+) -> None:
+    state = step(START, obs(0.2, 11, 1, maximum=19), second)
+    assert state.shared(second.now) is shared
+
+
+def test_control_law_one_more_request_of_others_is_jitter_for_a_lone_starter() -> None:
+    # nobody at our first answer; one request of others later (one of ours arriving late under
+    # load, counted outside our span): not a starter's confirmation
+    state = step(START, obs(0.2, 18, 1, maximum=19), obs(0.35, 15, 3, sent_at=0.25, maximum=19))
+    assert not state.shared(0.35)
+
+
+def test_control_law_one_more_request_of_others_once_settled_is_jitter() -> None:
+    # alone for an interval; then the others' count moves by one request: not sharing
+    settled = step(START, obs(1.0, 99, 1), obs(12.0, 90, 9, sent_at=11.9))
+    assert not settled.shared(12.0)
+    after = step(settled, obs(12.5, 89, 9, sent_at=12.4))  # others: 1 -> 2
+    assert not after.shared(12.5)
 
 
 def test_control_law_shared_target_is_our_part_of_the_aim() -> None:
