@@ -104,6 +104,8 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
         self._targets: list[Participation] | None = None
         self._sampled_from = 0
         self._found: dict[Participation, dict[str, Any]] = {}
+        #: Events HubSpot answered 404 for at their last read (named if the wait ends).
+        self._unknown: set[tuple[str, str]] = set()
         self._missing: list[Participation] = []
 
     @cached_property
@@ -156,9 +158,12 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
     def _read(self, target: Participation) -> dict[str, Any] | None:
         with fail_task_on_permanent_errors():  # a wrong token or scope: no Airflow retries
             try:
-                return read_visible(self.client, target)
-            except EventUnknownError as exc:  # waiting cannot help
-                raise AirflowFailException(str(exc)) from exc
+                seen = read_visible(self.client, target)
+            except EventUnknownError as exc:  # HubSpot's read lag: not visible yet
+                self._unknown.add(exc.event)
+                return None
+        self._unknown.discard((target.account, target.event))
+        return seen
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
         """Read each sampled participation not seen yet; done when all are visible."""
@@ -197,7 +202,7 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
             return super().execute(context)
         except AirflowSensorTimeout as exc:
             raise AirflowSensorTimeout(
-                f"{exc} {not_visible_message(self._missing, len(self._targets or []))}"
+                f"{exc} {not_visible_message(self._missing, len(self._targets or []), self._unknown)}"
             ) from exc
 
     # -- deferrable -------------------------------------------------------------------------------
@@ -254,7 +259,7 @@ class MarketingEventAttendanceSensor(BaseSensorOperator):
             raise error(str(event.get("message")))
         message = (
             f"Sensor has timed out; the trigger waited past the specified timeout of {self.timeout}. "
-            f"{not_visible_message(self._missing, len(targets_now))}"
+            f"{not_visible_message(self._missing, len(targets_now), _events(event.get('unknown')))}"
         )
         if self.soft_fail:
             raise AirflowSkipException(message)
@@ -282,3 +287,8 @@ def _participation(record: Any, where: str) -> Participation:
         f"{where}: expected an attendance results line with externalAccountId, externalEventId, "
         f"contact ('email:...' or 'vid:...') and subscriberState, got {record!r}"
     )
+
+
+def _events(unknown: Any) -> set[tuple[str, str]]:
+    """The trigger event's ``unknown`` (lists of account and event) as a set of pairs."""
+    return {(str(pair[0]), str(pair[1])) for pair in unknown or ()}

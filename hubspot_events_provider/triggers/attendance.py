@@ -95,11 +95,20 @@ class MarketingEventAttendanceTrigger(BaseTrigger):
 
     @staticmethod
     def _read_round(
-        client: HubSpotClient, pending: list[Participation], found: dict[Participation, dict[str, Any]]
+        client: HubSpotClient,
+        pending: list[Participation],
+        found: dict[Participation, dict[str, Any]],
+        unknown: set[tuple[str, str]],
     ) -> None:
-        """One round of blocking reads (runs in a worker thread)."""
+        """One round of blocking reads (runs in a worker thread); ``unknown`` ends it holding the
+        events HubSpot answered 404 for (its read lag, or an event it will never know)."""
+        unknown.clear()
         for target in pending:
-            seen = read_visible(client, target)
+            try:
+                seen = read_visible(client, target)
+            except EventUnknownError as exc:
+                unknown.add(exc.event)
+                continue
             if seen is not None:
                 found[target] = seen
 
@@ -110,13 +119,14 @@ class MarketingEventAttendanceTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll every ``poke_interval`` seconds; yield one event and stop."""
         found: dict[Participation, dict[str, Any]] = {}
+        unknown: set[tuple[str, str]] = set()
         client: HubSpotClient | None = None
         try:
             # asgiref's thread for the connection lookup, as MarketingEventsTrigger explains.
             client = await sync_to_async(self._client)()
             while True:
                 pending = [key for key in self.keys if key not in found]
-                await asyncio.to_thread(self._read_round, client, pending, found)
+                await asyncio.to_thread(self._read_round, client, pending, found, unknown)
                 missing = [key for key in self.keys if key not in found]
                 if not missing:
                     yield self._event("success", found)
@@ -127,12 +137,11 @@ class MarketingEventAttendanceTrigger(BaseTrigger):
                         "timeout",
                         found,
                         missing=[list(key) for key in missing],
-                        message=not_visible_message(missing, self.sampled),
+                        unknown=[list(event) for event in sorted(unknown)],
+                        message=not_visible_message(missing, self.sampled, unknown),
                     )
                     return
                 await asyncio.sleep(self.poke_interval)
-        except EventUnknownError as exc:  # the results file says it was recorded: waiting cannot help
-            yield self._event("error", found, fatal=True, message=str(exc))
         except HubSpotError as exc:  # the same split as poke mode's fail_task_on_permanent_errors
             yield self._event("error", found, fatal=is_permanent(exc), message=str(exc))
         finally:

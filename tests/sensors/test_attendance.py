@@ -96,13 +96,45 @@ def test_empty_results_file_succeeds_and_bad_lines_fail(
         sensor(results_path=str(bad), sample_size=0)
 
 
-def test_an_event_hubspot_does_not_know_fails_at_once(sandbox: SandboxServer, tmp_path: pathlib.Path) -> None:
+def test_an_event_hubspot_never_knows_is_waited_for_then_named(
+    sandbox: SandboxServer, tmp_path: pathlib.Path
+) -> None:
+    """A 404 for the event is HubSpot's read lag until the wait ends; then the event is named."""
     line = {"externalAccountId": "acme", "externalEventId": "gone", "contact": "vid:151",
             "subscriberState": "register", "objectId": "151"}  # fmt: skip
     path = tmp_path / "results.jsonl"
     path.write_text(json.dumps(line) + "\n")
-    with pytest.raises(AirflowFailException, match="does not know event acme/gone"):
-        sensor(results_path=str(path)).execute({})
+    started = time.monotonic()
+    with pytest.raises(AirflowSensorTimeout, match=r"HubSpot still does not know event\(s\) acme/gone"):
+        sensor(results_path=str(path), timeout=1).execute({})
+    assert time.monotonic() - started >= 1  # it waited: HubSpot makes events readable minutes late
+    assert sum(1 for r in sandbox.requests() if r.path.endswith("/acme/gone/breakdown")) > 1
+
+
+def test_an_event_readable_only_after_the_read_lag_is_found(
+    sandbox: SandboxServer, tmp_path: pathlib.Path
+) -> None:
+    """Attendance recorded for an event HubSpot does not return yet (its read lag): the sensor
+    waits through the 404s and finds it once HubSpot does."""
+    from tests.support import event, make_client
+
+    sandbox.configure(read_lag_s=1.5)
+    with make_client(sandbox) as client:
+        client.upsert_events([event(3)])
+    rows = [{"externalEventId": "evt-3", "subscriberState": "register", "email": f"lag{i}@example.com",
+             "interactionDateTime": "2026-11-20T08:00:00Z"} for i in range(3)]  # fmt: skip
+    summary = RecordMarketingEventAttendanceOperator(
+        task_id="record", attendance=rows, defaults={"externalAccountId": "acme"},
+        results_path=str(tmp_path / "results.jsonl"),
+    ).execute({})  # fmt: skip
+    assert summary["upserted"] == 3
+    started = time.monotonic()
+    out = sensor(results_path=str(summary["results_path"]), timeout=20).execute({})
+    assert time.monotonic() - started >= 0.5  # the first reads met the lag's 404
+    assert out["checked"] == len(out["found"]) == 3
+    breakdowns = [r.status for r in sandbox.requests() if r.path.endswith("/acme/evt-3/breakdown")]
+    assert 404 in breakdowns
+    assert breakdowns[-1] == 200
 
 
 def test_bad_token_fails_at_once_and_relative_paths_come_from_the_dag_folder(

@@ -133,6 +133,12 @@ def test_timeout_event_names_the_participations_not_visible() -> None:
         complete(deferrable(results_path="r.jsonl", soft_fail=True), event)
 
 
+def test_timeout_event_names_the_events_hubspot_still_does_not_know() -> None:
+    event = {"status": "timeout", "found": [], "missing": [TARGETS[1]], "unknown": [["acme", "evt-2"]]}
+    with pytest.raises(AirflowSensorTimeout, match=r"HubSpot still does not know event\(s\) acme/evt-2"):
+        complete(deferrable(results_path="r.jsonl"), event)
+
+
 def test_error_events_fail_like_poke_mode() -> None:
     fatal = {"status": "error", "fatal": True, "message": "HubSpot does not know event acme/gone"}
     with pytest.raises(AirflowFailException, match="does not know event acme/gone"):

@@ -11,7 +11,7 @@ outcome with the same messages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple
 
 from hubspot_events_provider.core.errors import HubSpotNotFoundError
@@ -56,8 +56,15 @@ class Participation(NamedTuple):
 
 
 class EventUnknownError(Exception):
-    """HubSpot does not know the event of a participation the results file says was recorded:
-    waiting cannot help (the message names the event)."""
+    """HubSpot answers 404 for the event of a participation the results file says was recorded.
+
+    HubSpot makes an event readable by its external ids only some minutes after it is written, so
+    a waiting caller keeps the event as not visible yet and names it if the wait ends
+    (:func:`not_visible_message`'s ``unknown``)."""
+
+    def __init__(self, message: str, event: tuple[str, str]) -> None:
+        super().__init__(message)
+        self.event = event
 
 
 def format_participations(items: Sequence[Participation]) -> str:
@@ -67,12 +74,27 @@ def format_participations(items: Sequence[Participation]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def not_visible_message(missing: Sequence[Participation], total: int) -> str:
-    """The timeout's explanation, the same in poke and deferrable mode."""
-    return (
+def not_visible_message(
+    missing: Sequence[Participation], total: int, unknown: Collection[tuple[str, str]] = ()
+) -> str:
+    """The timeout's explanation, the same in poke and deferrable mode.
+
+    :param missing: the participations not visible when the wait ended.
+    :param total: how many were sampled.
+    :param unknown: ``(account, event)`` of events HubSpot still answered 404 for at the last read.
+    """
+    message = (
         f"{len(missing)} of {total} participation(s) are still not visible in HubSpot: "
         f"{format_participations(missing)}"
     )
+    if unknown:
+        events = ", ".join(f"{account}/{event}" for account, event in sorted(unknown)[:_MAX_IN_MESSAGE])
+        message += (
+            f". HubSpot still does not know event(s) {events} (HTTP 404 at the last read), yet the "
+            "results file says attendance was recorded for them: HubSpot makes an event readable "
+            "some minutes after it is written; past that, the event was deleted or is another app's"
+        )
+    return message
 
 
 def read_visible(client: HubSpotApi, target: Participation) -> dict[str, Any] | None:
@@ -83,15 +105,15 @@ def read_visible(client: HubSpotApi, target: Participation) -> dict[str, Any] | 
     :returns: ``{"externalAccountId", "externalEventId", "contact", "subscriberState",
         "attendanceState", "contactId"}``, or ``None`` when HubSpot shows no participation for the
         contact yet, or an earlier state.
-    :raises EventUnknownError: HubSpot does not know the event.
+    :raises EventUnknownError: HubSpot does not know the event (yet: its read lag).
     :raises HubSpotError: any other HubSpot failure (auth, scope, server).
     """
     try:
         found = get_participation(client, target.account, target.event, target.identifier)
     except HubSpotNotFoundError as exc:
         raise EventUnknownError(
-            f"HubSpot does not know event {target.account}/{target.event}, yet the results file "
-            f"says attendance was recorded for it: {exc}"
+            f"HubSpot does not know event {target.account}/{target.event} (yet): {exc}",
+            (target.account, target.event),
         ) from exc
     if found is None:
         return None
