@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import json
 import pathlib
+import time
 from typing import Any
 
 import pytest
@@ -76,3 +77,9 @@ def airflow_filesystems() -> dict[str, Any]:
     except ImportError:  # Airflow 3.0
         from airflow.io import _register_filesystems  # type: ignore[no-redef]
     return _register_filesystems()  # type: ignore[return-value]
+
+
+def wait_out_read_lag(sandbox: SandboxServer) -> None:
+    """Sleep past the sandbox's read lag: for a test of something else that reads right after a write
+    (HubSpot makes events readable some time after a write; the sandbox models it)."""
+    time.sleep(sandbox.config.read_lag_s + 0.02)

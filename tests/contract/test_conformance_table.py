@@ -29,6 +29,7 @@ from tests.contract.conformance import (
     oracle,
     replaced_checks,
 )
+from tests.support import wait_out_read_lag
 
 V = "2026-03"
 PREFIX = PREFIXES[V]
@@ -108,6 +109,7 @@ def _call(
 def test_year_below_1000_is_echoed_with_four_digits_and_oracle_refuses_three(sandbox: SandboxServer) -> None:
     item = {**EVENT, "startDateTime": "0315-05-06T05:03:03.0Z", "endDateTime": "0999-12-31T23:00:00-01:00"}
     upsert = _call(sandbox, "POST", "/events/upsert", json={"inputs": [item]})
+    wait_out_read_lag(sandbox)
     listed = _call(sandbox, "GET", "")
     assert upsert.status_code == 200
     assert listed.status_code == 200

@@ -97,7 +97,7 @@ def test_a_run_failing_half_way_keeps_what_it_sent_beside_the_earlier_reports(
     [partial] = [name for name in after if name not in good]
     assert partial.startswith("day.results.partial-")
     sent = [json.loads(line)["externalEventId"] for line in after[partial].splitlines()]
-    assert sent == ["b-0", "b-1"]
+    assert sorted(sent) == ["b-0", "b-1"]  # answers of batches in flight arrive in any order
     assert {e["externalEventId"] for e in hubspot_sandbox.events()} >= {"b-0", "b-1"}
 
 

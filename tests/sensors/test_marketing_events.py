@@ -18,6 +18,7 @@ from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sensors.marketing_events import MarketingEventsSensor
+from tests.support import wait_out_read_lag
 
 
 def event(eid: str, account: str = "acme") -> dict[str, Any]:
@@ -36,6 +37,7 @@ def upsert(sandbox: SandboxServer, *eids: str) -> None:
         client.upsert_events([event(eid) for eid in eids])
     finally:
         client.close()
+    wait_out_read_lag(sandbox)  # HubSpot's read lag: these tests are of what the sensor reads after it
 
 
 def object_id(sandbox: SandboxServer, eid: str) -> str:

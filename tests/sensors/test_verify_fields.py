@@ -19,7 +19,7 @@ from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.rows.sources import rows_from_events
 from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sensors.marketing_events import MarketingEventsSensor
-from tests.support import event, make_client
+from tests.support import event, make_client, wait_out_read_lag
 
 
 def upsert(sandbox: SandboxServer, rows: list[dict[str, Any]], path: pathlib.Path, **mapper: Any) -> None:
@@ -32,6 +32,7 @@ def upsert(sandbox: SandboxServer, rows: list[dict[str, Any]], path: pathlib.Pat
     finally:
         client.close()
     path.write_bytes(buf.getvalue())
+    wait_out_read_lag(sandbox)  # HubSpot's read lag: these tests are of what the sensor reads after it
 
 
 def reads(sandbox: SandboxServer) -> int:

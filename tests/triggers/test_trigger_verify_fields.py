@@ -19,6 +19,7 @@ from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.sandbox import SandboxServer
 from hubspot_events_provider.sensors.marketing_events import MarketingEventsSensor
 from hubspot_events_provider.triggers.marketing_events import MarketingEventsTrigger
+from tests.support import wait_out_read_lag
 
 
 def sent(eid: str, **fields: Any) -> dict[str, Any]:
@@ -33,6 +34,7 @@ def upsert(sandbox: SandboxServer, eid: str, **fields: Any) -> None:
         client.upsert_events([{"externalAccountId": "acme", "externalEventId": eid, **sent(eid, **fields)}])
     finally:
         client.close()
+    wait_out_read_lag(sandbox)  # HubSpot's read lag: these tests are of what the trigger reads after it
 
 
 @pytest.fixture

@@ -138,8 +138,9 @@ def test_the_summary_matches_its_typed_contract() -> None:
     summary = report.summary()
     hints = get_type_hints(UpsertSummary)
     assert set(summary) == SUMMARY_KEYS | {"would_upsert", "unchanged"}
-    # deleted (delete runs), sync (runs with a sync state) and completions (attendance) come from adapters.
-    assert set(hints) == set(summary) | {"deleted", "sync", "completions"}
+    # deleted (delete runs), sync (runs with a sync state), completions (attendance) and reconcile
+    # (reconciled upserts) come from adapters.
+    assert set(hints) == set(summary) | {"deleted", "sync", "completions", "reconcile"}
     assert UpsertSummary.__required_keys__ == SUMMARY_KEYS
     assert (summary["would_upsert"], summary["unchanged"]) == (1, 1)
     assert report.invariant_holds()

@@ -21,6 +21,7 @@ from hubspot_events_provider.core.http.auth import OAuthAuth, StaticTokenAuth
 from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.sandbox import Fault, SandboxConfig, SandboxServer
+from tests.support import wait_out_read_lag
 
 CANARY = "pat-na1-CANARY-0000-secret-token"
 EVENT = {
@@ -74,11 +75,13 @@ def test_routes_round_trip(sandbox: SandboxServer, version: str, prefix: str) ->
         resp = c.upsert_events([EVENT])
         assert (resp.status, resp.method, resp.path) == (200, "POST", f"{prefix}/events/upsert")
         assert resp.body["results"][0]["eventName"] == "Webinar"
+        wait_out_read_lag(sandbox)
         assert c.get_event("ev-1", "acme")["externalEventId"] == "ev-1"
         assert [r["externalEventId"] for r in c.search_events("ev-1")] == ["ev-1"]
         assert [e["externalEventId"] for e in c.iter_events(page_size=1)] == ["ev-1"]
         c.check_access()
         c.delete_event("ev-1", "acme")
+        wait_out_read_lag(sandbox)
         with pytest.raises(HubSpotNotFoundError) as info:
             c.get_event("ev-1", "acme")
         assert c.stats.snapshot() == {"requests": 7, "retries": 0, "rate_limited": 0}
@@ -96,6 +99,7 @@ def test_routes_round_trip(sandbox: SandboxServer, version: str, prefix: str) ->
 
 def test_external_ids_are_url_encoded(client: HubSpotClient, sandbox: SandboxServer) -> None:
     client.upsert_events([{**EVENT, "externalEventId": "a/b c?d"}])
+    wait_out_read_lag(sandbox)
     assert client.get_event("a/b c?d", "acme")["externalEventId"] == "a/b c?d"
 
 

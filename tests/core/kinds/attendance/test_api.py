@@ -30,6 +30,7 @@ from hubspot_events_provider.core.kinds.events.api import complete_event
 from hubspot_events_provider.core.rows.identity import RowRef, WriteItem
 from hubspot_events_provider.sandbox import Fault, SandboxServer
 from hubspot_events_provider.sandbox.config import SEED_CONTACTS
+from tests.support import wait_out_read_lag
 
 Factory = Callable[..., SandboxServer]
 MAPPER = AttendanceMapper(contact_properties=["firstname"], defaults={"externalAccountId": "acme"})
@@ -91,6 +92,7 @@ def sandbox(hubspot_sandbox: SandboxServer) -> SandboxServer:
     hubspot_sandbox.configure(participation_lag_s=0, row_error_shape="full")
     with client_for(hubspot_sandbox) as c:
         c.upsert_events([EVENT])
+    wait_out_read_lag(hubspot_sandbox)
     return hubspot_sandbox
 
 
@@ -288,6 +290,7 @@ def test_complete_counters_and_breakdown(sandbox: SandboxServer, client: HubSpot
         "noShows": 0,
     }
     assert complete_event(client, ("acme", "w1"), EVENT["startDateTime"], EVENT["endDateTime"]) == "completed"
+    wait_out_read_lag(sandbox)
     assert client.get_event("w1", "acme")["eventCompleted"] is True
     assert get_participation_counters(client, "acme", "w1")["noShows"] == 2
     every = list(iter_participation_breakdown(client, "acme", "w1", page_size=2))
@@ -335,6 +338,7 @@ def test_complete_as_held_and_single_participation(sandbox: SandboxServer, clien
     assert "does not know" in (missing.reason or "")
     undated = {k: v for k, v in EVENT.items() if not k.endswith("DateTime")}
     assert client.upsert_events([{**undated, "externalEventId": "undated"}]).status == 200
+    wait_out_read_lag(sandbox)
     skipped = complete_as_held(client, "acme", "undated")
     assert skipped.status == "skipped"
     assert "startDateTime" in (skipped.reason or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -16,6 +17,7 @@ from hubspot_events_provider.core.kinds.events.api import (
     find_app_id,
 )
 from hubspot_events_provider.sandbox import Fault, SandboxServer
+from hubspot_events_provider.sandbox.pytest_plugin import TEST_READ_LAG_S
 from tests.core import _two_apps
 from tests.core._two_apps import OTHER_APP, OTHER_TOKEN
 from tests.core.http.test_client import fast_config
@@ -35,8 +37,10 @@ def _event(event_id: str, account: str = "acme") -> dict[str, str]:
 
 
 def _create(client: HubSpotClient, keys: list[tuple[str, str]]) -> None:
+    """Create the events, then wait out the sandbox's read lag (these tests are of other things)."""
     for start in range(0, len(keys), 100):
         client.upsert_events([_event(e, a) for a, e in keys[start : start + 100]])
+    time.sleep(TEST_READ_LAG_S + 0.02)
 
 
 def _paths(sandbox: SandboxServer, start: int = 0) -> list[str]:

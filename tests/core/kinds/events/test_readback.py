@@ -21,7 +21,7 @@ from hubspot_events_provider.core.kinds.events.readback import (
 )
 from hubspot_events_provider.core.rows.sources import rows_from_events
 from hubspot_events_provider.sandbox import SandboxServer
-from tests.support import event, make_client
+from tests.support import event, make_client, wait_out_read_lag
 
 
 def upsert(sandbox: SandboxServer, rows: list[dict[str, Any]], mapper: EventMapper) -> list[dict[str, Any]]:
@@ -36,6 +36,7 @@ def upsert(sandbox: SandboxServer, rows: list[dict[str, Any]], mapper: EventMapp
 
 
 def read_back(sandbox: SandboxServer, line: dict[str, Any]) -> list[Mismatch]:
+    wait_out_read_lag(sandbox)  # HubSpot's read lag: the write shows after it
     client = make_client(sandbox)
     try:
         stored = client.get_event(line["externalEventId"], line["externalAccountId"])
