@@ -16,6 +16,7 @@ the asset event of a ``hubspot://<portalId>/marketing-event-participations`` out
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, cast
@@ -42,7 +43,11 @@ from hubspot_events_provider.operators._rowwrite import RowWriteOperator
 from hubspot_events_provider.operators._sync import open_state, run_owner
 from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
-__all__ = ["MAX_COMPLETIONS_LISTED", "RecordMarketingEventAttendanceOperator"]
+__all__ = ["COMPLETE_READ_LAG_WAIT_S", "MAX_COMPLETIONS_LISTED", "RecordMarketingEventAttendanceOperator"]
+
+#: How long (seconds, all events together) ``complete_events`` waits for events HubSpot does not
+#: return yet: it makes an event readable some minutes after it is written.
+COMPLETE_READ_LAG_WAIT_S = 120.0
 
 #: At most this many completion outcomes are listed in the summary (the counts cover every one).
 MAX_COMPLETIONS_LISTED = 50
@@ -230,8 +235,15 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
         self.record_run(context, summary)  # asset events, links, OpenLineage
 
     def _complete(self, client: HubSpotClient, events: list[tuple[str, str]]) -> dict[str, Any]:
-        """Complete each event (one call each, in order); a refusal is an outcome, not a failure."""
-        outcomes = [complete_as_held(client, account, event).as_dict() for account, event in events]
+        """Complete each event (one call each, in order); a refusal is an outcome, not a failure.
+
+        An event written moments ago may not be readable yet (HubSpot's read lag): the reads wait
+        for it up to :data:`COMPLETE_READ_LAG_WAIT_S` in all.
+        """
+        until = time.monotonic() + COMPLETE_READ_LAG_WAIT_S
+        outcomes = [
+            complete_as_held(client, account, event, until=until).as_dict() for account, event in events
+        ]
         by_status = Counter(o["status"] for o in outcomes)
         for outcome in outcomes:
             if outcome["status"] == "completed":

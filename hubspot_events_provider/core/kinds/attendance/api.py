@@ -9,7 +9,8 @@ job: :class:`~hubspot_events_provider.core.kinds.attendance.kind.AttendanceKind`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -120,19 +121,30 @@ class CompletionOutcome:
 
 
 def complete_as_held(
-    client: HubSpotApi, external_account_id: str, external_event_id: str
+    client: HubSpotApi,
+    external_account_id: str,
+    external_event_id: str,
+    *,
+    until: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> CompletionOutcome:
     """Complete an event with the start and end HubSpot holds for it (read first, then ``/complete``).
 
-    A refusal (404, 400) is an outcome, not an exception; transient failures propagate.
+    A refusal (404, 400) is an outcome, not an exception; transient failures propagate. HubSpot makes
+    an event readable some minutes after it is written: with ``until``, a 404 on the read is read
+    again (0.5 s, then doubling, at most 8 s apart) until that ``clock`` time before it counts.
 
     :param client: the client.
     :param external_account_id: the event's external account id.
     :param external_event_id: the event's external id.
+    :param until: a ``clock`` time up to which a 404 on the read is taken for HubSpot's read lag.
+    :param sleep: sleeps between reads (injectable).
+    :param clock: monotonic clock (injectable).
     """
     ids = (external_account_id, external_event_id)
     try:
-        held = client.get_event(external_event_id, external_account_id)
+        held = _read_through_lag(client, ids, until, sleep, clock)
     except HubSpotNotFoundError as err:
         return CompletionOutcome(*ids, "failed", f"HubSpot does not know the event: {err.message}")
     start, end = held.get("startDateTime"), held.get("endDateTime")
@@ -147,6 +159,26 @@ def complete_as_held(
     if refused:  # a 400, or a 404: the event was deleted since it was read
         return CompletionOutcome(*ids, "failed", _reason(refused[0]), start, end)
     return CompletionOutcome(*ids, "completed", None, start, end)
+
+
+def _read_through_lag(
+    client: HubSpotApi,
+    ids: tuple[str, str],
+    until: float | None,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    """Read the event; while HubSpot answers 404 and ``until`` is ahead, wait and read again."""
+    pause = 0.5
+    while True:
+        try:
+            return client.get_event(ids[1], ids[0])
+        except HubSpotNotFoundError:
+            left = (until - clock()) if until is not None else 0.0
+            if left <= 0:
+                raise
+            sleep(min(pause, left))
+            pause = min(pause * 2, 8.0)
 
 
 def _reason(err: HubSpotError) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -379,3 +380,21 @@ def test_errors_naming_rows_by_email_or_vid_only_are_attributed_without_resendin
     assert outcome.recorded == [(0, 151)]
     assert [(f.index, f.category) for f in outcome.failed] == [(1, "OBJECT_NOT_FOUND")]
     assert (outcome.requests, outcome.splits) == (1, 0)
+
+
+def test_complete_as_held_waits_through_the_read_lag(sandbox: SandboxServer, client: HubSpotClient) -> None:
+    """An event written moments ago is not readable yet (HubSpot's read lag): with ``until`` the read is
+    made again until it shows; without, the 404 is the outcome."""
+    sandbox.configure(read_lag_s=1.0)
+    client.upsert_events([{**EVENT, "externalEventId": "fresh"}])
+    assert complete_as_held(client, "acme", "fresh").status == "failed"
+    started = time.monotonic()
+    done = complete_as_held(client, "acme", "fresh", until=time.monotonic() + 20)
+    assert done.status == "completed"
+    assert time.monotonic() - started < 10
+    reads = [r.status for r in sandbox.requests() if r.method == "GET" and r.path.endswith("/events/fresh")]
+    assert reads[:2] == [404, 404]
+    assert reads[-1] == 200
+    gone = complete_as_held(client, "acme", "never", until=time.monotonic() + 0.3)
+    assert gone.status == "failed"
+    assert "does not know" in (gone.reason or "")
