@@ -65,8 +65,9 @@ class HubSpotClient:
     :param rng: jitter source returning ``[0, 1)`` (injectable).
 
     With ``config.budget_store`` set, the client opens one shared budget store (closed by
-    :meth:`close`) and takes a slot there before each request leaves (:mod:`.store_gate`); the
-    local limiter takes over whenever the store is unavailable.
+    :meth:`close`) and takes a slot there before each request leaves
+    (:mod:`~hubspot_events_provider.core.http.store_gate`); the local limiter takes over whenever the
+    store is unavailable.
     """
 
     def __init__(
