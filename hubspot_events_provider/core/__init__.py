@@ -8,9 +8,10 @@ these names are a public contract. The modules below this package (``core.http``
 A run: build a :class:`ClientConfig` and an auth, open a :class:`HubSpotClient`, read rows
 (:func:`rows_from_events`, :func:`rows_from_file`, :func:`rows_from_cursor`), map them
 (:class:`EventMapper`, :class:`AttendanceMapper`, :class:`EventKeyMapper`), and call a run function
-(:func:`run_upsert`, :func:`run_attendance`, :func:`run_delete`, or :func:`run_sync` with a
-:class:`SyncState`) with its :class:`WriteOptions`; the :class:`WriteReport` accounts for every row
-and gives the :class:`UpsertSummary`.
+(:func:`run_upsert`, :func:`run_attendance`, :func:`run_delete`; with a :class:`SyncState`,
+:func:`run_sync`, :func:`run_attendance_sync`, :func:`run_delete_sync`; :func:`run_reconciled` to
+compare with what HubSpot holds first) with its :class:`WriteOptions`; the :class:`WriteReport`
+accounts for every row and gives the :class:`UpsertSummary`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from hubspot_events_provider.core.engine.summary import (
     STAGE_HUBSPOT,
     STAGE_SUPERSEDED,
     STAGE_VALIDATION,
+    ReconcileSummary,
+    RowStateSummary,
     SampleError,
     SyncSummary,
     UpsertSummary,
@@ -55,6 +58,8 @@ from hubspot_events_provider.core.rows.sources import (
     rows_from_events,
     rows_from_file,
 )
+from hubspot_events_provider.core.sync.reconcile import ReconcileOptions, Reconciler, run_reconciled
+from hubspot_events_provider.core.sync.rowstate import run_attendance_sync, run_delete_sync
 from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
 from hubspot_events_provider.core.sync.state import SyncState
 
@@ -83,6 +88,10 @@ __all__ = [
     "JsonLinesWriter",
     "Mismatch",
     "OAuthAuth",
+    "ReconcileOptions",
+    "ReconcileSummary",
+    "Reconciler",
+    "RowStateSummary",
     "SampleError",
     "SourceRow",
     "StaticTokenAuth",
@@ -101,7 +110,10 @@ __all__ = [
     "rows_from_events",
     "rows_from_file",
     "run_attendance",
+    "run_attendance_sync",
     "run_delete",
+    "run_delete_sync",
+    "run_reconciled",
     "run_sync",
     "run_upsert",
 ]

@@ -1,7 +1,7 @@
 """The sync state for participations and deletes: the same store and guarantees as the events'.
 
 :func:`run_attendance_sync` is :func:`~hubspot_events_provider.core.kinds.attendance.kind.run_attendance`
-with a :class:`~.state.SyncState` of :data:`~.statedb.PARTICIPATIONS` plugged into the write pipeline
+with a :class:`~.state.SyncState` of ``PARTICIPATIONS`` plugged into the write pipeline
 through its :class:`~hubspot_events_provider.core.engine.contract.RowHooks` (:class:`ChangedRows`)::
 
     prepare: digest of every winner -> unchanged flags      (chunks, one query each)
@@ -254,7 +254,7 @@ def run_attendance_sync(
     checkpoint_interval_s: float = 300.0,
 ) -> RowStateSummary:
     """Record the participations that changed since HubSpot last confirmed them; ``state`` (of
-    :data:`~.statedb.PARTICIPATIONS`) is published and released in every case.
+    ``PARTICIPATIONS``) is published and released in every case.
 
     The parameters are :func:`run_attendance`'s, plus the state, ``on_confirmed`` (called for each
     row HubSpot confirmed, after the state) and how often long runs publish.
@@ -284,7 +284,7 @@ def run_delete_sync(
     checkpoint_interval_s: float = 300.0,
 ) -> RowStateSummary:
     """Delete the events ``rows`` name and forget each one HubSpot confirms gone in ``state`` (the
-    upsert's, of :data:`~.statedb.EVENTS`), published and released in every case.
+    upsert's, of ``EVENTS``), published and released in every case.
 
     The parameters are :func:`run_delete`'s, plus the state; the state's remembered ``app_id``
     saves the delete its ``/events/search``.
