@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import tempfile
-import zlib
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
@@ -24,7 +22,8 @@ from hubspot_events_provider.core.sync.digest import payload_digest
 from hubspot_events_provider.core.sync.guardrails import DeleteDecision, decide_missing
 from hubspot_events_provider.core.sync.missing import MissingKeys
 from hubspot_events_provider.core.sync.options import MissingGuardrailError, SyncLogger, SyncOptions
-from hubspot_events_provider.core.sync.state import StateError, SyncState
+from hubspot_events_provider.core.sync.order import PreparedOrder
+from hubspot_events_provider.core.sync.state import SyncState
 
 __all__ = ["EventKey", "SendPlan", "WatchedEventKind", "WatchingMapper", "event_key"]
 
@@ -74,10 +73,6 @@ def event_key(key: Key) -> EventKey:
     return (key[0], key[1])
 
 
-def _crc(key: Key) -> int:
-    return zlib.crc32("\x1f".join(key).encode("utf-8"))
-
-
 class SendPlan:
     """The state's side of one run before sending: the ``prepare`` and ``unchanged`` hooks."""
 
@@ -98,9 +93,7 @@ class SendPlan:
         self.mapper = mapper
         self.dry_run = dry_run
         self.log = log
-        self.flags = bytearray()  # 1 = unchanged, per winner in sending order
-        self.crcs = array("I")  # the winner's key checksum: the pipeline's order must be prepare's
-        self.position = 0
+        self.order = PreparedOrder()  # per winner in sending order: unchanged or to send
         self.sending = False
         self.missing: MissingKeys | None = None
         self.decision: DeleteDecision | None = None
@@ -121,7 +114,7 @@ class SendPlan:
         self.log.info(
             "Sync state %s: %d row(s) unchanged since HubSpot last confirmed them, %d to send.",
             self.state.location,
-            len(self.flags) - to_send,
+            len(self.order.flags) - to_send,
             to_send,
         )
 
@@ -174,8 +167,7 @@ class SendPlan:
             to_send += len(changed)
             if changed and not self.dry_run:
                 self.state.mark_pending(changed)
-            self.flags.extend(flags)
-            self.crcs.extend(_crc(item.key) for item in chunk)
+            self.order.prepare(chunk, flags)
             for item in chunk:
                 if item.payload.get("eventCompleted") is True:
                     self._note_completion(item)
@@ -194,8 +186,4 @@ class SendPlan:
         self.completions.write(json.dumps(record) + "\n")
 
     def unchanged(self, item: WriteItem) -> bool:
-        index = self.position
-        self.position += 1
-        if index >= len(self.flags) or self.crcs[index] != _crc(item.key):
-            raise StateError("the write pipeline sent rows in another order than it prepared them")
-        return bool(self.flags[index])
+        return self.order.unchanged(item)

@@ -25,8 +25,6 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-import zlib
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,10 +49,11 @@ from hubspot_events_provider.core.kinds.events.holdings import (
 from hubspot_events_provider.core.kinds.events.kind import EventKind
 from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.kinds.events.readback import Mismatch, compare_event
-from hubspot_events_provider.core.rows.identity import Key, WriteItem
+from hubspot_events_provider.core.rows.identity import WriteItem
 from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.core.sync.digest import payload_digest
-from hubspot_events_provider.core.sync.state import StateError, SyncState
+from hubspot_events_provider.core.sync.order import PreparedOrder
+from hubspot_events_provider.core.sync.state import SyncState
 
 __all__ = ["ReconcileOptions", "Reconciler", "run_reconciled"]
 
@@ -120,10 +119,6 @@ class _Counting:
         return self._client.iter_events(page_size)
 
 
-def _crc(key: Key) -> int:
-    return zlib.crc32("\x1f".join(key).encode("utf-8"))
-
-
 class Reconciler:
     """One reconcile: HubSpot's copies read once, then a verdict per winning row.
 
@@ -153,9 +148,7 @@ class Reconciler:
         self.single_reads = 0
         self.found_singly = 0
         self.sample: list[DriftSample] = []
-        self.flags = bytearray()
-        self.crcs = array("I")
-        self.position = 0
+        self.order = PreparedOrder()  # per winner in sending order: unchanged or to send
 
     # -- before the rows are judged -----------------------------------------------------------------
 
@@ -297,16 +290,11 @@ class Reconciler:
         self.start(winners)
         rows = winners()
         while chunk := list(itertools.islice(rows, _CHUNK)):
-            self.flags.extend(self.judge(chunk))
-            self.crcs.extend(_crc(item.key) for item in chunk)
+            self.order.prepare(chunk, self.judge(chunk))
         self.log_verdicts()
 
     def unchanged(self, item: WriteItem) -> bool:
-        index = self.position
-        self.position += 1
-        if index >= len(self.flags) or self.crcs[index] != _crc(item.key):
-            raise StateError("the write pipeline sent rows in another order than it prepared them")
-        return bool(self.flags[index])
+        return self.order.unchanged(item)
 
     # -- what the run says ------------------------------------------------------------------------
 

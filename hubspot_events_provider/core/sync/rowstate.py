@@ -22,8 +22,6 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-import zlib
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,20 +34,17 @@ from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.kinds.attendance.kind import run_attendance
 from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper
 from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
-from hubspot_events_provider.core.rows.identity import Key, WriteItem
+from hubspot_events_provider.core.rows.identity import WriteItem
 from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.core.sync.digest import payload_digest
 from hubspot_events_provider.core.sync.options import SyncLogger
+from hubspot_events_provider.core.sync.order import PreparedOrder
 from hubspot_events_provider.core.sync.state import EVENTS, PARTICIPATIONS, StateError, SyncState
 
 __all__ = ["ChangedRows", "ForgetDeleted", "run_attendance_sync", "run_delete_sync"]
 
 _CHUNK = 1000
 _log = logging.getLogger(__name__)
-
-
-def _crc(key: Key) -> int:
-    return zlib.crc32("\x1f".join(key).encode("utf-8"))
 
 
 class _StatePlan:
@@ -120,9 +115,7 @@ class ChangedRows(_StatePlan):
         self, state: SyncState, *, dry_run: bool, log: SyncLogger, interval_s: float = 300.0
     ) -> None:
         super().__init__(state, dry_run=dry_run, log=log, interval_s=interval_s)
-        self.flags = bytearray()  # 1 = unchanged, per winner in sending order
-        self.crcs = array("I")  # the winner's key checksum: the pipeline's order must be prepare's
-        self.position = 0
+        self.order = PreparedOrder()  # per winner in sending order: unchanged or to send
 
     def hooks(self, also_confirmed: Callable[[WriteItem, str | None], None] | None = None) -> RowHooks:
         """The hooks; ``also_confirmed`` is called after the state learnt each confirmed row."""
@@ -146,22 +139,17 @@ class ChangedRows(_StatePlan):
             self.to_send += len(changed)
             if changed and not self.dry_run:
                 self.state.mark_pending(changed)
-            self.flags.extend(flags)
-            self.crcs.extend(_crc(item.key) for item in chunk)
+            self.order.prepare(chunk, flags)
         self.publish_marks()
         self.log.info(
             "Sync state %s: %d row(s) unchanged since HubSpot last confirmed them, %d to send.",
             self.state.location,
-            len(self.flags) - self.to_send,
+            len(self.order.flags) - self.to_send,
             self.to_send,
         )
 
     def unchanged(self, item: WriteItem) -> bool:
-        index = self.position
-        self.position += 1
-        if index >= len(self.flags) or self.crcs[index] != _crc(item.key):
-            raise StateError("the write pipeline sent rows in another order than it prepared them")
-        return bool(self.flags[index])
+        return self.order.unchanged(item)
 
     def confirmed(self, item: WriteItem, object_id: str | None) -> None:
         self.state.record_confirmed(tuple(item.key), payload_digest(item.payload), object_id)
@@ -173,7 +161,7 @@ class ChangedRows(_StatePlan):
 
     def finish(self) -> RowStateSummary:
         summary = super().finish()
-        unchanged = len(self.flags) - self.to_send
+        unchanged = len(self.order.flags) - self.to_send
         verb = "would be sent" if self.dry_run else "sent"
         summary["message"] = f"{unchanged} row(s) unchanged (not sent), {self.to_send} {verb}."
         return summary
