@@ -121,8 +121,8 @@ def delete_events(
     :param client: the HubSpot client.
     :param keys: ``(externalAccountId, externalEventId)`` to delete (streamed).
     :param app_id: this app's id from an earlier search (e.g. ``SyncState.app_id``). It is still checked
-        with one search on the first batch, and a search result wins: ``POST /events/delete`` skips
-        inputs with a wrong appId silently, so an unchecked id could "delete" nothing unnoticed.
+        with a search on the first batches, and a search result wins: ``POST /events/delete`` skips
+        inputs with a wrong appId silently, so until a search confirms it the events go one by one.
     :param batch_size: inputs per ``POST /events/delete`` (1..100).
     :param on_gone: called for each event that is gone (deleted now or already gone).
     :param on_failed: called for each event whose delete failed.
@@ -138,7 +138,10 @@ def delete_events(
     for batch in _chunks(keys, batch_size):
         if not outcome.verified and outcome.lookups_left > 0:
             outcome.look_up_app_id(batch)
-        if outcome.result.app_id is None or not outcome.send_batch(batch):
+        # A batch needs an appId a search confirmed: HubSpot skips inputs with a wrong one silently,
+        # and a search may not see events written moments ago (its read lag), so an unconfirmed id
+        # deletes one by one instead.
+        if outcome.result.app_id is None or not outcome.verified or not outcome.send_batch(batch):
             for key in batch:
                 outcome.delete_one(key)
     return outcome.result
@@ -179,8 +182,7 @@ class _Run:
             except _FATAL:
                 raise
             except HubSpotError:
-                # Search is unavailable right now: keep a given appId (or go one by one), and
-                # let the deletes themselves report the trouble.
+                # Search is unavailable right now: go one by one (the deletes report any trouble).
                 return
             if found is not None:
                 self.result.app_id = found

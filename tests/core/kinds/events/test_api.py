@@ -210,3 +210,15 @@ def test_complete_with_datetimes_and_text(sandbox: SandboxServer, client: HubSpo
 def test_complete_refuses_naive_datetimes(client: HubSpotClient) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         complete_event(client, ("acme", "ev-1"), dt.datetime(2026, 5, 1, 9), "2026-05-01T10:00:00Z")
+
+
+def test_an_unconfirmed_app_id_never_deletes_in_a_batch(
+    sandbox: SandboxServer, client: HubSpotClient
+) -> None:
+    """Events written moments ago are not found by search yet (HubSpot's read lag), so a given wrong
+    appId cannot be corrected: the batch would "delete" nothing, silently. They go one by one."""
+    sandbox.configure(read_lag_s=5.0)
+    client.upsert_events([_event(e, "acme") for e in ("ev-1", "ev-2")])
+    outcome = delete_events(client, [("acme", "ev-1"), ("acme", "ev-2")], app_id=OTHER_APP)
+    assert (outcome.deleted, outcome.batches, outcome.singles, outcome.failed) == (2, 0, 2, 0)
+    assert sandbox.events() == []
