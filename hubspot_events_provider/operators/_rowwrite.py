@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from airflow.providers.common.compat.sdk import AirflowFailException
 
@@ -61,7 +61,7 @@ from hubspot_events_provider.operators._templating import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-__all__ = ["SECRETS", "RowWriteOperator", "RunSettings", "refuse_secrets"]
+__all__ = ["SECRETS", "RowWriteOperator", "RunSettings", "WriteCall", "refuse_secrets"]
 
 #: The hook's list of refused secret arguments (one list for hook and operators).
 SECRETS = tuple(sorted(SECRET_ARGUMENTS))
@@ -96,6 +96,17 @@ class RunSettings:
             progress_interval_s=self.progress_interval,
         )
         refuse_secrets(self.hook_params or {})
+
+
+class WriteCall(NamedTuple):
+    """What :meth:`RowWriteOperator.write` gets: the source rows, the mapper, the report, the run's
+    options and the client with its budget sharing."""
+
+    rows: Iterator[SourceRow]
+    mapper: RowMapper
+    report: UpsertReport
+    options: WriteOptions
+    sending: Sending
 
 
 class RowWriteOperator(InlinePathTemplates):
@@ -251,15 +262,8 @@ class RowWriteOperator(InlinePathTemplates):
         """A hook on the source rows before the pipeline reads them (default: unchanged)."""
         return rows
 
-    def write(
-        self,
-        rows: Iterator[SourceRow],
-        mapper: RowMapper,
-        report: UpsertReport,
-        options: WriteOptions,
-        sending: Sending,
-    ) -> Mapping[str, Any]:
-        """Write ``rows`` (the core call); return extra summary keys (may be empty)."""
+    def write(self, call: WriteCall) -> Mapping[str, Any]:
+        """Write ``call.rows`` (the core call); return extra summary keys (may be empty)."""
         raise NotImplementedError
 
     def run_extras(self, sending: Sending) -> RunExtras:
@@ -329,7 +333,7 @@ class RowWriteOperator(InlinePathTemplates):
             " (dry run: nothing is sent)" if self.send_nothing else "",
         )
         try:
-            return self.write(rows, mapper, report, options, sending)
+            return self.write(WriteCall(rows, mapper, report, options, sending))
         except MissingSourceError as exc:  # no retry heals a configuration mistake
             raise AirflowFailException(str(exc)) from exc
 

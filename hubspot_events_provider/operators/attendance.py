@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 from hubspot_events_provider._storage import dag_folder
 from hubspot_events_provider.assets import PARTICIPATIONS
-from hubspot_events_provider.core.engine.contract import RowHooks, RowMapper
-from hubspot_events_provider.core.engine.report import UpsertReport
-from hubspot_events_provider.core.engine.run import WriteOptions
+from hubspot_events_provider.core.engine.contract import RowHooks
 from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.kinds.attendance.api import complete_as_held
 from hubspot_events_provider.core.kinds.attendance.kind import ATTENDANCE_KEY_FIELDS, run_attendance
@@ -34,12 +32,10 @@ from hubspot_events_provider.core.kinds.attendance.mapper import (
     AttendanceMapper,
 )
 from hubspot_events_provider.core.rows.identity import WriteItem
-from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.core.sync import statedb
 from hubspot_events_provider.core.sync.rowstate import run_attendance_sync
 from hubspot_events_provider.lineage import ATTENDANCE_SCHEMA, HubSpotNativeMixin
-from hubspot_events_provider.operators._budget import Sending
-from hubspot_events_provider.operators._rowwrite import RowWriteOperator
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator, WriteCall
 from hubspot_events_provider.operators._sync import open_state, run_owner
 from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
@@ -184,14 +180,8 @@ class RecordMarketingEventAttendanceOperator(HubSpotNativeMixin, RowWriteOperato
         self._state_owner = run_owner(context, self.task_id)  # names this run in the state's lock
         return super().execute(context)
 
-    def write(
-        self,
-        rows: Iterator[SourceRow],
-        mapper: RowMapper,
-        report: UpsertReport,
-        options: WriteOptions,
-        sending: Sending,
-    ) -> Mapping[str, Any]:
+    def write(self, call: WriteCall) -> Mapping[str, Any]:
+        rows, mapper, report, options, sending = call
         touched: set[tuple[str, str]] = set()
 
         def confirmed(item: WriteItem, _object_id: str | None) -> None:

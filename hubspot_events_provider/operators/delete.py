@@ -11,19 +11,14 @@ run like an upsert run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from hubspot_events_provider._storage import dag_folder
-from hubspot_events_provider.core.engine.contract import RowMapper
-from hubspot_events_provider.core.engine.report import UpsertReport
-from hubspot_events_provider.core.engine.run import WriteOptions
 from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
 from hubspot_events_provider.core.kinds.events.keys import EVENT_KEY_FIELDS
-from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.core.sync.rowstate import run_delete_sync
-from hubspot_events_provider.operators._budget import Sending
-from hubspot_events_provider.operators._rowwrite import RowWriteOperator
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator, WriteCall
 from hubspot_events_provider.operators._sync import open_state, run_owner
 from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
@@ -120,14 +115,8 @@ class DeleteMarketingEventsOperator(RowWriteOperator):
             ignore_unmapped=self.ignore_unmapped,
         )
 
-    def write(
-        self,
-        rows: Iterator[SourceRow],
-        mapper: RowMapper,
-        report: UpsertReport,
-        options: WriteOptions,
-        sending: Sending,
-    ) -> Mapping[str, Any]:
+    def write(self, call: WriteCall) -> Mapping[str, Any]:
+        rows, mapper, report, options, sending = call
         keys = cast("EventKeyMapper", mapper)  # the one make_mapper() built
         if not self.state_path:
             run_delete(rows, keys, sending.client, report, options=options, **self.run_extras(sending))

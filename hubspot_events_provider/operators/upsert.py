@@ -28,7 +28,7 @@ from hubspot_events_provider.core.sync.reconcile import Reconciler, run_reconcil
 from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
 from hubspot_events_provider.lineage import HubSpotNativeMixin
 from hubspot_events_provider.operators._budget import Sending
-from hubspot_events_provider.operators._rowwrite import RowWriteOperator
+from hubspot_events_provider.operators._rowwrite import RowWriteOperator, WriteCall
 from hubspot_events_provider.operators._sync import open_state, run_owner, state_errors_fail_task
 from hubspot_events_provider.operators._templating import Templated, row_renderers, row_template_fields
 
@@ -196,14 +196,8 @@ class UpsertMarketingEventsOperator(HubSpotNativeMixin, RowWriteOperator):
             rows, events, source=options.source, fixed_columns=self._fixed_columns()
         )
 
-    def write(
-        self,
-        rows: Iterator[SourceRow],
-        mapper: RowMapper,
-        report: UpsertReport,
-        options: WriteOptions,
-        sending: Sending,
-    ) -> Mapping[str, Any]:
+    def write(self, call: WriteCall) -> Mapping[str, Any]:
+        rows, mapper, report, options, sending = call
         events = cast("EventMapper", mapper)  # the one make_mapper() built
         extra: dict[str, Any] = {}
         if self.state_path:

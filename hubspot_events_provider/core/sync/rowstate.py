@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from hubspot_events_provider.core.engine.contract import RowHooks
 from hubspot_events_provider.core.engine.report import WriteReport
@@ -39,7 +39,7 @@ from hubspot_events_provider.core.rows.sources import SourceRow
 from hubspot_events_provider.core.sync.digest import payload_digest
 from hubspot_events_provider.core.sync.options import SyncLogger
 from hubspot_events_provider.core.sync.order import PreparedOrder
-from hubspot_events_provider.core.sync.state import EVENTS, PARTICIPATIONS, StateError, SyncState
+from hubspot_events_provider.core.sync.state import EVENTS, PARTICIPATIONS, SyncState
 
 __all__ = ["ChangedRows", "ForgetDeleted", "run_attendance_sync", "run_delete_sync"]
 
@@ -73,15 +73,7 @@ class _StatePlan:
 
     def abort(self) -> None:
         """After a failure: keep what HubSpot confirmed (rows sent and unanswered stay pending)."""
-        try:
-            if self.sending:
-                self.state.checkpoint()
-        except (StateError, OSError) as exc:
-            self.log.error(
-                "Could not save the sync state after the failure (%s); the last checkpoint stays.", exc
-            )
-        finally:
-            self.state.close()
+        self.state.close_after_failure(sent=self.sending, log=self.log)
 
     def finish(self) -> RowStateSummary:
         """Publish the state (never on a dry run), release it, and say what it holds."""
@@ -221,6 +213,29 @@ def _run(plan: _StatePlan, write: Callable[[], Any]) -> RowStateSummary:
     return plan.finish()
 
 
+class StateRunExtras(TypedDict, total=False):
+    """The optional keyword arguments of :func:`run_attendance_sync` and :func:`run_delete_sync`: the
+    pipeline's (``spool_dir``, ``log``, ``stats``, ``headroom``) and how often a long run publishes
+    its state (``checkpoint_interval_s``, 300 s by default)."""
+
+    spool_dir: str | Path | None
+    log: SyncLogger | None
+    stats: Callable[[], Mapping[str, int]] | None
+    headroom: Callable[[], str | None] | None
+    checkpoint_interval_s: float
+
+
+def _pipeline_extras(extras: StateRunExtras, log: SyncLogger, hooks: RowHooks) -> RunExtras:
+    """The write pipeline's keyword arguments from a state run's."""
+    return {
+        "spool_dir": extras.get("spool_dir"),
+        "log": log,
+        "stats": extras.get("stats"),
+        "headroom": extras.get("headroom"),
+        "hooks": hooks,
+    }
+
+
 def _check_shape(state: SyncState, expected: Any, what: str) -> None:
     if state.shape != expected:
         raise ValueError(f"{what} needs a sync state of {expected.table}, not of {state.shape.table}")
@@ -234,12 +249,8 @@ def run_attendance_sync(
     *,
     options: WriteOptions,
     state: SyncState,
-    spool_dir: str | Path | None = None,
-    log: SyncLogger | None = None,
-    stats: Callable[[], Mapping[str, int]] | None = None,
-    headroom: Callable[[], str | None] | None = None,
     on_confirmed: Callable[[WriteItem, str | None], None] | None = None,
-    checkpoint_interval_s: float = 300.0,
+    **extras: Unpack[StateRunExtras],
 ) -> RowStateSummary:
     """Record the participations that changed since HubSpot last confirmed them; ``state`` (of
     ``PARTICIPATIONS``) is published and released in every case.
@@ -250,11 +261,11 @@ def run_attendance_sync(
     :raises InputError: bad input, raised before anything is sent.
     """
     _check_shape(state, PARTICIPATIONS, "attendance")
-    logger = log or _log
-    plan = ChangedRows(state, dry_run=options.dry_run, log=logger, interval_s=checkpoint_interval_s)
-    extras: RunExtras = {"spool_dir": spool_dir, "log": logger, "stats": stats, "headroom": headroom}
-    extras["hooks"] = plan.hooks(on_confirmed)
-    return _run(plan, lambda: run_attendance(rows, mapper, client, report, options=options, **extras))
+    logger = extras.get("log") or _log
+    interval = extras.get("checkpoint_interval_s", 300.0)
+    plan = ChangedRows(state, dry_run=options.dry_run, log=logger, interval_s=interval)
+    pipeline = _pipeline_extras(extras, logger, plan.hooks(on_confirmed))
+    return _run(plan, lambda: run_attendance(rows, mapper, client, report, options=options, **pipeline))
 
 
 def run_delete_sync(
@@ -265,11 +276,7 @@ def run_delete_sync(
     *,
     options: WriteOptions,
     state: SyncState,
-    spool_dir: str | Path | None = None,
-    log: SyncLogger | None = None,
-    stats: Callable[[], Mapping[str, int]] | None = None,
-    headroom: Callable[[], str | None] | None = None,
-    checkpoint_interval_s: float = 300.0,
+    **extras: Unpack[StateRunExtras],
 ) -> RowStateSummary:
     """Delete the events ``rows`` name and forget each one HubSpot confirms gone in ``state`` (the
     upsert's, of ``EVENTS``), published and released in every case.
@@ -280,11 +287,11 @@ def run_delete_sync(
     :raises InputError: bad input, raised before anything is sent.
     """
     _check_shape(state, EVENTS, "a delete")
-    logger = log or _log
-    plan = ForgetDeleted(state, dry_run=options.dry_run, log=logger, interval_s=checkpoint_interval_s)
-    extras: RunExtras = {"spool_dir": spool_dir, "log": logger, "stats": stats, "headroom": headroom}
-    extras["hooks"] = plan.hooks()
+    logger = extras.get("log") or _log
+    interval = extras.get("checkpoint_interval_s", 300.0)
+    plan = ForgetDeleted(state, dry_run=options.dry_run, log=logger, interval_s=interval)
+    pipeline = _pipeline_extras(extras, logger, plan.hooks())
     app_id = state.app_id
     return _run(
-        plan, lambda: run_delete(rows, mapper, client, report, options=options, app_id=app_id, **extras)
+        plan, lambda: run_delete(rows, mapper, client, report, options=options, app_id=app_id, **pipeline)
     )

@@ -62,7 +62,7 @@ from hubspot_events_provider.core.sync.prepare import (
     event_key,
 )
 from hubspot_events_provider.core.sync.reconcile import Reconciler
-from hubspot_events_provider.core.sync.state import StateError, SyncState
+from hubspot_events_provider.core.sync.state import SyncState
 
 # SyncOptions, its parts and its error are defined in .options (SendPlan needs them too) and
 # re-exported here, with the function they configure.
@@ -77,21 +77,13 @@ _FATAL = (HubSpotAuthError, HubSpotMissingScopesError, HubSpotDailyLimitError)
 class _Tracker:
     """The state's side of one run: the pipeline's hooks, then lifecycle calls and missing events."""
 
-    def __init__(
-        self,
-        state: SyncState,
-        sync: SyncOptions,
-        mapper: WatchingMapper,
-        *,
-        dry_run: bool,
-        log: SyncLogger,
-    ) -> None:
-        self.plan = SendPlan(state, sync, mapper, dry_run=dry_run, log=log)
+    def __init__(self, plan: SendPlan) -> None:
+        self.plan = plan
         self.reconciler: Reconciler | None = None
-        self.state = state
-        self.sync = sync
-        self.dry_run = dry_run
-        self.log = log
+        self.state = plan.state
+        self.sync = plan.sync
+        self.dry_run = plan.dry_run
+        self.log = plan.log
         self.last_checkpoint = time.monotonic()
         self.stats = {"cancelled": 0, "deleted": 0, "missing_failed": 0, "would_act": 0}
         self.stats.update(completed=0, complete_failed=0, would_complete=0)
@@ -259,14 +251,8 @@ class _Tracker:
     def abort(self) -> None:
         """After a failure: keep what HubSpot confirmed (rows sent and unanswered stay pending)."""
         try:
-            if self.plan.sending:
-                self.state.checkpoint()
-        except (StateError, OSError) as exc:
-            self.log.error(
-                "Could not save the sync state after the failure (%s); the last checkpoint stays.", exc
-            )
+            self.state.close_after_failure(sent=self.plan.sending, log=self.log)
         finally:
-            self.state.close()
             self.plan.completions.close()
 
     def finish(self) -> None:
@@ -310,7 +296,9 @@ def run_sync(
     :raises InputError: bad input, raised before anything is sent.
     """
     watching = WatchingMapper(mapper)
-    tracker = _Tracker(state, sync or SyncOptions(), watching, dry_run=options.dry_run, log=log or _log)
+    tracker = _Tracker(
+        SendPlan(state, sync or SyncOptions(), watching, dry_run=options.dry_run, log=log or _log)
+    )
     tracker.use(reconciler)
     extras: RunExtras = {"spool_dir": spool_dir, "log": tracker.log, "stats": stats, "headroom": headroom}
     extras["hooks"] = tracker.hooks()

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from hubspot_events_provider.core.engine.options import Logger
 from hubspot_events_provider.core.engine.report import ClosesOnExit
 from hubspot_events_provider.core.sync.missing import MissingKeys, find_missing, missing_page
 from hubspot_events_provider.core.sync.statedb import (
@@ -403,6 +404,22 @@ class SyncState(ClosesOnExit):
         """Publish (:meth:`checkpoint`) as a finished run and close, releasing the lock."""
         self._publish(final=True)
         self.close()
+
+    def close_after_failure(self, *, sent: bool, log: Logger) -> None:
+        """After a failed run: publish what HubSpot confirmed when anything was sent (rows sent and
+        unanswered stay pending), then release the state. A state that cannot be saved keeps its
+        last checkpoint, said in one error line.
+
+        :param sent: the run sent something (its pending marks were published).
+        :param log: where the error line goes.
+        """
+        try:
+            if sent:
+                self.checkpoint()
+        except (StateError, OSError) as exc:
+            log.error("Could not save the sync state after the failure (%s); the last checkpoint stays.", exc)
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Release the lock and delete the working copy, without publishing (idempotent).
