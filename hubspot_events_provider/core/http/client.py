@@ -65,7 +65,7 @@ class HubSpotClient:
     :param rng: jitter source returning ``[0, 1)`` (injectable).
 
     With ``config.budget_store`` set, the client opens one shared budget store (closed by
-    :meth:`close`) and takes a slot there before each request leaves (:mod:`.store_gate`); the
+    :meth:`close`) and takes a slot there before each request leaves (``store_gate.StoreGate``); the
     local limiter takes over whenever the store is unavailable.
     """
 
