@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 import threading
 import time
+from typing import Any
 
 from benchmarks.scale import markdown_scale, simulated
 from benchmarks.simulate import SimTask, simulate
@@ -66,3 +67,42 @@ def test_processes_wait_for_one_common_start(tmp_path: pathlib.Path) -> None:
         worker.join(timeout=5)
     assert len(started) == 3
     assert all(0 <= at - go < 0.1 for at in started)
+
+
+def test_store_targets_hold_the_store_rows_to_their_own_goals() -> None:
+    from benchmarks.output import store_targets
+
+    def row(frac: float, pct: float, spread: float, stored: int) -> dict[str, Any]:
+        return {
+            "processes": 4,
+            "n": 100,
+            "stored_events": stored,
+            "fraction_of_ceiling": frac,
+            "slowest_over_fastest": spread,
+            "server": {"rate_limited_pct": pct},
+        }
+
+    doc = {
+        "store": {
+            "with_store": [row(0.95, 0.5, 1.1, 100)],
+            "with_store_2s_window": [row(0.94, 0.6, 1.2, 99)],
+            "without_store": [row(0.7, 1.1, 2.0, 100)],
+            "redis_killed": row(0.7, 1.0, 1.5, 100),
+            "simulated": [{"tasks": 64, "fraction_full_windows": 0.949}],
+        }
+    }
+    verdicts = {t["target"]: t["met"] for t in store_targets(doc)}
+    assert verdicts == {
+        "4 processes (store): aggregate fraction of ceiling": True,
+        "4 processes (store): 429 share (%)": True,
+        "4 processes (store): slowest over fastest": True,
+        "4 processes (store): events stored once": True,
+        "4 processes (store, 2 s window): aggregate fraction of ceiling": False,
+        "4 processes (store, 2 s window): 429 share (%)": False,
+        "4 processes (store, 2 s window): slowest over fastest": False,
+        "4 processes (store, 2 s window): events stored once": False,
+        "4 processes (no store, not told): 429 share (%)": False,
+        "Redis killed mid-run: events stored once": True,
+        "simulation, 64 tasks (store): fraction of ceiling": False,
+    }
+    assert store_targets({}) == []
