@@ -25,7 +25,7 @@ from hubspot_events_provider.core.kinds.events.mapper import EventMapper
 from hubspot_events_provider.core.rows.jsoncodec import encode_payload
 from hubspot_events_provider.core.rows.sources import SourceRow, rows_from_cursor, rows_from_file
 
-__all__ = ["cpu_pipeline", "dry_run", "make_mapper", "peak_rss_mb", "upsert_file"]
+__all__ = ["await_start", "cpu_pipeline", "dry_run", "make_mapper", "peak_rss_mb", "upsert_file"]
 
 
 def make_mapper() -> EventMapper:
@@ -93,6 +93,7 @@ def upsert_file(
     sharers: int | None = None,
     budget_store: str | None = None,
     tuning: dict[str, float] | None = None,
+    start_signal: str | None = None,
 ) -> dict[str, Any]:
     """Upsert a JSONL file into the sandbox with our runner and client.
 
@@ -107,6 +108,9 @@ def upsert_file(
     :param tuning: :class:`LimiterTuning` fields that differ from the default (the previous law,
         side by side with the current one in the same run); ``None``: the default limiter.
     :param overlap: send while reading (``UpsertOptions.overlap``); ``False`` reads everything first.
+    :param start_signal: a directory: the process says it is ready there and starts its clock and
+        its run only when the ``go`` file appears (:func:`await_start`), so processes started
+        together are measured from one common start; ``None``: start at once.
     :returns: ``wall_s`` and the run summary (counts, requests, retries, rate_limited).
     """
     from hubspot_events_provider.core.http.auth import StaticTokenAuth
@@ -131,6 +135,8 @@ def upsert_file(
     logging.getLogger("hubspot_events_provider.core.http.store_gate").addHandler(warnings)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         report, fh = _report(Path(tmp), dry_run=False)
+        if start_signal is not None:
+            await_start(Path(start_signal))
         started = time.perf_counter()
         try:
             run_upsert(
@@ -153,6 +159,23 @@ def upsert_file(
     out["wall_s"] = round(wall, 3)
     out["store_warnings"] = warnings.count
     return out
+
+
+#: The file whose creation starts every waiting process (:func:`await_start`).
+GO_FILE = "go"
+
+
+def await_start(signal_dir: Path, poll_s: float = 0.002) -> None:
+    """Say this process is ready (``ready-<pid>`` in ``signal_dir``), then wait for ``go``.
+
+    The parent creates ``go`` once every process is ready: imports, input and client set-up are
+    done before anyone's clock starts, so each ``wall_s`` is measured from the same instant (up to
+    the poll interval) and slowest/fastest compares runs, not process start-up times.
+    """
+    (signal_dir / f"ready-{os.getpid()}").touch()
+    go = signal_dir / GO_FILE
+    while not go.exists():
+        time.sleep(poll_s)
 
 
 class _WarningCount(logging.Handler):

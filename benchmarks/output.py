@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.scale import IN_FLIGHT, markdown_scale, plot_scale
+from benchmarks.store import markdown_store
 
-__all__ = ["markdown", "plot", "targets", "write_all"]
+__all__ = ["markdown", "plot", "store_targets", "targets", "write_all"]
 
 _LABELS = {
     "official": "hubspot-api-client 12.0.0 (README Retry)",
@@ -59,6 +60,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
             }
             row["server"] = {"rate_limited_pct": r["rate_limited_pct"]}
             _shared_targets(add, f"simulation, {r['tasks']} tasks ({label})", row)
+    out += store_targets(doc)
     sh = doc["shared_budget"]
     add(
         "shared budget, aggregate fraction",
@@ -89,6 +91,46 @@ def _shared_targets(
     add(f"{name}: aggregate fraction of ceiling", frac, ">= 0.85", frac >= 0.85)
     add(f"{name}: 429 share (%)", pct, "< 1 %", pct < 1.0)
     add(f"{name}: slowest over fastest", spread, "<= 1.5", spread <= 1.5)
+
+
+def store_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The shared store's targets (``doc["store"]``, :mod:`benchmarks.store`), empty without it.
+
+    With the store: aggregate >= 0.95 of the ceiling, <= 0.5 % 429s, slowest/fastest <= 1.1x from a
+    common start, every event stored once; the simulation to 64 tasks >= 0.95; without a store
+    (not told N): <= 1 % 429s; Redis killed: every event stored once.
+    """
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, measured: float | None, goal: str, ok: bool | None) -> None:
+        out.append({"target": name, "measured": measured, "goal": goal, "met": ok})
+
+    cases = doc.get("store") or {}
+    for label, key in (("store", "with_store"), ("store, 2 s window", "with_store_2s_window")):
+        for r in cases.get(key, []):
+            name = f"{r['processes']} processes ({label})"
+            frac, pct = r["fraction_of_ceiling"], r["server"]["rate_limited_pct"]
+            add(f"{name}: aggregate fraction of ceiling", frac, ">= 0.95", frac >= 0.95)
+            add(f"{name}: 429 share (%)", pct, "<= 0.5 %", pct <= 0.5)
+            spread = r["slowest_over_fastest"]
+            add(f"{name}: slowest over fastest", spread, "<= 1.1", spread <= 1.1)
+            add(
+                f"{name}: events stored once",
+                r["stored_events"],
+                f"= {r['n']:,}",
+                r["stored_events"] == r["n"],
+            )
+    for r in cases.get("without_store", []):
+        pct = r["server"]["rate_limited_pct"]
+        add(f"{r['processes']} processes (no store, not told): 429 share (%)", pct, "<= 1 %", pct <= 1.0)
+    killed = cases.get("redis_killed")
+    if killed:
+        stored = killed["stored_events"]
+        add("Redis killed mid-run: events stored once", stored, f"= {killed['n']:,}", stored == killed["n"])
+    for r in cases.get("simulated", []):
+        frac = r["fraction_full_windows"]
+        add(f"simulation, {r['tasks']} tasks (store): fraction of ceiling", frac, ">= 0.95", frac >= 0.95)
+    return out
 
 
 def _row(cells: list[Any]) -> str:
@@ -323,6 +365,7 @@ def markdown(doc: dict[str, Any]) -> str:
         verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "**MISSED**")
         lines.append(_row([t["target"], t["goal"], t["measured"], verdict]))
     lines += markdown_scale(doc)
+    lines += markdown_store(doc)
     return "\n".join(lines) + "\n"
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import attendance, attribution, cases, datagen, scale, sync_state
+from benchmarks import attendance, attribution, cases, datagen, scale, store, sync_state
 from benchmarks.metrics import ceiling_events_per_s
 from benchmarks.output import write_all
 from benchmarks.sandbox_proc import SandboxProcess
@@ -52,6 +52,7 @@ FULL: dict[str, Any] = {
     "sim_counts": [2, 4, 8, 16, 32, 64],
     "sim_requests_each": 2_000,
     "sim_seeds": [1, 2, 3],
+    "store_counts": [2, 4, 8, 16],
 }
 QUICK: dict[str, Any] = {
     **FULL,
@@ -68,6 +69,7 @@ QUICK: dict[str, Any] = {
     "back_to_back_sizes": [500, 2_000],
     "shared_counts": [2, 4],
     "sim_seeds": [1],
+    "store_counts": [2, 4],
 }
 
 
@@ -195,6 +197,10 @@ def run_all(settings: dict[str, Any], data: Path) -> dict[str, Any]:
             )
             for name in ("official", "sdk")
         ]
+        results["store"] = _step(
+            "shared budget store (Redis) N=" + ",".join(map(str, s["store_counts"])),
+            lambda: store.store_cases(sb, data, {**store.SETTINGS, "store_counts": s["store_counts"]}),
+        )
     results["back_to_back"] = _step(
         "back to back (10 s window)", lambda: scale.back_to_back(data, s["back_to_back_sizes"])
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from hubspot_events_provider.core.http.limiter import RollingWindowLimiter
 from hubspot_events_provider.core.http.limiter_law import DEFAULT_TUNING, LimiterTuning
+from hubspot_events_provider.core.http.store_gate import WAIT_JITTER
 
 __all__ = ["SimClock", "SimResult", "SimTask", "simulate"]
 
@@ -71,6 +72,16 @@ def _headers(maximum: int, remaining: int, interval_ms: int) -> dict[str, str]:
     }
 
 
+def _store_take(grants: deque[float], now: float, budget: int, span: float) -> float:
+    """The shared store's script: drop grants older than ``span``, admit (0) or say how long to wait."""
+    while grants and grants[0] <= now - span:
+        grants.popleft()
+    if len(grants) < budget:
+        grants.append(now)
+        return 0.0
+    return grants[0] + span - now
+
+
 def simulate(
     tasks: list[SimTask],
     *,
@@ -82,6 +93,7 @@ def simulate(
     start_spread: float = 0.02,
     tuning: LimiterTuning = DEFAULT_TUNING,
     sharers: int | None = None,
+    store_slack: float | None = None,
 ) -> SimResult:
     """Run ``tasks`` against one simulated app budget of ``maximum`` per ``window_s``.
 
@@ -89,12 +101,18 @@ def simulate(
     :param start_spread: each thread of a task starts up to this many seconds after the task.
     :param tuning: the limiters' constants.
     :param sharers: the number of sharers each limiter is told (``None``: unknown, the default).
+    :param store_slack: model the shared budget store instead of each task's law: one exact
+        admission window for every task (a grant counts for ``window_s + store_slack``, as the
+        store gate asks Redis), a refused thread asks again when the oldest grant leaves, plus a
+        quarter slot of jitter (:data:`~hubspot_events_provider.core.http.store_gate.WAIT_JITTER`);
+        ``None``: each task's own limiter (the default).
     :returns: the server's view and each task's finish time.
     """
     rnd = random.Random(seed)
     clock = SimClock()
     interval_ms = int(window_s * 1000)
     window: deque[float] = deque([0.0] * stale)
+    grants: deque[float] = deque()  # the shared store's admissions (store_slack set)
     limiters = [
         RollingWindowLimiter(
             t.budget or maximum,
@@ -134,7 +152,13 @@ def simulate(
         if kind == "try":
             if left[p] <= 0:
                 continue
-            if lim.try_acquire() > 0:
+            if store_slack is not None:
+                wait = _store_take(grants, clock.now, maximum, window_s + store_slack)
+                if wait > 0:
+                    again = clock.now + wait + WAIT_JITTER * window_s / maximum * rnd.random()
+                    heapq.heappush(events, (again, next(seq), p, "try", 0.0, False))
+                    continue
+            elif lim.try_acquire() > 0:
                 wait = lim._full_wait(clock.now)  # the uncapped wait, see above
                 sleeping[p] += 1
                 heapq.heappush(

@@ -47,6 +47,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
             sharers=spec.get("sharers"),
             budget_store=spec.get("budget_store"),
             tuning=spec.get("tuning"),
+            start_signal=spec.get("start_signal"),
         )
     if kind == "cpu":
         from benchmarks.ours import cpu_pipeline
