@@ -5,7 +5,7 @@ Usage::
     with SandboxServer(SandboxConfig(rate_limit=100)) as sb:
         requests.post(f"{sb.url}/marketing/marketing-events/2026-03/events/upsert", ...)
 
-See ``docs/ARCHITECTURE.md`` section "Sandbox" for every knob, route and fault.
+See ``docs/sandbox-reference.md`` for every knob, route and fault.
 """
 
 from __future__ import annotations

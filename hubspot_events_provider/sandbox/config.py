@@ -98,7 +98,7 @@ class Fault:
 
 @dataclass
 class SandboxConfig:
-    """Every knob of the sandbox; see ``docs/ARCHITECTURE.md`` section "Sandbox".
+    """Every knob of the sandbox; see ``docs/sandbox-reference.md``.
 
     :param tokens: valid static Bearer tokens (private app / service key).
     :param rate_limit: requests per rolling window per app; ``None`` = unlimited.

@@ -56,7 +56,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class SandboxServer:
-    """A local HubSpot Marketing Events API; see ``docs/ARCHITECTURE.md`` section "Sandbox".
+    """A local HubSpot Marketing Events API; see ``docs/sandbox-reference.md``.
 
     :param config: the configuration; defaults to ``SandboxConfig()``.
     :param port: TCP port on 127.0.0.1; 0 picks a free port.
