@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from hubspot_events_provider.core.http.client import HubSpotClient
 from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
 from hubspot_events_provider.core.rows.sources import rows_from_events
 from hubspot_events_provider.sandbox import Fault, SandboxServer
+from hubspot_events_provider.sandbox.pytest_plugin import TEST_READ_LAG_S
 from tests.core import _two_apps
 from tests.core._two_apps import OTHER_APP, OTHER_TOKEN
 from tests.core.http.test_client import fast_config
@@ -24,9 +26,11 @@ client = _two_apps.client
 
 
 def create(client: HubSpotClient, ids: range) -> None:
+    """Create the events, then wait out the sandbox's read lag (so the delete's search finds them)."""
     rows = [event(i) for i in ids]
     for start in range(0, len(rows), 100):
         client.upsert_events(rows[start : start + 100])
+    time.sleep(TEST_READ_LAG_S + 0.02)
 
 
 def delete(
@@ -54,6 +58,7 @@ def test_batches_with_the_app_id_and_unknown_events_count_as_deleted(
     create(client, range(150))
     with HubSpotClient(fast_config(sandbox), StaticTokenAuth(OTHER_TOKEN)) as other:
         other.upsert_events([event(1), event(2)])
+    time.sleep(TEST_READ_LAG_S + 0.02)
     rows = [{"externalAccountId": "acme", "externalEventId": f"evt-{i}"} for i in range(120)]
     rows += [{"externalAccountId": "acme", "externalEventId": f"gone-{i}"} for i in range(5)]
     start = len(sandbox.requests())
