@@ -16,52 +16,61 @@ accounts for every row and gives the :class:`UpsertSummary`.
 
 from __future__ import annotations
 
-from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport, WriteReport
-from hubspot_events_provider.core.engine.run import WriteOptions
-from hubspot_events_provider.core.engine.summary import (
-    ERROR_STAGES,
-    STAGE_HUBSPOT,
-    STAGE_SUPERSEDED,
-    STAGE_VALIDATION,
-    ReconcileSummary,
-    RowStateSummary,
-    SampleError,
-    SyncSummary,
-    UpsertSummary,
-)
-from hubspot_events_provider.core.errors import (
-    HubSpotAuthError,
-    HubSpotDailyLimitError,
-    HubSpotError,
-    HubSpotMissingScopesError,
-    HubSpotNotFoundError,
-    HubSpotRateLimitError,
-    HubSpotServerError,
-    HubSpotTransportError,
-    HubSpotValidationError,
-    InputError,
-    UnmappedFieldsError,
-)
-from hubspot_events_provider.core.http.auth import OAuthAuth, StaticTokenAuth
-from hubspot_events_provider.core.http.client import HubSpotClient, HubSpotResponse
-from hubspot_events_provider.core.http.config import ClientConfig
-from hubspot_events_provider.core.http.protocol import HubSpotApi
-from hubspot_events_provider.core.kinds.attendance.kind import run_attendance
-from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper
-from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
-from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
-from hubspot_events_provider.core.kinds.events.mapper import EventMapper
-from hubspot_events_provider.core.kinds.events.readback import Mismatch, compare_event, describe
-from hubspot_events_provider.core.rows.sources import (
-    SourceRow,
-    rows_from_cursor,
-    rows_from_events,
-    rows_from_file,
-)
-from hubspot_events_provider.core.sync.reconcile import ReconcileOptions, Reconciler, run_reconciled
-from hubspot_events_provider.core.sync.rowstate import run_attendance_sync, run_delete_sync
-from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
-from hubspot_events_provider.core.sync.state import SyncState
+import ast
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# The names are loaded on first use (PEP 562): importing one core module must not load every layer
+# (requests, the sync state, the kinds). These imports are the one list of what is exported and from
+# where; type checkers read them, and __getattr__ below reads them from this file at run time.
+if TYPE_CHECKING:
+    from hubspot_events_provider.core.engine.report import JsonLinesWriter, UpsertReport, WriteReport
+    from hubspot_events_provider.core.engine.run import WriteOptions
+    from hubspot_events_provider.core.engine.summary import (
+        ERROR_STAGES,
+        STAGE_HUBSPOT,
+        STAGE_SUPERSEDED,
+        STAGE_VALIDATION,
+        ReconcileSummary,
+        RowStateSummary,
+        SampleError,
+        SyncSummary,
+        UpsertSummary,
+    )
+    from hubspot_events_provider.core.errors import (
+        HubSpotAuthError,
+        HubSpotDailyLimitError,
+        HubSpotError,
+        HubSpotMissingScopesError,
+        HubSpotNotFoundError,
+        HubSpotRateLimitError,
+        HubSpotServerError,
+        HubSpotTransportError,
+        HubSpotValidationError,
+        InputError,
+        UnmappedFieldsError,
+    )
+    from hubspot_events_provider.core.http.auth import OAuthAuth, StaticTokenAuth
+    from hubspot_events_provider.core.http.client import HubSpotClient, HubSpotResponse
+    from hubspot_events_provider.core.http.config import ClientConfig
+    from hubspot_events_provider.core.http.protocol import HubSpotApi
+    from hubspot_events_provider.core.kinds.attendance.kind import run_attendance
+    from hubspot_events_provider.core.kinds.attendance.mapper import AttendanceMapper
+    from hubspot_events_provider.core.kinds.deletes.kind import EventKeyMapper, run_delete
+    from hubspot_events_provider.core.kinds.events.kind import UpsertOptions, run_upsert
+    from hubspot_events_provider.core.kinds.events.mapper import EventMapper
+    from hubspot_events_provider.core.kinds.events.readback import Mismatch, compare_event, describe
+    from hubspot_events_provider.core.rows.sources import (
+        SourceRow,
+        rows_from_cursor,
+        rows_from_events,
+        rows_from_file,
+    )
+    from hubspot_events_provider.core.sync.reconcile import ReconcileOptions, Reconciler, run_reconciled
+    from hubspot_events_provider.core.sync.rowstate import run_attendance_sync, run_delete_sync
+    from hubspot_events_provider.core.sync.run import SyncOptions, run_sync
+    from hubspot_events_provider.core.sync.state import SyncState
 
 __all__ = [
     "ERROR_STAGES",
@@ -117,3 +126,34 @@ __all__ = [
     "run_sync",
     "run_upsert",
 ]
+
+
+def _exports() -> dict[str, str]:
+    """Exported name -> its module, from the ``TYPE_CHECKING`` imports of this file."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    guard = next(node for node in tree.body if isinstance(node, ast.If))
+    return {
+        alias.asname or alias.name: str(node.module)
+        for node in guard.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+_WHERE: dict[str, str] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """Import an exported name's module on first use and keep the name here."""
+    if not _WHERE:
+        _WHERE.update(_exports())
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -32,6 +32,19 @@ def test_every_exported_name_exists() -> None:
     )
 
 
+def test_the_exports_are_one_list_loaded_on_first_use() -> None:
+    """``__all__`` names exactly what the ``TYPE_CHECKING`` imports bring in; importing one core
+    module loads neither the facade's other layers nor requests."""
+    assert sorted(core.__all__) == sorted(core._exports())
+    code = (
+        "import sys, hubspot_events_provider.core.kinds.events.mapper\n"
+        "heavy = ('requests', 'hubspot_events_provider.core.sync.state')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_the_readme_example_runs_against_the_sandbox(sandbox: SandboxServer, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(readme_example())

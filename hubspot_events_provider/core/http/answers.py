@@ -1,6 +1,6 @@
 """What HubSpot's answers become: a successful :class:`HubSpotResponse` or a typed error.
 
-:func:`parse_body` reads an answer's JSON body, :func:`error_from_response` maps a failed answer
+:func:`error_from_response` maps a failed answer
 to the error tree of :mod:`hubspot_events_provider.core.errors`, and :class:`ClientStats` counts a
 client's requests, retries and 429s. Nothing here sends a request.
 """
@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from hubspot_events_provider.core.errors import (
     HubSpotAuthError,
     HubSpotDailyLimitError,
@@ -26,7 +24,7 @@ from hubspot_events_provider.core.errors import (
     HubSpotValidationError,
 )
 
-__all__ = ["ClientStats", "HubSpotResponse", "error_from_response", "parse_body"]
+__all__ = ["ClientStats", "HubSpotResponse", "error_from_response"]
 
 
 @dataclass(frozen=True)
@@ -144,21 +142,3 @@ def error_from_response(
     if status >= 500 or status in (423, 477) or 200 <= status < 300:
         return HubSpotServerError(f"HubSpot had a transient problem: {message}", **kwargs)
     return HubSpotValidationError(f"HubSpot refused the request: {message}", **kwargs)
-
-
-def parse_body(resp: requests.Response) -> dict[str, Any] | None:
-    """Parse a JSON object body; ``{}`` for an empty or non-JSON error body; ``None`` if a 2xx is bad."""
-    ok = 200 <= resp.status_code < 300
-    try:
-        content = resp.content
-    except requests.RequestException:
-        return None if ok else {}
-    if not content.strip():
-        return {}
-    try:
-        parsed = resp.json()
-    except ValueError:
-        return None if ok else {}
-    if isinstance(parsed, dict):
-        return parsed
-    return None if ok else {}

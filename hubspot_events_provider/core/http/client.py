@@ -35,7 +35,6 @@ from hubspot_events_provider.core.http.answers import (
     ClientStats,
     HubSpotResponse,
     error_from_response,
-    parse_body,
 )
 from hubspot_events_provider.core.http.auth import Auth
 from hubspot_events_provider.core.http.config import ClientConfig
@@ -427,3 +426,21 @@ def _encode(json: Any, method: str, path: str) -> bytes | None:
         raise HubSpotValidationError(
             f"the request body is not valid JSON ({exc}).", method=method, path=path
         ) from None
+
+
+def parse_body(resp: requests.Response) -> dict[str, Any] | None:
+    """Parse a JSON object body; ``{}`` for an empty or non-JSON error body; ``None`` if a 2xx is bad."""
+    ok = 200 <= resp.status_code < 300
+    try:
+        content = resp.content
+    except requests.RequestException:
+        return None if ok else {}
+    if not content.strip():
+        return {}
+    try:
+        parsed = resp.json()
+    except ValueError:
+        return None if ok else {}
+    if isinstance(parsed, dict):
+        return parsed
+    return None if ok else {}

@@ -8,10 +8,13 @@ object with these members (a recording fake, a client wrapped with extra logging
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from hubspot_events_provider.core.http.client import HubSpotClient, HubSpotResponse
+from hubspot_events_provider.core.http.answers import HubSpotResponse
 from hubspot_events_provider.core.http.config import ClientConfig
+
+if TYPE_CHECKING:  # the client's module loads requests; the seam itself does not need it
+    from hubspot_events_provider.core.http.client import HubSpotClient
 
 __all__ = ["HubSpotApi"]
 

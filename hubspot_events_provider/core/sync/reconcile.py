@@ -35,7 +35,7 @@ from hubspot_events_provider.core.engine.options import RunExtras
 from hubspot_events_provider.core.engine.report import WriteReport
 from hubspot_events_provider.core.engine.run import Logger, WriteOptions, run_writes
 from hubspot_events_provider.core.engine.summary import DriftSample, ReconcileSummary
-from hubspot_events_provider.core.http.client import HubSpotResponse
+from hubspot_events_provider.core.http.answers import HubSpotResponse
 from hubspot_events_provider.core.http.config import ClientConfig
 from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.kinds.events.api import EventKey, find_app_id

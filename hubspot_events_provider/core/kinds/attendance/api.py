@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hubspot_events_provider.core.errors import HubSpotError, HubSpotNotFoundError, HubSpotValidationError
-from hubspot_events_provider.core.http.client import HubSpotResponse
+from hubspot_events_provider.core.http.answers import HubSpotResponse
 from hubspot_events_provider.core.http.protocol import HubSpotApi
 from hubspot_events_provider.core.kinds.attendance.mapper import SUBSCRIBER_STATES
 from hubspot_events_provider.core.kinds.events.api import complete_event
