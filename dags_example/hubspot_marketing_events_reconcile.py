@@ -12,7 +12,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG
 
-from dags_example.hubspot_marketing_events_sync import (
+from dags_example.events_mapping import (
     CUSTOM_PROPERTIES,
     FIELD_MAP,
     HUBSPOT_CONN_ID,

@@ -22,6 +22,16 @@ from pathlib import Path
 from airflow.sdk import DAG
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from dags_example.events_mapping import (
+    CUSTOM_PROPERTIES as MAPPED_PROPERTIES,
+)
+from dags_example.events_mapping import (
+    FIELD_MAP,
+    HUBSPOT_CONN_ID,
+    IGNORE_FIELDS,
+    REPORTS_DIR,
+    WAREHOUSE_CONN_ID,
+)
 from hubspot_events_provider.operators.marketing_events import (
     MarketingEventsUpsertCheckOperator,
     UpsertMarketingEventsOperator,
@@ -29,34 +39,13 @@ from hubspot_events_provider.operators.marketing_events import (
 from hubspot_events_provider.sensors.marketing_events import MarketingEventsSensor
 
 DAG_ID = "hubspot_marketing_events_sync"
-HUBSPOT_CONN_ID = "hubspot_default"
-WAREHOUSE_CONN_ID = "warehouse"
-REPORTS_DIR = "{{ var.value.get('hubspot_events_reports_dir', '/tmp/hubspot-events') }}"
 RUN_DIR = REPORTS_DIR + "/{{ dag.dag_id }}/{{ run_id | replace(':', '') | replace('+', '') }}"
 
-#: warehouse column -> HubSpot field (columns already named like HubSpot fields need no entry).
-FIELD_MAP = {
-    "event_id": "externalEventId",
-    "account_id": "externalAccountId",
-    "event_name": "eventName",
-    "event_type": "eventType",
-    "organizer": "eventOrganizer",
-    "description": "eventDescription",
-    "event_url": "eventUrl",
-    "starts_at": "startDateTime",
-    "ends_at": "endDateTime",
-    "cancelled": "eventCancelled",
-    "completed": "eventCompleted",
-}
-#: warehouse column -> HubSpot custom property (create the properties in HubSpot first: HubSpot
-#: drops unknown ones silently, and the sensor's read-back then fails naming the property).
-CUSTOM_PROPERTIES = {"region": "region", "capacity": "capacity"}
+CUSTOM_PROPERTIES = dict(MAPPED_PROPERTIES)
 if os.environ.get("HUBSPOT_EVENTS_DEMO_MISSPELL"):
     # `python -m dags_example.demo --misspell`: a typo HubSpot accepts with a 200 and drops; the
     # upsert and the check stay green, the sensor's field-by-field read-back ends the run red.
     CUSTOM_PROPERTIES["capacity"] = "capcity"
-#: columns read on purpose but not sent; any other unmapped column fails the task before sending.
-IGNORE_FIELDS = ["updated_at"]
 
 DOC_MD = """
 ### HubSpot Marketing Events: daily warehouse sync
