@@ -71,6 +71,7 @@ def _upsert_times(sb: SandboxServer) -> list[float]:
     return [r.at for r in sb.requests() if r.path.endswith("/events/upsert")]
 
 
+@pytest.mark.slow  # real processes on a 1 s window: arrival jitter under CPU load is the bench's to measure
 def test_processes_sharing_the_store_never_overrun_a_window(
     hubspot_sandbox: SandboxServer, tmp_path: Path
 ) -> None:
