@@ -1,5 +1,6 @@
-"""How the example warehouse's event table maps to HubSpot, shared by the daily sync and the weekly
-reconcile examples (a module of its own: a DAG file imported by another would be collected twice)."""
+"""How the example warehouse's event table maps to HubSpot, shared by the daily sync, the weekly
+reconcile and the scale-out examples (a module of its own: a DAG file imported by another would be
+collected twice)."""
 
 from __future__ import annotations
 

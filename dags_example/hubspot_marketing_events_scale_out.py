@@ -46,6 +46,7 @@ import datetime as dt
 from airflow.sdk import DAG
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from dags_example.events_mapping import FIELD_MAP
 from hubspot_events_provider.operators.marketing_events import (
     MarketingEventsUpsertCheckOperator,
     UpsertMarketingEventsOperator,
@@ -76,19 +77,6 @@ WHERE updated_at >= '{{{{ data_interval_start.strftime("%Y-%m-%d %H:%M:%S") }}}}
 ORDER BY updated_at
 """
 
-FIELD_MAP = {
-    "event_id": "externalEventId",
-    "account_id": "externalAccountId",
-    "event_name": "eventName",
-    "event_type": "eventType",
-    "organizer": "eventOrganizer",
-    "description": "eventDescription",
-    "event_url": "eventUrl",
-    "starts_at": "startDateTime",
-    "ends_at": "endDateTime",
-    "cancelled": "eventCancelled",
-    "completed": "eventCompleted",
-}
 
 DOC_MD = f"""
 ### HubSpot Marketing Events: the daily sync, partitioned
