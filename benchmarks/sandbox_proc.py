@@ -4,11 +4,18 @@
 :class:`~hubspot_events_provider.sandbox.SandboxServer` on a free loopback port that prints its
 URL and runs until its stdin closes) and drives it over the ``/_sandbox`` introspection routes:
 reset, reconfigure, read the request log and the counters.
+
+The server process runs without Python's cyclic garbage collector (reference counting still frees
+every event and log entry at each reset): its full collections grew with the events it stores and
+stopped every handler thread for 27-99 ms in a 20,800-event case, which delayed the counting of
+the requests in flight and bunched them into one window (429s no HubSpot client could avoid; see
+``docs/adr/0057-bench-arrival-jitter.md``).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
@@ -98,6 +105,10 @@ class SandboxProcess:
 
 def _serve(config_json: str) -> None:
     from hubspot_events_provider.sandbox import SandboxConfig, SandboxServer
+
+    gc.collect()
+    gc.freeze()  # what is loaded so far is never scanned again
+    gc.disable()
 
     raw = json.loads(config_json)
     if "latency_s" in raw:

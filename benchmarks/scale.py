@@ -28,7 +28,6 @@ from benchmarks.sandbox_proc import SandboxProcess
 from benchmarks.simulate import SimResult, SimTask, simulate
 from benchmarks.worker import collect, run, spawn
 from hubspot_events_provider.core.http.limiter_law import DEFAULT_TUNING, initial_slack
-from hubspot_events_provider.core.http.store_gate import MIN_STORE_SLACK_S
 
 __all__ = ["back_to_back", "plot_scale", "shared_processes", "simulated", "simulated_store", "store_slack"]
 
@@ -232,10 +231,8 @@ def simulated(counts: list[int], requests_each: int, seeds: list[int]) -> dict[s
 
 
 def store_slack(window_s: float) -> float:
-    """The time slack the store gate adds to a grant at first (``StoreGate``'s base slack)."""
-    return min(
-        DEFAULT_TUNING.max_slack * window_s, max(initial_slack(DEFAULT_TUNING, window_s), MIN_STORE_SLACK_S)
-    )
+    """The time slack the store gate adds to a grant after the task's first window (its base slack)."""
+    return initial_slack(DEFAULT_TUNING, window_s)
 
 
 def simulated_store(counts: list[int], requests_each: int, seeds: list[int]) -> list[dict[str, Any]]:

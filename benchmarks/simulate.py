@@ -10,6 +10,8 @@ in a second, and the same seed gives the same run.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import heapq
 import itertools
 import random
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 
 from hubspot_events_provider.core.http.limiter import RollingWindowLimiter
 from hubspot_events_provider.core.http.limiter_law import DEFAULT_TUNING, LimiterTuning
-from hubspot_events_provider.core.http.store_gate import WAIT_JITTER
+from hubspot_events_provider.core.http.store_gate import COLD_START_SLACK_S
 
 __all__ = ["SimClock", "SimResult", "SimTask", "simulate"]
 
@@ -72,14 +74,48 @@ def _headers(maximum: int, remaining: int, interval_ms: int) -> dict[str, str]:
     }
 
 
-def _store_take(grants: deque[float], now: float, budget: int, span: float) -> float:
-    """The shared store's script: drop grants older than ``span``, admit (0) or say how long to wait."""
-    while grants and grants[0] <= now - span:
-        grants.popleft()
-    if len(grants) < budget:
-        grants.append(now)
-        return 0.0
-    return grants[0] + span - now
+class _SimStore:
+    """The shared store's script and each task's gate: grants counted from their time plus the
+    slack (plus the cold start's in a task's first window), tickets served fewest-held first (the
+    task holding the fewest grants in the window, then the first to ask), one waiting thread per
+    task (the gate's turn)."""
+
+    def __init__(self, tasks: int, budget: int, window_s: float, slack: float) -> None:
+        self.budget, self.window_s, self.slack = budget, window_s, slack
+        self.grants: list[tuple[float, int]] = []  # (score, task), sorted
+        self.queue: dict[int, tuple[int, float]] = {}  # ticket -> (task, first ask)
+        self.wake: dict[int, float] = {}  # ticket -> when it asks again
+        self.turn = [False] * tasks
+        self.blocked = [0] * tasks
+        self.warm_at: list[float | None] = [None] * tasks
+        self.tickets = itertools.count(1)
+
+    def take(self, task: int, ticket: int, now: float) -> float:
+        """0 when admitted, else the wait until this ticket's turn."""
+        while self.grants and self.grants[0][0] <= now - self.window_s:
+            self.grants.pop(0)
+        self.queue.setdefault(ticket, (task, now))
+        held = collections.Counter(owner for _, owner in self.grants)
+        order = sorted(self.queue, key=lambda t: (held[self.queue[t][0]], self.queue[t][1], t))
+        turn = order.index(ticket)
+        # A ticket ahead that sleeps until a later turn does not hold a free slot back.
+        rank = sum(1 for t in order[:turn] if self.wake.get(t, now) <= now)
+        free = self.budget - len(self.grants)
+        if rank < free:
+            warm_at = self.warm_at[task]
+            if warm_at is None:
+                warm_at = self.warm_at[task] = now + self.window_s
+            cold = COLD_START_SLACK_S if now < warm_at else 0.0
+            bisect.insort(self.grants, (now + self.slack + cold, task))
+            del self.queue[ticket]
+            self.wake.pop(ticket, None)
+            return 0.0
+        ahead = rank - free
+        wait = self.window_s
+        if ahead < len(self.grants):
+            wait = max(1e-6, self.grants[ahead][0] + self.window_s - now)
+        self.wake[ticket] = now + wait
+        return wait
 
 
 def simulate(
@@ -102,17 +138,17 @@ def simulate(
     :param tuning: the limiters' constants.
     :param sharers: the number of sharers each limiter is told (``None``: unknown, the default).
     :param store_slack: model the shared budget store instead of each task's law: one exact
-        admission window for every task (a grant counts for ``window_s + store_slack``, as the
-        store gate asks Redis), a refused thread asks again when the oldest grant leaves, plus a
-        quarter slot of jitter (:data:`~hubspot_events_provider.core.http.store_gate.WAIT_JITTER`);
-        ``None``: each task's own limiter (the default).
+        admission window for every task (a grant counts ``store_slack`` later, plus the cold
+        start's in the task's first window, as the store gate asks Redis), one waiting thread per
+        task, served in the order they asked, each asking again when its turn comes; ``None``:
+        each task's own limiter (the default).
     :returns: the server's view and each task's finish time.
     """
     rnd = random.Random(seed)
     clock = SimClock()
     interval_ms = int(window_s * 1000)
     window: deque[float] = deque([0.0] * stale)
-    grants: deque[float] = deque()  # the shared store's admissions (store_slack set)
+    store = None if store_slack is None else _SimStore(len(tasks), maximum, window_s, store_slack)
     limiters = [
         RollingWindowLimiter(
             t.budget or maximum,
@@ -149,22 +185,36 @@ def simulate(
                 continue  # woken earlier by an answer
             sleeping[p] -= 1
             kind = "try"
+        if kind == "try" and store is not None and left[p] > 0:
+            if store.turn[p]:  # another thread of the task waits in the queue
+                store.blocked[p] += 1
+                continue
+            store.turn[p] = True
+            kind, sent_at = "ask", float(next(store.tickets))
+        if kind == "ask" and store is not None:
+            wait = store.take(p, int(sent_at), clock.now)
+            if wait > 0:
+                heapq.heappush(events, (clock.now + wait, next(seq), p, "ask", sent_at, False))
+                continue
+            store.turn[p] = False
+            if store.blocked[p]:
+                store.blocked[p] -= 1
+                heapq.heappush(events, (clock.now, next(seq), p, "try", 0.0, False))
+            if left[p] <= 0:
+                continue
+            kind = "send"
         if kind == "try":
             if left[p] <= 0:
                 continue
-            if store_slack is not None:
-                wait = _store_take(grants, clock.now, maximum, window_s + store_slack)
-                if wait > 0:
-                    again = clock.now + wait + WAIT_JITTER * window_s / maximum * rnd.random()
-                    heapq.heappush(events, (again, next(seq), p, "try", 0.0, False))
-                    continue
-            elif lim.try_acquire() > 0:
+            if lim.try_acquire() > 0:
                 wait = lim._full_wait(clock.now)  # the uncapped wait, see above
                 sleeping[p] += 1
                 heapq.heappush(
                     events, (clock.now + max(wait, 1e-3), next(seq), p, "wake", generation[p], False)
                 )
                 continue
+            kind = "send"
+        if kind == "send":
             left[p] -= 1
             arrival = clock.now + rnd.uniform(0, 0.005)
             heapq.heappush(events, (arrival, next(seq), p, "arrive", clock.now, False))

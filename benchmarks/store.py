@@ -5,7 +5,9 @@ runs them too) and writes ``results/store.json`` and ``results/store.md``:
 
 * for each N, the processes with ``budget_store`` (one rolling window in Redis) and, in the same
   run, the current law without a store (not told N), on the compressed window of the other HTTP
-  cases (19 per 1 s, 100-400 ms latency), equal input;
+  cases (19 per 1 s, 100-400 ms latency), equal input: 20,800 events, so every process's share
+  is whole batches of 100 for N = 2 to 16 (16 x 1,300); with 20,000 each of 16 processes would end
+  on a half batch and 208 requests would carry 200 requests' worth of events;
 * 4 processes with the store, Redis killed (SIGKILL) a third into the run: every process must
   finish on its local limiter, every event stored once, one store warning per process;
 * the store on a 2 s compressed window (38 per 2 s: the same ceiling): the grant's time slack
@@ -45,7 +47,7 @@ SETTINGS: dict[str, Any] = {
     "window_s": 1.0,
     "latency_s": [0.1, 0.4],
     "store_counts": [2, 4, 8, 16],
-    "store_total": 20_000,
+    "store_total": 20_800,
     "killed_processes": 4,
     "killed_after_s": 3.0,
     "aligned": True,

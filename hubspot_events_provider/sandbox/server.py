@@ -27,6 +27,10 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver listens with a backlog of 5: when a hundred clients connect at once (16
+    # processes x 8 threads) the kernel drops the surplus SYNs and they arrive a 1 s retransmit
+    # later, a stall HubSpot's front door does not have. The kernel caps it at somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, port: int, sandbox: SandboxServer) -> None:
         self.sandbox = sandbox

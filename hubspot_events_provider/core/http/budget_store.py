@@ -2,10 +2,11 @@
 
 Each request takes a slot in a rolling window kept in a sorted set: an atomic Lua script trims
 the grants older than the window, counts the rest and either admits (adds a grant) or answers how
-long until the oldest grant leaves the window. Time is Redis's own (``TIME``), so machines never
-need to agree on a clock. The store failing never fails a sync: :meth:`RedisBudgetStore.acquire`
-answers *unavailable* (the caller falls back to its local limiter), warns once per outage and
-tries again after a short back-off.
+long until this request's turn. Waiting requests are served task by task, the task holding the
+fewest grants in the window first, so tasks that share the budget get equal shares and finish
+together. Time is Redis's own (``TIME``), so machines never need to agree on a clock. The store
+failing never fails a sync: :meth:`RedisBudgetStore.acquire` answers *unavailable* (the caller
+falls back to its local limiter), warns once per outage and tries again after a short back-off.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KEY_PREFIX",
+    "QUEUE_GRACE_S",
     "RedisBudgetStore",
     "StoreAnswer",
     "Verdict",
@@ -36,29 +38,87 @@ __all__ = [
 
 #: Every key this module writes starts with this, so the keys are easy to find and never clash.
 KEY_PREFIX = "hubspot-events:budget:"
+#: A queued ticket that is not asked again within its wait plus this leaves the queue (its task
+#: ended or stalled), so a dead waiter holds the others back at most this long.
+QUEUE_GRACE_S = 1.0
 SCHEMES = ("redis", "rediss", "unix")
 _EXTRA_HINT = "pip install 'airflow-provider-hubspot-events[redis]'"
 
-# KEYS[1]: the sorted set of grants (score = grant time in µs on Redis's clock, member unique).
-# ARGV: budget, window in µs, the grant's unique member. Answers {admitted 1|0, now, used, wait}:
-# ``used`` counts the window's grants after the decision, ``wait`` (µs, 0 when admitted) is when the
-# oldest grant leaves the window. A grant at t counts while t > now - window (HubSpot's rolling
-# window), so ZREMRANGEBYSCORE drops t <= now - window. Scores in µs stay exact in a double (< 2^53).
+# KEYS: the grants (sorted set: score = when the grant counts from, in µs on Redis's clock), the
+# queue of waiting tickets (score = when each first asked) and their due times (score = by when the
+# ticket must ask again, or it is dropped). ARGV: budget, window µs, the ticket (also the grant's
+# member), slack µs (the grant counts as if made that much later: the jitter between the grant and
+# the arrival at HubSpot), grace µs (0: a one-off ask that does not queue). Answers {admitted 1|0,
+# now, used, wait}: ``used`` counts the window's grants after the decision; ``wait`` (µs, 0 when
+# admitted) is when this ticket's turn comes: the grant that must leave the window before it does.
+# Queued tickets are served fewest-held first: the ticket of the task that holds the fewest grants in
+# the window goes first, then the one that asked first (a ticket and its grants name their task
+# before the colon), so tasks get equal shares whenever they started. A ticket ahead that sleeps
+# until a later turn (its due time less the grace is still to come) does not count: it never holds
+# a free slot back, and the wait names the grant whose leaving gives this ticket its turn among
+# those awake. A grant at t counts
+# while t > now - window (HubSpot's rolling window). Scores in µs stay exact in a double (< 2^53).
 _ACQUIRE_LUA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local budget = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCARD', KEYS[1])
-if used < budget then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+local budget, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ticket, slack, grace = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local grants, queue, due_key = KEYS[1], KEYS[2], KEYS[3]
+redis.call('ZREMRANGEBYSCORE', grants, '-inf', now - window)
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', queue, gone)
+  redis.call('ZREM', due_key, gone)
+end
+local held, used = {}, 0
+for _, grant in ipairs(redis.call('ZRANGE', grants, 0, -1)) do
+  local task = string.match(grant, '^[^:]*')
+  held[task] = (held[task] or 0) + 1
+  used = used + 1
+end
+local rank
+if grace > 0 then
+  redis.call('ZADD', queue, 'NX', now, ticket)
+  local mine = held[string.match(ticket, '^[^:]*')] or 0
+  local asked = tonumber(redis.call('ZSCORE', queue, ticket))
+  local waiting = redis.call('ZRANGE', queue, 0, -1, 'WITHSCORES')
+  rank = 0
+  for i = 1, #waiting, 2 do
+    local other, other_asked = waiting[i], tonumber(waiting[i + 1])
+    local theirs = held[string.match(other, '^[^:]*')] or 0
+    if other ~= ticket and (theirs < mine or (theirs == mine and (other_asked < asked
+        or (other_asked == asked and other < ticket)))) then
+      local due = redis.call('ZSCORE', due_key, other)
+      if not due or tonumber(due) - grace <= now then rank = rank + 1 end
+    end
+  end
+else
+  rank = redis.call('ZCARD', queue)
+end
+local free = budget - used
+if rank < free then
+  redis.call('ZADD', grants, now + slack, ticket)
+  redis.call('PEXPIRE', grants, math.ceil((window + slack) / 1000))
+  if grace > 0 then
+    redis.call('ZREM', queue, ticket)
+    redis.call('ZREM', due_key, ticket)
+  end
   return {1, now, used + 1, 0}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, now, used, tonumber(oldest[2]) + window - now}
+local wait = window
+local ahead = rank - free
+if ahead < used then
+  local leaving = redis.call('ZRANGE', grants, ahead, ahead, 'WITHSCORES')
+  wait = tonumber(leaving[2]) + window - now
+end
+if wait < 1 then wait = 1 end
+if grace > 0 then
+  redis.call('ZADD', due_key, now + wait + grace, ticket)
+  local keep = math.ceil((wait + grace) / 1000) + 1000
+  redis.call('PEXPIRE', queue, keep)
+  redis.call('PEXPIRE', due_key, keep)
+end
+return {0, now, used, wait}
 """
 
 
@@ -190,6 +250,7 @@ class RedisBudgetStore:
         self._secrets = _url_secrets(url)
         self._client: redis.Redis = self._connect(url, timeout_s)
         self._script = self._client.register_script(_ACQUIRE_LUA)
+        self._keys = [key, f"{key}:queue", f"{key}:due"]
         self._member_prefix = uuid.uuid4().hex
         self._serial = itertools.count()
         self._lock = threading.Lock()
@@ -213,24 +274,44 @@ class RedisBudgetStore:
             health_check_interval=0,
         )
 
-    def acquire(self, budget: int | None = None, window_s: float | None = None) -> StoreAnswer:
+    def new_ticket(self) -> str:
+        """A unique ticket: one request's place in the queue while it waits, then its grant.
+
+        ``<task>:<serial>``: the part before the colon is the same for every ticket of this
+        instance (one task), so the store can count each task's grants in the window.
+        """
+        return f"{self._member_prefix}:{next(self._serial)}"
+
+    def acquire(
+        self, budget: int | None = None, *, slack_s: float = 0.0, ticket: str | None = None
+    ) -> StoreAnswer:
         """Take a slot for one request, or say how long to wait, or that the store is unavailable.
 
         Never raises for the store's failures: any Redis or socket error answers UNAVAILABLE.
 
         :param budget: this request's budget when lower than :attr:`budget` (a task that sees
             someone outside the store spending the app's budget asks for less); ``None``: the whole.
-        :param window_s: how long this request's grant counts when longer than :attr:`window_s`
-            (the window plus a time slack for the jitter between the grant and the arrival).
+        :param slack_s: the grant counts as if made this much later (the jitter between the grant
+            and the arrival at HubSpot; the window itself stays :attr:`window_s`).
+        :param ticket: from :meth:`new_ticket`, the same one until admitted: the request waits in
+            the app's queue, served when its task holds the fewest grants in the window (then in
+            the order the tickets first asked): equal shares between tasks; a ticket not asked
+            again within its wait plus :data:`QUEUE_GRACE_S` leaves the queue.
+            ``None``: a one-off ask behind every queued ticket, which never queues.
         """
         budget = self.budget if budget is None else max(1, min(budget, self.budget))
-        window_us = self._window_us if window_s is None else max(self._window_us, round(window_s * 1e6))
         if not self._may_try():
             return UNAVAILABLE
-        member = f"{self._member_prefix}:{next(self._serial)}"
+        args: list[int | str] = [
+            budget,
+            self._window_us,
+            ticket or self.new_ticket(),
+            max(0, round(slack_s * 1e6)),
+            round(QUEUE_GRACE_S * 1e6) if ticket else 0,
+        ]
         asked_at = time.monotonic()
         try:
-            reply = self._script(keys=[self.key], args=[budget, window_us, member])
+            reply = self._script(keys=self._keys, args=args)
             answer = self._parse(reply)
         except Exception as exc:  # noqa: BLE001 - redis, socket or reply errors all mean "unavailable"
             self._went_down(exc)

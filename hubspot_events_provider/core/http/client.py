@@ -90,9 +90,7 @@ class HubSpotClient:
         )
         store = open_store(config, auth)
         #: The shared budget store's gate, ``None`` without ``budget_store``.
-        self.budget_gate = (
-            StoreGate(store, self.limiter, sleep=sleep, rng=rng, clock=clock) if store else None
-        )
+        self.budget_gate = StoreGate(store, self.limiter, sleep=sleep, clock=clock) if store else None
         self.stats = ClientStats()
         self._quiet_until = 0.0  # no limiter-wait log line before this clock time
         self._sleep = sleep

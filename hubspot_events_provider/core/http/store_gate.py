@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,12 +33,10 @@ log = logging.getLogger(__name__)
 
 #: Weight of one answer in the smoothed count of requests spent outside the store.
 OUTSIDE_SMOOTHING = 0.2
-#: Smallest time slack of a grant (within the law's ``max_slack`` of the window): measured, the
-#: jitter between a grant and the arrival reaches 50-100 ms with many processes on 2 cores.
-MIN_STORE_SLACK_S = 0.1
-#: Extra sleep after a WAIT, as a share of one slot's period (``window / budget``): the waiting
-#: processes do not all ask again in the same instant.
-WAIT_JITTER = 0.25
+#: Extra time slack of the grants a task takes in its first window: a task's first requests open
+#: their connections while the other tasks start too, and reach HubSpot later after their grant
+#: than the steady ones (measured in ``docs/adr``: up to 140 ms against 2-15 ms later).
+COLD_START_SLACK_S = 0.15
 
 
 def open_store(config: ClientConfig, auth: Auth) -> RedisBudgetStore | None:
@@ -70,7 +67,6 @@ class StoreGate:
     :param store: the shared budget.
     :param limiter: the client's local limiter (records each send, holds the pause after a 429).
     :param sleep: sleeps the given seconds (injectable).
-    :param rng: jitter source in ``[0, 1)`` (injectable).
     :param clock: monotonic clock (injectable).
     """
 
@@ -80,15 +76,13 @@ class StoreGate:
         limiter: RollingWindowLimiter,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self._limiter = limiter
         self._sleep = sleep
-        self._rng = rng
-        # One thread per process asks the store at a time: a slot that frees wakes one waiter per
-        # process, not every sending thread of every process.
+        # One thread per process waits in the store's queue at a time: the queue serves the tasks
+        # in turn, so each gets an equal share whatever its number of threads.
         self._turn = threading.Lock()
         self._state = threading.Lock()
         self._outside = 0.0  # smoothed requests spent outside the store in a window
@@ -96,15 +90,14 @@ class StoreGate:
         self._local = threading.local()
         # A grant counts for the window plus a time slack: the jitter between the grant and the
         # arrival at HubSpot (threads, the GIL, a loaded machine, a new connection) would else put
-        # a request in a window HubSpot already filled. It starts at the local law's slack and
-        # widens after each 429 (up to its ``max_slack``), narrowing again after calm windows.
-        self._base_slack = min(
-            DEFAULT_TUNING.max_slack * store.window_s,
-            max(initial_slack(DEFAULT_TUNING, store.window_s), MIN_STORE_SLACK_S),
-        )
+        # a request in a window HubSpot already filled. It starts at the local law's slack, plus
+        # COLD_START_SLACK_S in the task's first window, and widens after each 429 (up to the law's
+        # ``max_slack``), narrowing again after calm windows.
+        self._base_slack = initial_slack(DEFAULT_TUNING, store.window_s)
         self._slack = self._base_slack
         self._slack_at = 0.0
         self._clock = clock
+        self._warm_at: float | None = None  # the end of the task's first window
 
     @property
     def outside(self) -> float:
@@ -132,16 +125,20 @@ class StoreGate:
     def take(self) -> bool:
         """Wait for a slot of the shared budget and record the send with the local limiter.
 
+        The request waits in the store's queue (one ticket, kept until admitted), so slots go to
+        the tasks in the order they asked.
+
         :returns: ``True`` once the store admitted the request; ``False`` when the store is
             unavailable (the caller then uses the local limiter).
         """
         with self._turn:
+            ticket = self.store.new_ticket()
             while True:
                 pause = self._limiter.pause_left()
                 if pause > 0:  # HubSpot answered 429: the local law's pause holds every thread
                     self._sleep(pause)
                     continue
-                answer = self.store.acquire(self.budget(), self.store.window_s + self.slack)
+                answer = self.store.acquire(self.budget(), slack_s=self.grant_slack(), ticket=ticket)
                 if answer.verdict is Verdict.ADMITTED:
                     self._limiter.record()
                     self._local.used = answer.used
@@ -149,8 +146,14 @@ class StoreGate:
                 if answer.verdict is Verdict.UNAVAILABLE:
                     self._local.used = None
                     return False
-                period = self.store.window_s / self.store.budget
-                self._sleep(answer.wait_s + WAIT_JITTER * period * self._rng())
+                self._sleep(answer.wait_s)
+
+    def grant_slack(self) -> float:
+        """The slack of a grant taken now: :attr:`slack`, plus the cold start's in the first window."""
+        now = self._clock()
+        if self._warm_at is None:
+            self._warm_at = now + self.store.window_s
+        return self.slack + (COLD_START_SLACK_S if now < self._warm_at else 0.0)
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Compare an answer's ``Max - Remaining`` with the store's count when it was admitted.
