@@ -11,9 +11,9 @@ in a second, and the same seed gives the same run.
 from __future__ import annotations
 
 import bisect
-import collections
 import heapq
 import itertools
+import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -76,15 +76,16 @@ def _headers(maximum: int, remaining: int, interval_ms: int) -> dict[str, str]:
 
 class _SimStore:
     """The shared store's script and each task's gate: grants counted from their time plus the
-    slack (plus the cold start's in a task's first window), tickets served fewest-held first (the
-    task holding the fewest grants in the window, then the first to ask), one waiting thread per
-    task (the gate's turn)."""
+    slack (plus the cold start's in a task's first window), tickets served to the task served the
+    fewest requests first (a new task starts one window's equal share below the least served task
+    holding grants), one waiting thread per task (the gate's turn)."""
 
     def __init__(self, tasks: int, budget: int, window_s: float, slack: float) -> None:
         self.budget, self.window_s, self.slack = budget, window_s, slack
         self.grants: list[tuple[float, int]] = []  # (score, task), sorted
         self.queue: dict[int, tuple[int, float]] = {}  # ticket -> (task, first ask)
         self.wake: dict[int, float] = {}  # ticket -> when it asks again
+        self.served: dict[int, int] = {}  # task -> requests served (fair-share order)
         self.turn = [False] * tasks
         self.blocked = [0] * tasks
         self.warm_at: list[float | None] = [None] * tasks
@@ -95,11 +96,15 @@ class _SimStore:
         while self.grants and self.grants[0][0] <= now - self.window_s:
             self.grants.pop(0)
         self.queue.setdefault(ticket, (task, now))
-        held = collections.Counter(owner for _, owner in self.grants)
-        order = sorted(self.queue, key=lambda t: (held[self.queue[t][0]], self.queue[t][1], t))
-        turn = order.index(ticket)
+        holding = {owner for _, owner in self.grants}
+        known = holding | {owner for owner, _ in self.queue.values()}
+        self.served = {t: n for t, n in self.served.items() if t in known}
+        if task not in self.served:
+            low = min((self.served.get(t, 0) for t in holding), default=0)
+            self.served[task] = max(0, low - math.ceil(self.budget / (len(holding) + 1)))
+        order = sorted(self.queue, key=lambda t: (self.served.get(self.queue[t][0], 0), self.queue[t][1], t))
         # A ticket ahead that sleeps until a later turn does not hold a free slot back.
-        rank = sum(1 for t in order[:turn] if self.wake.get(t, now) <= now)
+        rank = sum(1 for t in order[: order.index(ticket)] if self.wake.get(t, now) <= now)
         free = self.budget - len(self.grants)
         if rank < free:
             warm_at = self.warm_at[task]
@@ -109,6 +114,7 @@ class _SimStore:
             bisect.insort(self.grants, (now + self.slack + cold, task))
             del self.queue[ticket]
             self.wake.pop(ticket, None)
+            self.served[task] += 1
             return 0.0
         ahead = rank - free
         wait = self.window_s

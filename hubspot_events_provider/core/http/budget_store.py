@@ -2,9 +2,8 @@
 
 Each request takes a slot in a rolling window kept in a sorted set: an atomic Lua script trims
 the grants older than the window, counts the rest and either admits (adds a grant) or answers how
-long until this request's turn. Waiting requests are served task by task, the task holding the
-fewest grants in the window first, so tasks that share the budget get equal shares and finish
-together. Time is Redis's own (``TIME``), so machines never need to agree on a clock. The store
+long until this request's turn. Waiting requests are served task by task, the task served the
+fewest requests first, so tasks that share the budget get equal shares and finish together. Time is Redis's own (``TIME``), so machines never need to agree on a clock. The store
 failing never fails a sync: :meth:`RedisBudgetStore.acquire` answers *unavailable* (the caller
 falls back to its local limiter), warns once per outage and tries again after a short back-off.
 """
@@ -45,55 +44,76 @@ SCHEMES = ("redis", "rediss", "unix")
 _EXTRA_HINT = "pip install 'airflow-provider-hubspot-events[redis]'"
 
 # KEYS: the grants (sorted set: score = when the grant counts from, in µs on Redis's clock), the
-# queue of waiting tickets (score = when each first asked) and their due times (score = by when the
-# ticket must ask again, or it is dropped). ARGV: budget, window µs, the ticket (also the grant's
-# member), slack µs (the grant counts as if made that much later: the jitter between the grant and
-# the arrival at HubSpot), grace µs (0: a one-off ask that does not queue). Answers {admitted 1|0,
-# now, used, wait}: ``used`` counts the window's grants after the decision; ``wait`` (µs, 0 when
-# admitted) is when this ticket's turn comes: the grant that must leave the window before it does.
-# Queued tickets are served fewest-held first: the ticket of the task that holds the fewest grants in
-# the window goes first, then the one that asked first (a ticket and its grants name their task
-# before the colon), so tasks get equal shares whenever they started. A ticket ahead that sleeps
-# until a later turn (its due time less the grace is still to come) does not count: it never holds
-# a free slot back, and the wait names the grant whose leaving gives this ticket its turn among
-# those awake. A grant at t counts
-# while t > now - window (HubSpot's rolling window). Scores in µs stay exact in a double (< 2^53).
+# queue of waiting tickets (score = when each first asked), their due times (score = by when the
+# ticket must ask again, or it is dropped) and the requests served to each task (hash). ARGV:
+# budget, window µs, the ticket (also the grant's member; its task before the colon), slack µs (the
+# grant counts as if made that much later: the jitter between the grant and the arrival at
+# HubSpot), grace µs (0: a one-off ask that does not queue). Answers {admitted 1|0, now, used,
+# wait}: ``used`` counts the window's grants after the decision; ``wait`` (µs, 0 when admitted) is
+# when this ticket's turn comes: the grant that must leave the window before it does.
+#
+# Fair shares: a waiting ticket is served when its task has been served the fewest requests (then
+# the first to ask). A task new to the budget starts one window's equal share below the least
+# served of the tasks holding grants, so tasks that start within a window of each other end
+# together and a task that joins later never starves the others for more than a window. A task
+# that neither holds a grant nor waits is forgotten. A ticket ahead that sleeps until a later turn
+# (its due time less the grace is still to come) does not count: it never holds a free slot back.
+# A grant at t counts while t > now - window (HubSpot's rolling window); scores in µs stay exact.
 _ACQUIRE_LUA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local budget, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ticket, slack, grace = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local grants, queue, due_key = KEYS[1], KEYS[2], KEYS[3]
+local grants, queue, due_key, served_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local function task_of(member) return string.match(member, '^[^:]*') end
 redis.call('ZREMRANGEBYSCORE', grants, '-inf', now - window)
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', queue, gone)
   redis.call('ZREM', due_key, gone)
 end
-local held, used = {}, 0
+local holding, used = {}, 0
 for _, grant in ipairs(redis.call('ZRANGE', grants, 0, -1)) do
-  local task = string.match(grant, '^[^:]*')
-  held[task] = (held[task] or 0) + 1
+  holding[task_of(grant)] = true
   used = used + 1
 end
-local rank
+local rank = redis.call('ZCARD', queue)
 if grace > 0 then
   redis.call('ZADD', queue, 'NX', now, ticket)
-  local mine = held[string.match(ticket, '^[^:]*')] or 0
-  local asked = tonumber(redis.call('ZSCORE', queue, ticket))
   local waiting = redis.call('ZRANGE', queue, 0, -1, 'WITHSCORES')
+  local served, known = {}, {}
+  local raw = redis.call('HGETALL', served_key)
+  for i = 1, #raw, 2 do served[raw[i]] = tonumber(raw[i + 1]) end
+  for i = 1, #waiting, 2 do known[task_of(waiting[i])] = true end
+  for task, _ in pairs(holding) do known[task] = true end
+  for task, _ in pairs(served) do
+    if not known[task] then
+      redis.call('HDEL', served_key, task)
+      served[task] = nil
+    end
+  end
+  local me = task_of(ticket)
+  if served[me] == nil then
+    local low, active = nil, 0
+    for task, _ in pairs(holding) do
+      active = active + 1
+      local n = served[task] or 0
+      if low == nil or n < low then low = n end
+    end
+    served[me] = math.max(0, (low or 0) - math.ceil(budget / (active + 1)))
+    redis.call('HSET', served_key, me, served[me])
+  end
+  local mine, asked = served[me], tonumber(redis.call('ZSCORE', queue, ticket))
   rank = 0
   for i = 1, #waiting, 2 do
     local other, other_asked = waiting[i], tonumber(waiting[i + 1])
-    local theirs = held[string.match(other, '^[^:]*')] or 0
+    local theirs = served[task_of(other)] or 0
     if other ~= ticket and (theirs < mine or (theirs == mine and (other_asked < asked
         or (other_asked == asked and other < ticket)))) then
       local due = redis.call('ZSCORE', due_key, other)
       if not due or tonumber(due) - grace <= now then rank = rank + 1 end
     end
   end
-else
-  rank = redis.call('ZCARD', queue)
 end
 local free = budget - used
 if rank < free then
@@ -102,6 +122,8 @@ if rank < free then
   if grace > 0 then
     redis.call('ZREM', queue, ticket)
     redis.call('ZREM', due_key, ticket)
+    redis.call('HINCRBY', served_key, task_of(ticket), 1)
+    redis.call('PEXPIRE', served_key, math.ceil((2 * window + slack + grace) / 1000))
   end
   return {1, now, used + 1, 0}
 end
@@ -117,6 +139,7 @@ if grace > 0 then
   local keep = math.ceil((wait + grace) / 1000) + 1000
   redis.call('PEXPIRE', queue, keep)
   redis.call('PEXPIRE', due_key, keep)
+  redis.call('PEXPIRE', served_key, math.max(keep, math.ceil((2 * window + grace) / 1000)))
 end
 return {0, now, used, wait}
 """
@@ -250,7 +273,7 @@ class RedisBudgetStore:
         self._secrets = _url_secrets(url)
         self._client: redis.Redis = self._connect(url, timeout_s)
         self._script = self._client.register_script(_ACQUIRE_LUA)
-        self._keys = [key, f"{key}:queue", f"{key}:due"]
+        self._keys = [key, f"{key}:queue", f"{key}:due", f"{key}:served"]
         self._member_prefix = uuid.uuid4().hex
         self._serial = itertools.count()
         self._lock = threading.Lock()
@@ -294,7 +317,7 @@ class RedisBudgetStore:
         :param slack_s: the grant counts as if made this much later (the jitter between the grant
             and the arrival at HubSpot; the window itself stays :attr:`window_s`).
         :param ticket: from :meth:`new_ticket`, the same one until admitted: the request waits in
-            the app's queue, served when its task holds the fewest grants in the window (then in
+            the app's queue, served when its task has been served the fewest requests (then in
             the order the tickets first asked): equal shares between tasks; a ticket not asked
             again within its wait plus :data:`QUEUE_GRACE_S` leaves the queue.
             ``None``: a one-off ask behind every queued ticket, which never queues.
