@@ -106,27 +106,31 @@ def store_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({"target": name, "measured": measured, "goal": goal, "met": ok})
 
     cases = doc.get("store") or {}
-    for label, key in (("store", "with_store"), ("store, 2 s window", "with_store_2s_window")):
-        for r in cases.get(key, []):
-            name = f"{r['processes']} processes ({label})"
-            frac, pct = r["fraction_of_ceiling"], r["server"]["rate_limited_pct"]
-            add(f"{name}: aggregate fraction of ceiling", frac, ">= 0.95", frac >= 0.95)
-            add(f"{name}: 429 share (%)", pct, "<= 0.5 %", pct <= 0.5)
-            spread = r["slowest_over_fastest"]
-            add(f"{name}: slowest over fastest", spread, "<= 1.1", spread <= 1.1)
-            add(
-                f"{name}: events stored once",
-                r["stored_events"],
-                f"= {r['n']:,}",
-                r["stored_events"] == r["n"],
-            )
+    # The 2 s-window rows are reported beside these, not targeted (docs/adr/0059).
+    for r in cases.get("with_store", []):
+        name = f"{r['processes']} processes (store)"
+        frac, pct = r["fraction_of_ceiling"], r["server"]["rate_limited_pct"]
+        add(f"{name}: aggregate fraction of ceiling", frac, ">= 0.95", frac >= 0.95)
+        add(f"{name}: 429 share (%)", pct, "<= 0.5 %", pct <= 0.5)
+        spread = r["slowest_over_fastest"]
+        add(f"{name}: slowest over fastest", spread, "<= 1.1", spread <= 1.1)
+        add(f"{name}: events stored once", r["stored_events"], f"= {r['n']:,}", r["stored_events"] == r["n"])
     for r in cases.get("without_store", []):
+        if r["processes"] > 8:  # the not-told target is N = 2, 4, 8
+            continue
         pct = r["server"]["rate_limited_pct"]
         add(f"{r['processes']} processes (no store, not told): 429 share (%)", pct, "<= 1 %", pct <= 1.0)
     killed = cases.get("redis_killed")
     if killed:
         stored = killed["stored_events"]
         add("Redis killed mid-run: events stored once", stored, f"= {killed['n']:,}", stored == killed["n"])
+        warnings = killed.get("store_warnings") or []
+        add(
+            "Redis killed mid-run: one warning per task",
+            sum(warnings),
+            f"= {killed['processes']} ({killed['processes']} x 1)",
+            warnings == [1] * killed["processes"],
+        )
     for r in cases.get("simulated", []):
         frac = r["fraction_full_windows"]
         add(f"simulation, {r['tasks']} tasks (store): fraction of ceiling", frac, ">= 0.95", frac >= 0.95)

@@ -42,6 +42,8 @@ from benchmarks.sandbox_proc import SandboxProcess
 __all__ = ["LocalRedis", "main", "store_cases"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: How the store table names the official clients of the same ``make bench`` run.
+OFFICIAL_NAMES = {"official": "hubspot-api-client 12.0.0", "sdk": "hubspot-sdk 0.1.0a9"}
 SETTINGS: dict[str, Any] = {
     "rate_limit": 19,
     "window_s": 1.0,
@@ -167,10 +169,12 @@ def markdown_store(doc: dict[str, Any]) -> list[str]:
     rows = [("yes", r) for r in cases["with_store"]] + [("no", r) for r in cases["without_store"]]
     rows.append(("killed at 3 s", cases["redis_killed"]))
     rows += [("yes, 2 s window", r) for r in cases.get("with_store_2s_window", [])]
+    # make bench runs the official clients on the same budget in the same run (no store, no limiter)
+    rows += [(f"{OFFICIAL_NAMES.get(r['name'], r['name'])}, no store", r) for r in doc.get("shared_baselines") or []]
     for label, r in sorted(rows, key=lambda x: x[1]["processes"]):
         srv = r["server"]
         lines.append(
-            f"| {r['processes']} | {label} | {r['fraction_of_ceiling']} "
+            f"| {r['processes']} | {label} | {round(r['fraction_of_ceiling'], 3)} "
             f"| {srv['rate_limited']} ({srv['rate_limited_pct']} %) | {r['slowest_over_fastest']} "
             f"| {srv['max_requests_in_window']} / {srv['window_limit']} "
             f"| {r['stored_events']:,} / {r['n']:,} "
