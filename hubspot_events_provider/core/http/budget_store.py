@@ -3,9 +3,10 @@
 Each request takes a slot in a rolling window kept in a sorted set: an atomic Lua script trims
 the grants older than the window, counts the rest and either admits (adds a grant) or answers how
 long until this request's turn. Waiting requests are served task by task, the task served the
-fewest requests first, so tasks that share the budget get equal shares and finish together. Time is Redis's own (``TIME``), so machines never need to agree on a clock. The store
-failing never fails a sync: :meth:`RedisBudgetStore.acquire` answers *unavailable* (the caller
-falls back to its local limiter), warns once per outage and tries again after a short back-off.
+fewest requests first, so tasks that share the budget get equal shares and finish together. Time
+is Redis's own (``TIME``), so machines never need to agree on a clock. The store failing never
+fails a sync: :meth:`RedisBudgetStore.acquire` answers *unavailable* (the caller falls back to its
+local limiter), warns once per outage and tries again after a short back-off.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ _EXTRA_HINT = "pip install 'airflow-provider-hubspot-events[redis]'"
 # that neither holds a grant nor waits is forgotten. A ticket ahead that sleeps until a later turn
 # (its due time less the grace is still to come) does not count: it never holds a free slot back.
 # A grant at t counts while t > now - window (HubSpot's rolling window); scores in µs stay exact.
+# Each key lives as long as its longest-lived entry: the latest grant's score plus the window, the
+# latest due time (a later grant or waiter with less slack or a shorter wait never cuts them short).
 _ACQUIRE_LUA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -118,7 +121,8 @@ end
 local free = budget - used
 if rank < free then
   redis.call('ZADD', grants, now + slack, ticket)
-  redis.call('PEXPIRE', grants, math.ceil((window + slack) / 1000))
+  local last = redis.call('ZRANGE', grants, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', grants, math.ceil((tonumber(last[2]) + window - now) / 1000))
   if grace > 0 then
     redis.call('ZREM', queue, ticket)
     redis.call('ZREM', due_key, ticket)
@@ -136,7 +140,8 @@ end
 if wait < 1 then wait = 1 end
 if grace > 0 then
   redis.call('ZADD', due_key, now + wait + grace, ticket)
-  local keep = math.ceil((wait + grace) / 1000) + 1000
+  local latest = redis.call('ZRANGE', due_key, -1, -1, 'WITHSCORES')
+  local keep = math.ceil((tonumber(latest[2]) - now) / 1000) + 1000
   redis.call('PEXPIRE', queue, keep)
   redis.call('PEXPIRE', due_key, keep)
   redis.call('PEXPIRE', served_key, math.max(keep, math.ceil((2 * window + grace) / 1000)))
@@ -161,7 +166,8 @@ class StoreAnswer:
         local limiter).
     :ivar wait_s: seconds until a slot frees, on Redis's clock; 0 unless ``verdict`` is WAIT.
     :ivar server_time: Redis's clock at the decision (seconds since the epoch), ``None`` when
-        unavailable; for an admitted request, the grant's time in the window.
+        unavailable; for an admitted request, when the grant was made (it counts in the window
+        from that time plus its slack).
     :ivar used: grants in the window after the decision; 0 when unavailable.
     """
 
