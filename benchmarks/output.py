@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.scale import IN_FLIGHT, markdown_scale, plot_scale
-from benchmarks.store import markdown_store
+from benchmarks.store import markdown_store, write_store
 
 __all__ = ["markdown", "plot", "store_targets", "targets", "write_all"]
 
@@ -461,4 +461,7 @@ def write_all(doc: dict[str, Any], out: Path) -> list[Path]:
     if doc.get("simulated"):
         paths.append(out / "scale.png")
         plot_scale(doc, paths[-1])
+    if doc.get("store"):
+        write_store(doc, out)
+        paths += [out / "store.json", out / "store.md"]
     return paths

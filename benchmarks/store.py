@@ -170,7 +170,8 @@ def markdown_store(doc: dict[str, Any]) -> list[str]:
     rows.append(("killed at 3 s", cases["redis_killed"]))
     rows += [("yes, 2 s window", r) for r in cases.get("with_store_2s_window", [])]
     # make bench runs the official clients on the same budget in the same run (no store, no limiter)
-    rows += [(f"{OFFICIAL_NAMES.get(r['name'], r['name'])}, no store", r) for r in doc.get("shared_baselines") or []]
+    official = doc.get("shared_baselines") or []
+    rows += [(f"{OFFICIAL_NAMES.get(r['name'], r['name'])}, no store", r) for r in official]
     for label, r in sorted(rows, key=lambda x: x[1]["processes"]):
         srv = r["server"]
         lines.append(
@@ -203,6 +204,27 @@ def _markdown_simulated(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def write_store(doc: dict[str, Any], out: Path) -> list[str]:
+    """Write ``store.json`` and ``store.md`` (the store section and its targets) into ``out``.
+
+    :param doc: a results document with a ``store`` section (this command's or ``make bench``'s).
+    :returns: the lines of ``store.md``.
+    """
+    from benchmarks.output import store_targets
+
+    out.mkdir(parents=True, exist_ok=True)
+    keep = ("command", "timestamp", "git_commit", "settings", "store", "shared_baselines", "total_wall_s")
+    part = {key: doc[key] for key in keep if key in doc}
+    (out / "store.json").write_text(json.dumps(part, indent=2) + "\n")
+    lines = ["# Shared budget store", *markdown_store(part), "", "### Targets", ""]
+    lines += ["| target | goal | measured | result |", "| --- | --- | --- | --- |"]
+    for t in store_targets(part):
+        verdict = "met" if t["met"] else "**MISSED**"
+        lines.append(f"| {t['target']} | {t['goal']} | {t['measured']} | {verdict} |")
+    (out / "store.md").write_text("\n".join(lines) + "\n")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run only the store cases and write ``results/store.json`` and ``results/store.md``."""
     parser = argparse.ArgumentParser(description="Shared budget store benchmark cases.")
@@ -225,18 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "store": cases,
         "total_wall_s": round(time.perf_counter() - started, 1),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "store.json").write_text(json.dumps(doc, indent=2) + "\n")
-    from benchmarks.output import store_targets
-
-    doc["targets"] = store_targets(doc)
-    lines = ["# Shared budget store", *markdown_store(doc), "", "### Targets", ""]
-    lines += ["| target | goal | measured | result |", "| --- | --- | --- | --- |"]
-    for t in doc["targets"]:
-        lines.append(
-            f"| {t['target']} | {t['goal']} | {t['measured']} | {'met' if t['met'] else '**MISSED**'} |"
-        )
-    (args.out / "store.md").write_text("\n".join(lines) + "\n")
+    lines = write_store(doc, args.out)
     print("\n".join(lines))
     return 0
 
