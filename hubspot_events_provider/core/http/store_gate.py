@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 OUTSIDE_SMOOTHING = 0.2
 #: Extra time slack of the grants a task takes in its first window: a task's first requests open
 #: their connections while the other tasks start too, and reach HubSpot later after their grant
-#: than the steady ones (measured in ``docs/adr``: up to 140 ms against 2-15 ms later).
+#: than the steady ones (measured, record 59: up to 50-250 ms against 10-20 ms at most later).
 COLD_START_SLACK_S = 0.15
 
 
@@ -125,8 +125,8 @@ class StoreGate:
     def take(self) -> bool:
         """Wait for a slot of the shared budget and record the send with the local limiter.
 
-        The request waits in the store's queue (one ticket, kept until admitted), so slots go to
-        the tasks in the order they asked.
+        The request waits in the store's queue (one ticket, kept until admitted), where the task
+        served the fewest requests goes first: tasks sharing the budget get equal shares.
 
         :returns: ``True`` once the store admitted the request; ``False`` when the store is
             unavailable (the caller then uses the local limiter).
