@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,10 @@ from hubspot_events_provider.core.http.budget_store import (
     redact_store_url,
     resolve_budget_key,
 )
-from tests.redis_server import PASSWORD, RedisServer, free_port, running_redis
+from tests.redis_server import PASSWORD, RedisServer, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
 
 
 @pytest.fixture

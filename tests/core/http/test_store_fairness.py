@@ -27,18 +27,12 @@ from hubspot_events_provider.core.http.budget_store import KEY_PREFIX, RedisBudg
 from hubspot_events_provider.core.http.limiter import RollingWindowLimiter
 from hubspot_events_provider.core.http.limiter_law import DEFAULT_TUNING, initial_slack
 from hubspot_events_provider.core.http.store_gate import COLD_START_SLACK_S, StoreGate
-from tests.redis_server import RedisServer, running_redis
+from tests.redis_server import RedisServer
 
 if TYPE_CHECKING:
     import redis
 
 MakeStore = Callable[[str, int, float], RedisBudgetStore]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
 
 
 @pytest.fixture
